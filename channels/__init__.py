@@ -1,0 +1,1 @@
+"""Channel adapters: pure parsers and senders, one folder per kind."""

@@ -1,0 +1,125 @@
+"""The adapter contract every channel kind implements, and the errors it raises."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from timeline.events import (
+    Attachment,
+    DeliveryStatus,
+    ExternalIdentity,
+    InboundEvent,
+    RawPayload,
+    ThreadRef,
+)
+
+
+class UnsupportedEvent(Exception):
+    """The provider sent an event we do not handle: answer 200 and log it."""
+
+
+class MalformedPayload(Exception):
+    """The payload cannot be parsed: answer 400 with this reason and quarantine the bytes."""
+
+
+class SignatureInvalid(Exception):
+    """The request's signature or secret token does not match: answer 403, store nothing."""
+
+
+class TransientSendError(Exception):
+    """Sending failed in a way that may succeed later: retry with backoff."""
+
+
+class PermanentSendError(Exception):
+    """Sending failed for good: mark the message failed and show the agent this reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel can carry; the core reads these instead of testing a channel's kind."""
+
+    max_body_length: int | None = None
+    attachments: bool = False
+    html: bool = False
+    subject: bool = False
+    reply_window_seconds: int | None = None
+    delivery_receipts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    """One channel account's settings, decrypted, handed to its adapter."""
+
+    id: int
+    workspace_id: int
+    address: str
+    credentials: Mapping[str, str]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    provider_base_url: str | None = None
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A provider's HTTP request as the adapter sees it: public URL, headers, raw body."""
+
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str
+
+    def raw(self) -> RawPayload:
+        return RawPayload(content_type=self.content_type, body=self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A message the hub asks an adapter to send."""
+
+    message_id: int
+    channel_account_id: int
+    recipient: ExternalIdentity
+    body: str
+    idempotency_key: str
+    subject: str | None = None
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    thread_ref: ThreadRef | None = None
+    status_callback_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the provider answered to a send: its id for the message and the status."""
+
+    external_id: str
+    status: DeliveryStatus
+
+
+EventSink = Callable[[RawPayload, list[InboundEvent]], Awaitable[None]]
+"""Where a pull transport hands parsed events; returns once they are committed."""
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """One provider of one channel kind: parses what it receives and sends what it is asked."""
+
+    kind: ClassVar[str]
+    provider: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, config: ChannelConfig) -> None: ...
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Raise SignatureInvalid unless the request is genuinely from the provider."""
+
+    def parse(self, raw: RawPayload) -> list[InboundEvent]:
+        """Turn raw bytes into typed events; pure: no database, no network."""
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver one outbound message through the provider."""
+
+    def webhook_response(self) -> tuple[str, str]:
+        """The body and content type to acknowledge a webhook with."""

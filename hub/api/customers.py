@@ -1,0 +1,194 @@
+"""Customers: list and search (name, phone, email), one customer, and their timeline."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select, tuple_
+
+from hub.api.framework import ApiRoutes, Call
+from hub.api.paging import decode_cursor, encode_cursor
+from hub.errors import not_found
+from hub.web_keys import HUB
+from timeline.identities import parse_query_identity
+from timeline.identity_store import find_identities
+from timeline.models import Customer, Identity, TimelineEvent, Workspace
+
+routes = ApiRoutes()
+customers = Customer.__table__
+identities = Identity.__table__
+events = TimelineEvent.__table__
+
+
+class IdentityOut(BaseModel):
+    kind: str
+    value: str
+
+
+class CustomerOut(BaseModel):
+    id: int
+    name: str
+    birthday: date | None
+    timezone: str | None
+    language: str | None
+    attributes: dict[str, Any]
+    identities: list[IdentityOut]
+    events_count: int
+    last_seen_at: datetime | None
+    created_at: datetime
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerOut]
+    next_cursor: str | None
+
+
+class CustomerQuery(BaseModel):
+    q: str | None = Field(None, description="a name prefix, a phone number or an email address")
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = None
+
+
+class TimelineEventOut(BaseModel):
+    id: int
+    kind: str
+    direction: str
+    conversation_id: int | None
+    channel_account_id: int | None
+    author_user_id: int | None
+    external_id: str | None
+    subject: str | None
+    body: str
+    attachments: list[dict[str, Any]]
+    meta: dict[str, Any]
+    occurred_at: datetime
+
+
+class TimelinePage(BaseModel):
+    items: list[TimelineEventOut]
+    next_cursor: str | None
+
+
+class TimelineQuery(BaseModel):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, description="next_cursor of the previous (newer) page")
+
+
+@routes.add(
+    "GET",
+    "/customers",
+    summary="List or search customers",
+    tag="customers",
+    response=CustomerPage,
+    query=CustomerQuery,
+)
+async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
+    workspace_id = call.principal.workspace_id
+    query = select(customers).where(customers.c.workspace_id == workspace_id)
+    async with call.request.app[HUB].engine.connect() as conn:
+        if call.query.q:
+            country = (
+                await conn.execute(
+                    select(Workspace.default_country).where(Workspace.id == workspace_id)
+                )
+            ).scalar_one()
+            key = parse_query_identity(call.query.q, country)
+            if key is not None:
+                found = await find_identities(conn, workspace_id, [key])
+                query = query.where(customers.c.id.in_([row.customer_id for row in found.values()]))
+            else:
+                query = query.where(customers.c.name_folded.startswith(call.query.q.casefold()))
+        if call.query.cursor:
+            (after,) = decode_cursor(call.query.cursor, int)
+            query = query.where(customers.c.id < after)
+        rows = (
+            await conn.execute(query.order_by(customers.c.id.desc()).limit(call.query.limit + 1))
+        ).all()
+        page = rows[: call.query.limit]
+        handles = await _identities_of(conn, [row.id for row in page])
+    next_cursor = encode_cursor(page[-1].id) if len(rows) > call.query.limit else None
+    return CustomerPage(items=[_customer(row, handles) for row in page], next_cursor=next_cursor)
+
+
+@routes.add(
+    "GET",
+    "/customers/{customer_id}",
+    summary="Get one customer",
+    tag="customers",
+    response=CustomerOut,
+)
+async def get_customer(call: Call[Any, Any]) -> CustomerOut:
+    async with call.request.app[HUB].engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(customers)
+                .where(customers.c.id == call.ids["customer_id"])
+                .where(customers.c.workspace_id == call.principal.workspace_id)
+            )
+        ).first()
+        if row is None:
+            raise not_found("customer")
+        handles = await _identities_of(conn, [row.id])
+    return _customer(row, handles)
+
+
+@routes.add(
+    "GET",
+    "/customers/{customer_id}/timeline",
+    summary="A customer's timeline, newest first",
+    tag="customers",
+    response=TimelinePage,
+    query=TimelineQuery,
+)
+async def customer_timeline(call: Call[Any, TimelineQuery]) -> TimelinePage:
+    customer_id = call.ids["customer_id"]
+    async with call.request.app[HUB].engine.connect() as conn:
+        owned = (
+            await conn.execute(
+                select(customers.c.id)
+                .where(customers.c.id == customer_id)
+                .where(customers.c.workspace_id == call.principal.workspace_id)
+            )
+        ).first()
+        if owned is None:
+            raise not_found("customer")
+        rows = (await conn.execute(timeline_page_query(customer_id, call.query))).all()
+    page = rows[: call.query.limit]
+    next_cursor = (
+        encode_cursor(page[-1].occurred_at, page[-1].id) if len(rows) > call.query.limit else None
+    )
+    items = [TimelineEventOut.model_validate(row._mapping) for row in page]
+    return TimelinePage(items=items, next_cursor=next_cursor)
+
+
+def timeline_page_query(customer_id: int, page: TimelineQuery) -> Any:
+    """Keyset pagination on (occurred_at, id): a deep page costs what the first one does."""
+    query = select(*[events.c[name] for name in TimelineEventOut.model_fields]).where(
+        events.c.customer_id == customer_id
+    )
+    if page.cursor:
+        occurred_at, event_id = decode_cursor(page.cursor, datetime, int)
+        query = query.where(tuple_(events.c.occurred_at, events.c.id) < (occurred_at, event_id))
+    return query.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(page.limit + 1)
+
+
+async def _identities_of(conn: Any, customer_ids: list[int]) -> dict[int, list[IdentityOut]]:
+    handles: dict[int, list[IdentityOut]] = {customer_id: [] for customer_id in customer_ids}
+    if customer_ids:
+        rows = await conn.execute(
+            select(identities.c.customer_id, identities.c.kind, identities.c.value)
+            .where(identities.c.customer_id.in_(customer_ids))
+            .order_by(identities.c.id)
+        )
+        for row in rows:
+            handles[row.customer_id].append(IdentityOut(kind=row.kind, value=row.value))
+    return handles
+
+
+def _customer(row: Any, handles: dict[int, list[IdentityOut]]) -> CustomerOut:
+    return CustomerOut(
+        **{name: row._mapping[name] for name in CustomerOut.model_fields if name != "identities"},
+        identities=handles[row.id],
+    )

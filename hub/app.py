@@ -1,0 +1,86 @@
+"""The aiohttp application: REST API, webhooks, health checks, and the Hub's lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from sqlalchemy import text
+
+from hub.api import agents, conversations, customers, messages
+from hub.api.framework import ApiRoutes
+from hub.api.openapi import build_openapi
+from hub.auth import Principal, principal_for_token
+from hub.context import Hub
+from hub.errors import ApiError, json_errors
+from hub.web_keys import HUB
+from hub.webhooks import MAX_WEBHOOK_BYTES
+from hub.webhooks import add_routes as add_webhook_routes
+
+API_MODULES = (customers, conversations, agents, messages)
+
+
+def api_routes() -> ApiRoutes:
+    combined = ApiRoutes()
+    for module in API_MODULES:
+        combined.endpoints.extend(module.routes.endpoints)
+    return combined
+
+
+def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
+    """Build the app; with manage_hub the app starts and stops the Hub with itself."""
+    app = web.Application(middlewares=[json_errors], client_max_size=MAX_WEBHOOK_BYTES)
+    app[HUB] = hub
+    routes = api_routes()
+    openapi = build_openapi(routes)
+    routes.install(app, _principal)
+    app.router.add_get("/api/v1/openapi.json", lambda _: web.json_response(openapi))
+    add_webhook_routes(app)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/", _home)
+    if manage_hub:
+        app.cleanup_ctx.append(_hub_lifecycle)
+    return app
+
+
+async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    await app[HUB].start()
+    yield
+    await app[HUB].stop()
+
+
+async def _principal(request: web.Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthorized", "send an API token as 'Authorization: Bearer <token>'")
+    async with request.app[HUB].engine.connect() as conn:
+        principal = await principal_for_token(conn, token.strip())
+    if principal is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API token")
+    return principal
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[HUB].engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as error:
+        return web.json_response({"status": "unavailable", "database": str(error)}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def _home(_: web.Request) -> web.Response:
+    return web.Response(
+        text=(
+            "<!doctype html><title>Switchboard</title><h1>Switchboard</h1>"
+            "<p>The hub is running. The REST API lives under <code>/api/v1/</code>; "
+            'its description is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p>'
+        ),
+        content_type="text/html",
+    )

@@ -1,0 +1,327 @@
+"""The `switchboard` command: serve, worker, migrate, demo, users, tokens, channels, quarantine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hub.config import ConfigError, Settings, load_settings
+
+Command = Callable[[Settings, argparse.Namespace], Awaitable[int] | int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+        result = args.command(settings, args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+    except ConfigError as error:
+        print(f"switchboard: configuration error: {error}", file=sys.stderr)
+        return 2
+    except CommandError as error:
+        print(f"switchboard: {error}", file=sys.stderr)
+        return 1
+    return int(result or 0)
+
+
+class CommandError(Exception):
+    """A command could not do what was asked; the message says why, in one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="command")
+
+    serve = commands.add_parser("serve", help="serve the hub (API, webhooks, inbox)")
+    serve.add_argument("--migrate", action="store_true", help="run migrations first")
+    serve.add_argument("--demo-if-empty", action="store_true", help="seed a demo on an empty db")
+    serve.set_defaults(command=_serve)
+
+    worker = commands.add_parser("worker", help="run background jobs from Redis (RQ)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.set_defaults(command=_worker)
+
+    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        command=_migrate
+    )
+
+    demo = commands.add_parser("demo", help="seed a demo workspace and print how to use it")
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.add_argument("--provider-base-url", help="send demo channels' outbound calls here")
+    demo.set_defaults(command=_demo)
+
+    workspace = commands.add_parser("workspace", help="workspaces").add_subparsers(required=True)
+    ws_create = workspace.add_parser("create", help="create a workspace")
+    ws_create.add_argument("name")
+    ws_create.add_argument("--country", default="US", help="default country for local numbers")
+    ws_create.set_defaults(command=_workspace_create)
+
+    user = commands.add_parser("user", help="users").add_subparsers(required=True)
+    user_create = user.add_parser("create", help="create a user")
+    user_create.add_argument("--workspace", type=int, required=True)
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--name", required=True)
+    user_create.add_argument(
+        "--role", choices=["admin", "manager", "agent", "marketer"], default="agent"
+    )
+    user_create.add_argument("--password", help="prompted for when omitted on a terminal")
+    user_create.add_argument("--capacity", type=int, default=10)
+    user_create.set_defaults(command=_user_create)
+
+    token = commands.add_parser("token", help="API tokens").add_subparsers(required=True)
+    token_create = token.add_parser("create", help="create an API token for a user")
+    token_create.add_argument("--user", type=int, required=True)
+    token_create.add_argument("--name", default="cli")
+    token_create.set_defaults(command=_token_create)
+
+    channel = commands.add_parser("channel", help="channel accounts").add_subparsers(required=True)
+    channel_add = channel.add_parser("add", help="connect a channel account")
+    channel_add.add_argument("kind", choices=["sms"])
+    channel_add.add_argument("--workspace", type=int, required=True)
+    channel_add.add_argument("--provider", default="twilio")
+    channel_add.add_argument("--name", default="")
+    channel_add.add_argument("--address", required=True, help="our number in E.164")
+    channel_add.add_argument("--account-sid", required=True)
+    channel_add.add_argument("--auth-token", required=True)
+    channel_add.add_argument("--provider-base-url", default=None)
+    channel_add.set_defaults(command=_channel_add)
+
+    quarantine = commands.add_parser("quarantine", help="payloads that failed to parse")
+    q_commands = quarantine.add_subparsers(required=True)
+    q_list = q_commands.add_parser("list", help="list quarantined payloads")
+    q_list.add_argument("--all", action="store_true", help="include replayed ones")
+    q_list.add_argument("--json", action="store_true")
+    q_list.set_defaults(command=_quarantine_list)
+    q_replay = q_commands.add_parser("replay", help="parse and ingest quarantined payloads again")
+    q_replay.add_argument("ids", nargs="*", type=int, help="ids to replay (default: all pending)")
+    q_replay.set_defaults(command=_quarantine_replay)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from hub.app import create_app
+    from hub.context import Hub
+
+    if args.migrate:
+        _migrate(settings, args)
+    hub = Hub(settings)
+    if args.demo_if_empty:
+        asyncio.run(_seed_if_empty(settings))
+    asyncio.run(_check_schema(settings))
+    print(
+        f"Switchboard serving on http://{settings.host}:{settings.port} "
+        f"(public URL {settings.base_url})",
+        flush=True,
+    )
+    web.run_app(create_app(hub), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+async def _seed_if_empty(settings: Settings) -> None:
+    from hub.context import Hub
+    from hub.demo import database_is_empty, describe, seed_demo
+
+    hub = Hub(settings)
+    try:
+        if await database_is_empty(hub):
+            print(describe(await seed_demo(hub)), flush=True)
+    finally:
+        await hub.stop()
+
+
+async def _check_schema(settings: Settings) -> None:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from hub.db import create_engine
+    from hub.migrate import alembic_config
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            current = await conn.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+    except OSError as error:
+        raise CommandError(f"cannot reach the database: {error}") from None
+    finally:
+        await engine.dispose()
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    if current != head:
+        raise CommandError(
+            f"the database schema is at {current or 'nothing'}, not {head}: "
+            "run `switchboard migrate`"
+        )
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.worker import work
+
+    if settings.redis_url is None:
+        raise CommandError(
+            "`switchboard worker` needs SWITCHBOARD_REDIS_URL; without it the "
+            "server runs jobs in-process"
+        )
+    work(settings, burst=args.burst)
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except OSError as error:
+        raise CommandError(f"cannot reach the database: {error}") from None
+    return 0
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.demo import describe, seed_demo
+
+    async with _hub(settings) as hub:
+        demo = await seed_demo(hub, args.provider_base_url)
+    print(json.dumps(demo.as_json()) if args.json else describe(demo))
+    return 0
+
+
+async def _workspace_create(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.provisioning import create_workspace
+
+    async with _hub(settings) as hub, hub.engine.begin() as conn:
+        workspace_id = await create_workspace(conn, args.name, default_country=args.country)
+    print(workspace_id)
+    return 0
+
+
+async def _user_create(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.provisioning import create_user
+    from timeline.models import Role
+
+    password = args.password
+    if password is None and sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+    async with _hub(settings) as hub, hub.engine.begin() as conn:
+        user_id = await create_user(
+            conn,
+            args.workspace,
+            email=args.email,
+            name=args.name,
+            role=Role(args.role),
+            password=password,
+            capacity=args.capacity,
+        )
+    print(user_id)
+    return 0
+
+
+async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.provisioning import create_api_token
+
+    async with _hub(settings) as hub, hub.engine.begin() as conn:
+        try:
+            token = await create_api_token(conn, args.user, args.name)
+        except LookupError as error:
+            raise CommandError(str(error)) from None
+    print(token)
+    return 0
+
+
+async def _channel_add(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.provisioning import create_channel
+
+    async with _hub(settings) as hub, hub.engine.begin() as conn:
+        channel = await create_channel(
+            conn,
+            hub.secrets,
+            args.workspace,
+            kind=args.kind,
+            provider=args.provider,
+            name=args.name or f"{args.kind} {args.address}",
+            address=args.address,
+            credentials={"account_sid": args.account_sid, "auth_token": args.auth_token},
+            provider_base_url=args.provider_base_url,
+        )
+    print(channel.id)
+    print(
+        f"webhook URL: {hub.channels.webhook_url(channel.kind, channel.provider, channel.id)}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _quarantine_list(settings: Settings, args: argparse.Namespace) -> int:
+    from timeline.quarantine import list_quarantined
+
+    async with _hub(settings) as hub, hub.engine.connect() as conn:
+        items = await list_quarantined(conn, include_replayed=args.all, limit=10_000)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": i.id,
+            "channel_account_id": i.channel_account_id,
+            "bytes": len(i.body),
+            "received_at": i.received_at.isoformat(),
+            "error": i.error,
+            "replayed_at": i.replayed_at.isoformat() if i.replayed_at else None,
+            "replay_error": i.replay_error,
+        }
+        for i in items
+    ]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            state = "replayed" if row["replayed_at"] else "pending"
+            print(
+                f"#{row['id']}  channel {row['channel_account_id']}  {row['bytes']} bytes  "
+                f"{row['received_at']}  {state}  {row['error']}"
+            )
+        print(f"{len(rows)} quarantined payload(s)")
+    return 0
+
+
+async def _quarantine_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.replay import replay_quarantined
+
+    async with _hub(settings) as hub:
+        results = await replay_quarantined(hub, args.ids or None)
+    failed = 0
+    for item_id, error in results:
+        print(f"#{item_id}: {'replayed' if error is None else 'still failing: ' + error}")
+        failed += error is not None
+    print(f"{len(results) - failed} replayed, {failed} still failing")
+    return 1 if failed else 0
+
+
+class _hub:
+    """`async with _hub(settings) as hub`: a Hub for one command, started and stopped."""
+
+    def __init__(self, settings: Settings) -> None:
+        from hub.context import Hub
+
+        self._hub = Hub(settings, jobs_in_process=True)
+
+    async def __aenter__(self) -> Any:
+        await self._hub.start(background=False)
+        return self._hub
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._hub.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The Hub: every long-lived service of one process, wired together and started in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from hub.batching import IngestBatcher
+from hub.channel_directory import ChannelDirectory
+from hub.config import Settings
+from hub.crypto import SecretBox
+from hub.db import create_engine
+from hub.jobs import InProcessJobs, JobFunction, JobQueue, RqJobs
+from hub.realtime import LocalBus, RedisBus
+from hub.scheduler import run_scheduler
+from hub.sending import send_message
+from routing.round_robin import RoundRobinRouter
+from timeline.ingest import IngestPipeline
+
+
+class Hub:
+    """Composition root of one process (server, worker or CLI command)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        jobs_in_process: bool | None = None,
+        scheduler_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings.database_url)
+        self.secrets = SecretBox(settings.secret_key)
+        self.channels = ChannelDirectory(self.engine, self.secrets, settings.base_url)
+        self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
+        self.router = RoundRobinRouter()
+        self.pipeline = IngestPipeline(self.engine, self.router, self.bus)
+        self.batcher = IngestBatcher(self.pipeline, runners=1 if settings.uses_sqlite else 4)
+        self.job_functions: dict[str, JobFunction] = {"send_message": send_message}
+        in_process = settings.redis_url is None if jobs_in_process is None else jobs_in_process
+        self.jobs: JobQueue = (
+            InProcessJobs(self.job_functions)
+            if in_process or settings.redis_url is None
+            else RqJobs(settings.redis_url, self.job_functions)
+        )
+        self._scheduler_interval = scheduler_interval
+        self._scheduler: asyncio.Task[None] | None = None
+
+    async def start(self, *, background: bool = True) -> None:
+        """Start services; `background` adds the ingest batcher, job runners and the scheduler."""
+        await self.bus.start()
+        if background:
+            self.batcher.start()
+            await self.jobs.start(self)
+            self._scheduler = asyncio.create_task(run_scheduler(self, self._scheduler_interval))
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+        await self.batcher.stop()
+        await self.jobs.stop()
+        await self.bus.stop()
+        await self.channels.close()
+        await self.engine.dispose()

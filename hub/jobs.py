@@ -1,0 +1,93 @@
+"""One facade for background jobs: RQ workers when Redis is configured, in-process otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from hub.context import Hub
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "switchboard"
+JobFunction = Callable[..., Awaitable[None]]
+"""An async function taking the Hub first, then the job's JSON-serializable arguments."""
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, name: str, *args: Any) -> None: ...
+
+    async def start(self, hub: Hub) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class InProcessJobs:
+    """Runs jobs on this process's event loop with a few concurrent runners (embedded default)."""
+
+    def __init__(self, functions: dict[str, JobFunction], runners: int = 4) -> None:
+        self._functions = functions
+        self._queue: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue()
+        self._runners = runners
+        self._tasks: list[asyncio.Task[None]] = []
+        self._hub: Hub | None = None
+
+    async def enqueue(self, name: str, *args: Any) -> None:
+        if name not in self._functions:
+            raise KeyError(f"unknown job {name!r}")
+        self._queue.put_nowait((name, args))
+
+    async def start(self, hub: Hub) -> None:
+        self._hub = hub
+        self._tasks = [asyncio.create_task(self._run()) for _ in range(self._runners)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def drain(self) -> None:
+        """Wait until every queued job has run (tests and `switchboard` one-shot commands)."""
+        await self._queue.join()
+
+    async def _run(self) -> None:
+        assert self._hub is not None
+        while True:
+            name, args = await self._queue.get()
+            try:
+                await self._functions[name](self._hub, *args)
+            except Exception:
+                log.exception("job %s%r failed", name, args)
+            finally:
+                self._queue.task_done()
+
+
+class RqJobs:
+    """Enqueues jobs for `switchboard worker` processes through RQ on Redis."""
+
+    def __init__(self, redis_url: str, functions: dict[str, JobFunction]) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self._functions = functions
+        self._queue = Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
+
+    async def enqueue(self, name: str, *args: Any) -> None:
+        if name not in self._functions:
+            raise KeyError(f"unknown job {name!r}")
+        await asyncio.to_thread(
+            self._queue.enqueue, "hub.worker.run_job", name, list(args), failure_ttl=7 * 86400
+        )
+
+    async def start(self, hub: Hub) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._queue.connection.close()

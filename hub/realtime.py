@@ -1,0 +1,79 @@
+"""Fans domain events out to subscribers: in-process, or across processes through Redis pub/sub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import asdict
+
+import redis.asyncio as redis
+
+from timeline.domain import DomainEvent
+
+log = logging.getLogger(__name__)
+CHANNEL = "switchboard:domain-events"
+
+
+class LocalBus:
+    """Delivers published events to every subscriber queue in this process."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[asyncio.Queue[DomainEvent]] = set()
+
+    def subscribe(self, maxsize: int = 1000) -> asyncio.Queue[DomainEvent]:
+        queue: asyncio.Queue[DomainEvent] = asyncio.Queue(maxsize)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[DomainEvent]) -> None:
+        self._subscribers.discard(queue)
+
+    def deliver(self, events: list[DomainEvent]) -> None:
+        for queue in list(self._subscribers):
+            for event in events:
+                if queue.full():
+                    log.warning("a realtime subscriber is too slow; dropping its oldest event")
+                    queue.get_nowait()
+                queue.put_nowait(event)
+
+    async def publish(self, events: list[DomainEvent]) -> None:
+        self.deliver(events)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+class RedisBus(LocalBus):
+    """Publishes through Redis so subscribers in every hub process see every event."""
+
+    def __init__(self, redis_url: str) -> None:
+        super().__init__()
+        self._redis = redis.from_url(redis_url)
+        self._listener: asyncio.Task[None] | None = None
+
+    async def publish(self, events: list[DomainEvent]) -> None:
+        payload = json.dumps([asdict(event) for event in events])
+        await self._redis.publish(CHANNEL, payload)
+
+    async def start(self) -> None:
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(CHANNEL)
+        self._listener = asyncio.create_task(self._listen(pubsub))
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._redis.aclose()
+
+    async def _listen(self, pubsub: redis.client.PubSub) -> None:
+        async with pubsub:
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    self.deliver([DomainEvent(**item) for item in json.loads(message["data"])])

@@ -1,0 +1,68 @@
+"""The send_message job: claim an outbound message, call its adapter, record what happened."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from channels.base import OutboundMessage, PermanentSendError, TransientSendError
+from timeline.events import ExternalIdentity, IdentityKind
+from timeline.outbox import ClaimedMessage, claim, record_failure, record_retry, record_sent
+
+if TYPE_CHECKING:
+    from hub.context import Hub
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+FIRST_RETRY = timedelta(seconds=2)
+LONGEST_RETRY = timedelta(minutes=10)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff: 2 s, 4 s, 8 s ... capped at ten minutes."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+
+
+async def send_message(hub: Hub, message_id: int) -> None:
+    """Idempotent: a message already sent, failed, not due or held by another run is left alone."""
+    async with hub.engine.begin() as conn:
+        message = await claim(conn, message_id)
+    if message is None:
+        return
+    channel = await hub.channels.get(message.channel_account_id)
+    outbound = OutboundMessage(
+        message_id=message.id,
+        channel_account_id=message.channel_account_id,
+        recipient=ExternalIdentity(IdentityKind(message.recipient_kind), message.recipient_value),
+        body=message.body,
+        idempotency_key=f"switchboard-message-{message.id}",
+        status_callback_url=hub.channels.webhook_url(
+            channel.kind, channel.provider, message.channel_account_id
+        ),
+    )
+    try:
+        result = await channel.adapter.send(outbound)
+    except TransientSendError as error:
+        await _retry_or_give_up(hub, message, str(error))
+        return
+    except PermanentSendError as error:
+        async with hub.engine.begin() as conn:
+            await record_failure(conn, message, str(error))
+        log.info("message %s failed permanently: %s", message.id, error)
+        return
+    async with hub.engine.begin() as conn:
+        await record_sent(conn, message, result.external_id, result.status)
+
+
+async def _retry_or_give_up(hub: Hub, message: ClaimedMessage, error: str) -> None:
+    async with hub.engine.begin() as conn:
+        if message.attempts >= MAX_ATTEMPTS:
+            reason = f"gave up after {message.attempts} attempts: {error}"
+            await record_failure(conn, message, reason)
+        else:
+            await record_retry(conn, message, retry_delay(message.attempts), error)
+    log.info(
+        "message %s: transient send error (attempt %s): %s", message.id, message.attempts, error
+    )

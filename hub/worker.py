@@ -1,0 +1,47 @@
+"""The RQ side of the jobs facade: `switchboard worker` and the function its jobs call."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+from typing import Any
+
+from hub.config import Settings, load_settings
+from hub.context import Hub
+from hub.jobs import QUEUE_NAME
+
+_loop: asyncio.AbstractEventLoop | None = None
+_hub: Hub | None = None
+
+
+def run_job(name: str, args: list[Any]) -> None:
+    """Entry point RQ calls: run one async job on this process's long-lived loop and hub."""
+    loop, hub = _process_hub()
+    loop.run_until_complete(hub.job_functions[name](hub, *args))
+
+
+def work(settings: Settings, *, burst: bool = False) -> None:
+    """Serve jobs without forking per job (fork costs more than our jobs take)."""
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    assert settings.redis_url is not None
+    connection = Redis.from_url(settings.redis_url)
+    worker = SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
+    worker.work(burst=burst, with_scheduler=False)
+
+
+def _process_hub() -> tuple[asyncio.AbstractEventLoop, Hub]:
+    global _loop, _hub
+    if _loop is None or _hub is None:
+        _loop = asyncio.new_event_loop()
+        _hub = Hub(load_settings(), jobs_in_process=False)
+        _loop.run_until_complete(_hub.start(background=False))
+        atexit.register(_shutdown)
+    return _loop, _hub
+
+
+def _shutdown() -> None:
+    if _loop is not None and _hub is not None:
+        _loop.run_until_complete(_hub.stop())
+        _loop.close()

@@ -1,0 +1,1 @@
+"""Assignment policies, agent presence and capacity."""

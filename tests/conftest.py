@@ -1,0 +1,117 @@
+"""Real databases for the suite: every database test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis
+
+from hub.config import Settings
+from hub.migrate import upgrade
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_TEST_URL = os.environ.get("SWITCHBOARD_TEST_REDIS", "redis://127.0.0.1:6379/13")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_SECRET_KEY = "test-secret-key-of-at-least-thirty-two-characters"
+TEST_BASE_URL = "http://hub.test"
+
+
+def unavailable(what: str) -> None:
+    """Skip a test whose real component is missing here; under CI=true that is a failure."""
+    message = f"{what} is not available"
+    if IN_CI:
+        pytest.fail(f"{message}, and CI=true requires it", pytrace=False)
+    pytest.skip(message)
+
+
+def _postgres_dsn(database: str) -> str:
+    return POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test clones (CREATE DATABASE ... TEMPLATE)."""
+    name = f"switchboard_tmpl_{uuid.uuid4().hex[:8]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as error:
+        unavailable(f"PostgreSQL at {POSTGRES_ADMIN_DSN} ({error})")
+    upgrade(_postgres_dsn(name).replace("postgresql://", "postgresql+asyncpg://"))
+    yield name
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "switchboard.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[str]:
+    """A fresh, migrated database for one test, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "switchboard.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"switchboard_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield _postgres_dsn(name).replace("postgresql://", "postgresql+asyncpg://")
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database number of the suite's own, emptied before and after the test."""
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as error:
+        unavailable(f"Redis at {REDIS_TEST_URL} ({error})")
+    yield REDIS_TEST_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=None,
+        secret_key=TEST_SECRET_KEY,
+        base_url=TEST_BASE_URL,
+        host="127.0.0.1",
+        port=0,
+    )
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[object]:
+    """A started Hub (in-process jobs, fast scheduler) on the test's database."""
+    from hub.context import Hub
+
+    instance = Hub(settings, scheduler_interval=0.1)
+    yield instance
+    await instance.stop()

@@ -1,0 +1,1 @@
+"""Customers, identities, conversations and the one ingest pipeline that persists inbound events."""

@@ -1,0 +1,52 @@
+"""Domain events the hub publishes after a commit, and the Protocols the pipeline depends on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """Something that happened, for realtime fan-out, automation and webhooks."""
+
+    workspace_id: int
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class DomainEventPublisher(Protocol):
+    async def publish(self, events: list[DomainEvent]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRequest:
+    """A conversation that needs an agent; the previous one is preferred when still free."""
+
+    workspace_id: int
+    conversation_id: int
+    team_id: int | None = None
+    preferred_agent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    conversation_id: int
+    agent_id: int
+
+
+class Router(Protocol):
+    """Assigns conversations inside the caller's transaction (routing/ implements it)."""
+
+    async def route(
+        self, conn: AsyncConnection, requests: list[RoutingRequest]
+    ) -> list[Assignment]: ...
+
+
+class NullPublisher:
+    """Publishes nothing: for scripts and tests that do not watch domain events."""
+
+    async def publish(self, events: list[DomainEvent]) -> None:
+        return None

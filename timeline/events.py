@@ -1,0 +1,176 @@
+"""Typed inbound events that channel adapters produce and the ingest pipeline persists."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class IdentityKind(StrEnum):
+    """How a customer is reached: the kind half of an external identity."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    TELEGRAM = "telegram"
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalIdentity:
+    """A customer's handle on one channel, as the provider gave it (the pipeline normalizes it)."""
+
+    kind: IdentityKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RawPayload:
+    """The bytes a provider sent, kept verbatim so nothing inbound is ever lost."""
+
+    content_type: str
+    body: bytes
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that came with a message: either fetched bytes or a provider URL to fetch later."""
+
+    filename: str
+    content_type: str
+    size: int | None = None
+    url: str | None = None
+    content_id: str | None = None
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmailThreadRef:
+    """Email threading headers: this message's Message-ID and what it refers to."""
+
+    message_id: str | None
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    subject: str = ""
+    reply_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatThreadRef:
+    """A chat (Telegram chat id, SMS number pair) that messages belong to."""
+
+    chat_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallThreadRef:
+    """The provider's call id that ties a call's events together."""
+
+    call_id: str
+
+
+ThreadRef = EmailThreadRef | ChatThreadRef | CallThreadRef
+
+
+class DeliveryStatus(StrEnum):
+    """Where an outbound message is; it only ever moves forward (see `advances`)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+    def advances(self, current: DeliveryStatus) -> bool:
+        """True when moving from `current` to this status is a step forward."""
+        if current in (DeliveryStatus.READ, DeliveryStatus.FAILED):
+            return False
+        if self is DeliveryStatus.FAILED:
+            return current in (DeliveryStatus.QUEUED, DeliveryStatus.SENT)
+        return _DELIVERY_RANK[self] > _DELIVERY_RANK[current]
+
+
+_DELIVERY_RANK = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.READ: 3,
+    DeliveryStatus.FAILED: 4,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundEvent:
+    """Fields every inbound event carries."""
+
+    channel_account_id: int
+    kind: str
+    sender: ExternalIdentity
+    external_id: str
+    occurred_at: datetime
+    raw_ref: str
+    thread_ref: ThreadRef | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived(InboundEvent):
+    """A customer sent a message."""
+
+    body: str
+    subject: str | None = None
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    recipients: tuple[ExternalIdentity, ...] = ()
+    automated: bool = False
+    segments: int = 1
+    extra: tuple[tuple[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageStatusChanged(InboundEvent):
+    """The provider reports a new delivery status for one of our outbound messages."""
+
+    status: DeliveryStatus
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageEdited(InboundEvent):
+    """A customer edited a message they sent before (external_id names the original)."""
+
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallStarted(InboundEvent):
+    """A call began ringing."""
+
+    direction: str = "inbound"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAnswered(InboundEvent):
+    """A call was picked up."""
+
+    answered_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded(InboundEvent):
+    """A call ended; duration in seconds, and why."""
+
+    duration_seconds: int = 0
+    reason: str = "completed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentChanged(InboundEvent):
+    """A customer opted out of or back into messages on a channel (STOP / START)."""
+
+    granted: bool
+    keyword: str

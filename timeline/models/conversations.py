@@ -1,0 +1,73 @@
+"""Conversations and the append-only timeline of events on a customer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from timeline.models.base import Base, BigId, utcnow
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    SNOOZED = "snoozed"
+    RESOLVED = "resolved"
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_thread", "workspace_id", "identity_id", "channel_account_id", "id"),
+        Index("ix_conversations_status", "workspace_id", "status", "id"),
+        Index("ix_conversations_assignee", "workspace_id", "assignee_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"))
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    status: Mapped[str] = mapped_column(String(20), default=ConversationStatus.OPEN)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    messages_count: Mapped[int] = mapped_column(default=0)
+    waiting_since: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    last_message_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TimelineEvent(Base):
+    """One thing that happened on a customer's timeline; rows are only ever appended."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_id"),
+        Index("ix_timeline_customer", "customer_id", "occurred_at", "id"),
+        Index("ix_timeline_conversation", "conversation_id", "occurred_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    channel_account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_accounts.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(10))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    external_id: Mapped[str | None] = mapped_column(String(300))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    raw_ref: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,181 @@
+"""The outbox: replies stored with their timeline event in one transaction, then claimed, sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from timeline.delivery import advance_status, apply_known_receipts
+from timeline.events import DeliveryStatus
+from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
+
+outbound = OutboundMessage.__table__
+events = TimelineEvent.__table__
+conversations = Conversation.__table__
+identities = Identity.__table__
+
+CLAIM_LEASE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedReply:
+    event_id: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """An outbound message this worker holds the lease on and may now send."""
+
+    id: int
+    workspace_id: int
+    channel_account_id: int
+    conversation_id: int
+    recipient_kind: str
+    recipient_value: str
+    body: str
+    attempts: int
+
+
+async def queue_reply(
+    conn: AsyncConnection,
+    *,
+    workspace_id: int,
+    conversation_id: int,
+    author_user_id: int | None,
+    body: str,
+) -> QueuedReply:
+    """Append the reply to the timeline and its outbox row, and mark the customer answered."""
+    now = datetime.now(UTC)
+    conversation = (
+        await conn.execute(
+            select(
+                conversations.c.customer_id,
+                conversations.c.channel_account_id,
+                identities.c.kind,
+                identities.c.value,
+            )
+            .join(identities, identities.c.id == conversations.c.identity_id)
+            .where(conversations.c.id == conversation_id)
+        )
+    ).one()
+    event_id = (
+        await conn.execute(
+            events.insert().returning(events.c.id),
+            {
+                "workspace_id": workspace_id,
+                "customer_id": conversation.customer_id,
+                "conversation_id": conversation_id,
+                "channel_account_id": conversation.channel_account_id,
+                "kind": "message_sent",
+                "direction": "outbound",
+                "author_user_id": author_user_id,
+                "body": body,
+                "attachments": [],
+                "meta": {},
+                "occurred_at": now,
+                "created_at": now,
+            },
+        )
+    ).scalar_one()
+    message_id = (
+        await conn.execute(
+            outbound.insert().returning(outbound.c.id),
+            {
+                "workspace_id": workspace_id,
+                "event_id": event_id,
+                "conversation_id": conversation_id,
+                "channel_account_id": conversation.channel_account_id,
+                "recipient_kind": conversation.kind,
+                "recipient_value": conversation.value,
+                "body": body,
+                "status": DeliveryStatus.QUEUED,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    ).scalar_one()
+    await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .values(
+            first_response_at=func.coalesce(conversations.c.first_response_at, now),
+            waiting_since=None,
+            last_message_at=now,
+            messages_count=conversations.c.messages_count + 1,
+            updated_at=now,
+        )
+    )
+    return QueuedReply(event_id, message_id)
+
+
+async def claim(conn: AsyncConnection, message_id: int) -> ClaimedMessage | None:
+    """Take the lease on a queued, due message; None if sent, failed, not due or leased."""
+    now = datetime.now(UTC)
+    result = await conn.execute(
+        update(outbound)
+        .where(outbound.c.id == message_id)
+        .where(outbound.c.status == DeliveryStatus.QUEUED)
+        .where(outbound.c.external_id.is_(None))
+        .where(outbound.c.next_attempt_at <= now)
+        .where(or_(outbound.c.claimed_until.is_(None), outbound.c.claimed_until < now))
+        .values(claimed_until=now + CLAIM_LEASE, attempts=outbound.c.attempts + 1, updated_at=now)
+        .returning(*[outbound.c[name] for name in ClaimedMessage.__dataclass_fields__])
+    )
+    row = result.first()
+    return ClaimedMessage(**row._mapping) if row else None
+
+
+async def record_sent(
+    conn: AsyncConnection, message: ClaimedMessage, external_id: str, status: DeliveryStatus
+) -> None:
+    await conn.execute(
+        update(outbound)
+        .where(outbound.c.id == message.id)
+        .values(external_id=external_id, claimed_until=None, updated_at=datetime.now(UTC))
+    )
+    if status is not DeliveryStatus.QUEUED:
+        await advance_status(conn, outbound.c.id == message.id, status=status)
+    await apply_known_receipts(conn, message.channel_account_id, external_id)
+
+
+async def record_retry(
+    conn: AsyncConnection, message: ClaimedMessage, delay: timedelta, error: str
+) -> None:
+    now = datetime.now(UTC)
+    await conn.execute(
+        update(outbound)
+        .where(outbound.c.id == message.id)
+        .values(next_attempt_at=now + delay, claimed_until=None, error=error, updated_at=now)
+    )
+
+
+async def record_failure(conn: AsyncConnection, message: ClaimedMessage, reason: str) -> None:
+    await conn.execute(
+        update(outbound)
+        .where(outbound.c.id == message.id)
+        .values(claimed_until=None, updated_at=datetime.now(UTC))
+    )
+    await advance_status(
+        conn, outbound.c.id == message.id, status=DeliveryStatus.FAILED, error=reason
+    )
+
+
+async def due_message_ids(conn: AsyncConnection, limit: int = 500) -> list[int]:
+    """Queued messages whose next attempt is due and that no worker holds."""
+    now = datetime.now(UTC)
+    rows = await conn.execute(
+        select(outbound.c.id)
+        .where(outbound.c.status == DeliveryStatus.QUEUED)
+        .where(outbound.c.external_id.is_(None))
+        .where(outbound.c.next_attempt_at <= now)
+        .where(or_(outbound.c.claimed_until.is_(None), outbound.c.claimed_until < now))
+        .order_by(outbound.c.next_attempt_at)
+        .limit(limit)
+    )
+    return list(rows.scalars())

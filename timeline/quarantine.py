@@ -1,0 +1,66 @@
+"""Keeps payloads that failed to parse, with the reason, until an admin replays them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from timeline.events import RawPayload
+from timeline.models import QuarantinedPayload
+
+quarantine = QuarantinedPayload.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedItem:
+    id: int
+    workspace_id: int
+    channel_account_id: int
+    content_type: str
+    body: bytes
+    error: str
+    received_at: datetime
+    replayed_at: datetime | None
+    replay_error: str | None
+
+    @property
+    def raw(self) -> RawPayload:
+        return RawPayload(content_type=self.content_type, body=self.body)
+
+
+async def quarantine_payload(
+    conn: AsyncConnection, workspace_id: int, channel_account_id: int, raw: RawPayload, error: str
+) -> int:
+    result = await conn.execute(
+        quarantine.insert().returning(quarantine.c.id),
+        {
+            "workspace_id": workspace_id,
+            "channel_account_id": channel_account_id,
+            "content_type": raw.content_type,
+            "body": raw.body,
+            "error": error,
+            "received_at": datetime.now(UTC),
+        },
+    )
+    return result.scalar_one()
+
+
+async def list_quarantined(
+    conn: AsyncConnection, *, include_replayed: bool = False, after_id: int = 0, limit: int = 100
+) -> list[QuarantinedItem]:
+    query = (
+        select(quarantine).where(quarantine.c.id > after_id).order_by(quarantine.c.id).limit(limit)
+    )
+    if not include_replayed:
+        query = query.where(quarantine.c.replayed_at.is_(None))
+    return [QuarantinedItem(**row._mapping) for row in await conn.execute(query)]
+
+
+async def mark_replayed(conn: AsyncConnection, item_id: int, error: str | None) -> None:
+    values: dict[str, object] = {"replay_error": error}
+    if error is None:
+        values["replayed_at"] = datetime.now(UTC)
+    await conn.execute(update(quarantine).where(quarantine.c.id == item_id).values(**values))
