@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from sqlalchemy import text
@@ -34,7 +34,7 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     routes = api_routes()
     openapi = build_openapi(routes)
     routes.install(app, _principal)
-    app.router.add_get("/api/v1/openapi.json", lambda _: web.json_response(openapi))
+    app.router.add_get("/api/v1/openapi.json", _openapi_view(openapi))
     add_webhook_routes(app)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -60,6 +60,13 @@ async def _principal(request: web.Request) -> Principal:
     if principal is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API token")
     return principal
+
+
+def _openapi_view(document: dict[str, object]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def view(_: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    return view
 
 
 async def _healthz(_: web.Request) -> web.Response:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -66,9 +68,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for one test, on each backend."""
     if request.param == "sqlite":
         path = tmp_path / "switchboard.db"
@@ -115,3 +115,36 @@ async def hub(settings: Settings) -> AsyncIterator[object]:
     instance = Hub(settings, scheduler_interval=0.1)
     yield instance
     await instance.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True, slots=True)
+class ServedHub:
+    """A hub serving HTTP on a real loopback port whose public URL is that port."""
+
+    hub: object
+    base_url: str
+
+
+@pytest.fixture
+async def served_hub(database_url: str) -> AsyncIterator[ServedHub]:
+    from aiohttp.test_utils import TestServer
+
+    from hub.app import create_app
+    from hub.context import Hub
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    instance = Hub(
+        Settings(database_url, None, TEST_SECRET_KEY, base_url, "127.0.0.1", port),
+        scheduler_interval=0.1,
+    )
+    server = TestServer(create_app(instance), host="127.0.0.1", port=port)
+    await server.start_server()
+    yield ServedHub(instance, base_url)
+    await server.close()

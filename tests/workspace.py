@@ -14,7 +14,7 @@ OUR_NUMBER = "+15005550006"
 
 
 @dataclass(frozen=True, slots=True)
-class TestWorkspace:
+class SeededWorkspace:
     id: int
     admin_id: int
     agent_ids: list[int]
@@ -32,7 +32,7 @@ async def seed_workspace(
     country: str = "US",
     provider_base_url: str | None = None,
     name: str = "Acme",
-) -> TestWorkspace:
+) -> SeededWorkspace:
     async with hub.engine.begin() as conn:
         workspace_id = await create_workspace(conn, name, default_country=country)
         admin_id = await create_user(
@@ -40,18 +40,27 @@ async def seed_workspace(
         )
         agent_ids = [
             await create_user(
-                conn, workspace_id, email=f"agent{i}@{name}.test", name=f"Agent {i}",
-                capacity=capacity, available=True,
+                conn,
+                workspace_id,
+                email=f"agent{i}@{name}.test",
+                name=f"Agent {i}",
+                capacity=capacity,
+                available=True,
             )
             for i in range(agents)
         ]
         token = await create_api_token(conn, admin_id, "tests")
         channel = await create_channel(
-            conn, hub.secrets, workspace_id, kind="sms", provider="twilio", name="SMS",
+            conn,
+            hub.secrets,
+            workspace_id,
+            kind="sms",
+            provider="twilio",
+            name="SMS",
             address=OUR_NUMBER,
             credentials={"account_sid": SMS_ACCOUNT_SID, "auth_token": SMS_AUTH_TOKEN},
             provider_base_url=provider_base_url or "http://127.0.0.1:9",
         )
     url = hub.channels.webhook_url("sms", "twilio", channel.id)
     path = url.removeprefix(hub.settings.base_url)
-    return TestWorkspace(workspace_id, admin_id, agent_ids, token, channel.id, url, path)
+    return SeededWorkspace(workspace_id, admin_id, agent_ids, token, channel.id, url, path)

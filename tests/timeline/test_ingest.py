@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 
 from hub.context import Hub
+from tests.workspace import seed_workspace
 from timeline.events import (
     ConsentChanged,
     ExternalIdentity,
@@ -17,22 +18,35 @@ from timeline.events import (
 )
 from timeline.ingest import ChannelContext, IngestRequest
 from timeline.models import Consent, Conversation, Customer, Identity, TimelineEvent, User
-from tests.workspace import seed_workspace
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def _context(ws: object, country: str = "US", window: timedelta = timedelta(days=7)) -> ChannelContext:
+def _context(
+    ws: object, country: str = "US", window: timedelta = timedelta(days=7)
+) -> ChannelContext:
     return ChannelContext(ws.sms_channel_id, ws.id, country, window)  # type: ignore[attr-defined]
 
 
-def _message(ctx: ChannelContext, sid: str, sender: str, *, at: datetime = T0,
-             automated: bool = False, body: str = "hi") -> IngestRequest:
+def _message(
+    ctx: ChannelContext,
+    sid: str,
+    sender: str,
+    *,
+    at: datetime = T0,
+    automated: bool = False,
+    body: str = "hi",
+) -> IngestRequest:
     raw = RawPayload("text/plain", f"{sid}|{sender}|{body}".encode())
     event = MessageReceived(
-        channel_account_id=ctx.channel_account_id, kind="sms",
-        sender=ExternalIdentity(IdentityKind.PHONE, sender), external_id=sid,
-        occurred_at=at, raw_ref=raw.digest, body=body, automated=automated,
+        channel_account_id=ctx.channel_account_id,
+        kind="sms",
+        sender=ExternalIdentity(IdentityKind.PHONE, sender),
+        external_id=sid,
+        occurred_at=at,
+        raw_ref=raw.digest,
+        body=body,
+        automated=automated,
     )
     return IngestRequest(ctx, raw, [event])
 
@@ -59,7 +73,13 @@ async def test_the_same_provider_id_three_times_is_one_event(hub: Hub) -> None:
 async def test_every_way_of_writing_a_number_finds_one_customer(hub: Hub) -> None:
     ws = await seed_workspace(hub, country="IR")
     ctx = _context(ws, country="IR")
-    spellings = ["0912 345 6789", "+98 912 345 6789", "۰۹۱۲ ۳۴۵ ۶۷۸۹", "٠٩١٢-٣٤٥-٦٧٨٩", "00989123456789"]
+    spellings = [
+        "0912 345 6789",
+        "+98 912 345 6789",
+        "۰۹۱۲ ۳۴۵ ۶۷۸۹",
+        "٠٩١٢-٣٤٥-٦٧٨٩",
+        "00989123456789",
+    ]
     for index, spelling in enumerate(spellings):
         await hub.pipeline.ingest([_message(ctx, f"SM{index}", spelling)])
     assert await _count(hub, Customer) == 1
@@ -92,7 +112,9 @@ async def test_an_automated_message_never_reopens_nor_waits(hub: Hub) -> None:
     ctx = _context(ws)
     await hub.pipeline.ingest([_message(ctx, "SM1", "+14155550123")])
     async with hub.engine.begin() as conn:
-        await conn.execute(update(Conversation).values(status="resolved", resolved_at=T0, waiting_since=None))
+        await conn.execute(
+            update(Conversation).values(status="resolved", resolved_at=T0, waiting_since=None)
+        )
     await hub.pipeline.ingest([_message(ctx, "SM2", "+14155550123", automated=True)])
     async with hub.engine.connect() as conn:
         conversation = (await conn.execute(select(Conversation))).one()
@@ -106,14 +128,23 @@ async def test_stop_is_recorded_as_consent_on_the_timeline(hub: Hub) -> None:
     ctx = _context(ws)
     request = _message(ctx, "SM9", "+14155550123", body="STOP")
     consent = ConsentChanged(
-        channel_account_id=ctx.channel_account_id, kind="sms",
-        sender=ExternalIdentity(IdentityKind.PHONE, "+14155550123"), external_id="SM9:consent",
-        occurred_at=T0, raw_ref=request.raw.digest, granted=False, keyword="STOP",
+        channel_account_id=ctx.channel_account_id,
+        kind="sms",
+        sender=ExternalIdentity(IdentityKind.PHONE, "+14155550123"),
+        external_id="SM9:consent",
+        occurred_at=T0,
+        raw_ref=request.raw.digest,
+        granted=False,
+        keyword="STOP",
     )
     await hub.pipeline.ingest([IngestRequest(ctx, request.raw, [*request.events, consent])])
     async with hub.engine.connect() as conn:
         granted = (await conn.execute(select(Consent.granted))).scalars().all()
-        kinds = (await conn.execute(select(TimelineEvent.kind).order_by(TimelineEvent.id))).scalars().all()
+        kinds = (
+            (await conn.execute(select(TimelineEvent.kind).order_by(TimelineEvent.id)))
+            .scalars()
+            .all()
+        )
     assert granted == [False]
     assert kinds == ["message_received", "consent_changed"]
 
@@ -130,8 +161,13 @@ async def test_concurrent_customers_are_each_assigned_once_within_capacity(hub: 
     await asyncio.gather(*(hub.batcher.submit(request) for request in requests))
     async with hub.engine.connect() as conn:
         conversations = (await conn.execute(select(Conversation))).all()
-        agents = (await conn.execute(select(User.id, User.open_conversations, User.capacity)
-                                     .where(User.id.in_(ws.agent_ids)))).all()
+        agents = (
+            await conn.execute(
+                select(User.id, User.open_conversations, User.capacity).where(
+                    User.id.in_(ws.agent_ids)
+                )
+            )
+        ).all()
     assert len(conversations) == 15
     assigned = [c for c in conversations if c.assignee_id is not None]
     assert len(assigned) == 12  # 3 agents x capacity 4; the other three wait for a free agent

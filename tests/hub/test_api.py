@@ -1,0 +1,250 @@
+"""REST API v1: customers, timeline paging, conversations, agents, errors and the OpenAPI doc."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jsonschema
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from hub.app import create_app
+from hub.context import Hub
+from hub.models import AuditEntry
+from tests.workspace import SeededWorkspace, seed_workspace
+from timeline.events import ExternalIdentity, IdentityKind, MessageReceived, RawPayload
+from timeline.ingest import ChannelContext, IngestRequest
+from timeline.models import Conversation, User
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def client(hub: Hub, aiohttp_client: Any) -> AsyncIterator[TestClient]:
+    yield await aiohttp_client(create_app(hub))
+
+
+async def _text(hub: Hub, ws: SeededWorkspace, sender: str, sid: str, at: datetime = T0) -> None:
+    ctx = ChannelContext(ws.sms_channel_id, ws.id, "US", timedelta(days=7))
+    raw = RawPayload("text/plain", sid.encode())
+    event = MessageReceived(
+        channel_account_id=ws.sms_channel_id,
+        kind="sms",
+        sender=ExternalIdentity(IdentityKind.PHONE, sender),
+        external_id=sid,
+        occurred_at=at,
+        raw_ref=raw.digest,
+        body=f"text {sid}",
+    )
+    await hub.pipeline.ingest([IngestRequest(ctx, raw, [event])])
+
+
+def _auth(ws: SeededWorkspace) -> dict[str, str]:
+    return {"Authorization": f"Bearer {ws.token}"}
+
+
+class OpenApiChecker:
+    """Validates each answer against the schema the OpenAPI document declares for it."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    def check(self, method: str, template: str, status: int, body: Any) -> None:
+        operation = self.document["paths"][template][method.lower()]
+        schema = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+        resolver_doc = {**schema, "components": self.document["components"]}
+        jsonschema.validate(body, resolver_doc)
+
+
+@pytest.fixture
+async def openapi(client: TestClient) -> OpenApiChecker:
+    response = await client.get("/api/v1/openapi.json")
+    assert response.status == 200
+    return OpenApiChecker(await response.json())
+
+
+async def test_every_api_route_is_documented_and_nothing_else(
+    client: TestClient, openapi: OpenApiChecker
+) -> None:
+    served = {
+        (route.method.lower(), route.resource.canonical)
+        for route in client.app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/v1/")
+        and route.resource.canonical != "/api/v1/openapi.json"
+        and route.method != "HEAD"
+    }
+    documented = {(m, p) for p, ops in openapi.document["paths"].items() for m in ops}
+    assert served == documented
+    jsonschema.Draft202012Validator.check_schema(
+        openapi.document["components"]["schemas"]["CustomerOut"]
+    )
+
+
+async def test_customers_are_found_by_any_spelling_of_their_number(
+    hub: Hub, client: TestClient, openapi: OpenApiChecker
+) -> None:
+    ws = await seed_workspace(hub)
+    await _text(hub, ws, "+14155550123", "SM1")
+    await _text(hub, ws, "+14155550999", "SM2")
+    for spelling in ("(415) 555-0123", "+1 415 555 0123", "001 415 555 0123", "+1-415-555-0123"):
+        response = await client.get("/api/v1/customers", params={"q": spelling}, headers=_auth(ws))
+        body = await response.json()
+        assert response.status == 200, body
+        openapi.check("GET", "/api/v1/customers", 200, body)
+        assert [i["identities"][0]["value"] for i in body["items"]] == ["+14155550123"], spelling
+
+
+async def test_the_timeline_pages_newest_first_without_gaps_or_repeats(
+    hub: Hub, client: TestClient, openapi: OpenApiChecker
+) -> None:
+    ws = await seed_workspace(hub)
+    for n in range(23):
+        await _text(hub, ws, "+14155550123", f"SM{n:02d}", at=T0 + timedelta(minutes=n // 2))
+    customer_id = (await (await client.get("/api/v1/customers", headers=_auth(ws))).json())[
+        "items"
+    ][0]["id"]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "5", **({"cursor": cursor} if cursor else {})}
+        response = await client.get(
+            f"/api/v1/customers/{customer_id}/timeline", params=params, headers=_auth(ws)
+        )
+        body = await response.json()
+        openapi.check("GET", "/api/v1/customers/{customer_id}/timeline", 200, body)
+        seen += [item["external_id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"SM{n:02d}" for n in reversed(range(23))]
+
+
+async def test_conversation_lifecycle_assign_note_resolve_reopen(
+    hub: Hub, client: TestClient, openapi: OpenApiChecker
+) -> None:
+    ws = await seed_workspace(hub, agents=2)
+    await _text(hub, ws, "+14155550123", "SM1")
+    listing = await (
+        await client.get("/api/v1/conversations", params={"status": "open"}, headers=_auth(ws))
+    ).json()
+    openapi.check("GET", "/api/v1/conversations", 200, listing)
+    conversation = listing["items"][0]
+    first_agent = conversation["assignee_id"]
+    other_agent = next(a for a in ws.agent_ids if a != first_agent)
+    base = f"/api/v1/conversations/{conversation['id']}"
+
+    response = await client.post(
+        f"{base}/assign", json={"agent_id": other_agent}, headers=_auth(ws)
+    )
+    assigned = await response.json()
+    openapi.check("POST", "/api/v1/conversations/{conversation_id}/assign", 200, assigned)
+    assert assigned["assignee_id"] == other_agent
+    response = await client.post(f"{base}/notes", json={"body": "VIP, be quick"}, headers=_auth(ws))
+    assert response.status == 201
+    resolved = await (await client.post(f"{base}/resolve", headers=_auth(ws))).json()
+    assert resolved["status"] == "resolved" and resolved["resolved_at"]
+    async with hub.engine.connect() as conn:
+        loads = dict((await conn.execute(select(User.id, User.open_conversations))).all())
+    assert loads[other_agent] == 0 and loads[first_agent] == 0
+    reopened = await (await client.post(f"{base}/reopen", headers=_auth(ws))).json()
+    assert reopened["status"] == "open" and reopened["assignee_id"] == other_agent
+    filtered = await (
+        await client.get(
+            "/api/v1/conversations", params={"assignee_id": str(other_agent)}, headers=_auth(ws)
+        )
+    ).json()
+    assert [c["id"] for c in filtered["items"]] == [conversation["id"]]
+    async with hub.engine.connect() as conn:
+        actions = (
+            (await conn.execute(select(AuditEntry.action).order_by(AuditEntry.id))).scalars().all()
+        )
+    assert actions[-4:] == [
+        "conversation.assigned",
+        "conversation.noted",
+        "conversation.resolved",
+        "conversation.reopened",
+    ]
+
+
+async def test_waiting_conversations_go_to_an_agent_who_becomes_available(
+    hub: Hub, client: TestClient
+) -> None:
+    ws = await seed_workspace(hub, agents=1, capacity=5)
+    agent = ws.agent_ids[0]
+    await client.put(
+        f"/api/v1/agents/{agent}/availability", json={"availability": "away"}, headers=_auth(ws)
+    )
+    await _text(hub, ws, "+14155550123", "SM1")
+    async with hub.engine.connect() as conn:
+        assert (await conn.execute(select(Conversation.assignee_id))).scalar_one() is None
+    response = await client.put(
+        f"/api/v1/agents/{agent}/availability",
+        json={"availability": "available"},
+        headers=_auth(ws),
+    )
+    assert (await response.json())["open_conversations"] == 1
+    async with hub.engine.connect() as conn:
+        assert (await conn.execute(select(Conversation.assignee_id))).scalar_one() == agent
+
+
+async def test_another_workspaces_ids_are_not_found(hub: Hub, client: TestClient) -> None:
+    ours = await seed_workspace(hub, name="ours")
+    theirs = await seed_workspace(hub, name="theirs")
+    await _text(hub, theirs, "+14155550123", "SM1")
+    async with hub.engine.connect() as conn:
+        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+        customer_id = (await conn.execute(select(Conversation.customer_id))).scalar_one()
+    for method, path, body in [
+        ("GET", f"/api/v1/conversations/{conversation_id}", None),
+        ("POST", f"/api/v1/conversations/{conversation_id}/replies", {"body": "hi"}),
+        ("POST", f"/api/v1/conversations/{conversation_id}/resolve", None),
+        ("GET", f"/api/v1/customers/{customer_id}", None),
+        ("GET", f"/api/v1/customers/{customer_id}/timeline", None),
+        ("PUT", f"/api/v1/agents/{theirs.agent_ids[0]}/availability", {"availability": "away"}),
+    ]:
+        response = await client.request(method, path, json=body, headers=_auth(ours))
+        assert response.status == 404, path
+        assert (await response.json())["error"]["code"] == "not_found"
+    listing = await (await client.get("/api/v1/customers", headers=_auth(ours))).json()
+    assert listing["items"] == []
+
+
+async def test_invalid_input_names_the_offending_fields(hub: Hub, client: TestClient) -> None:
+    ws = await seed_workspace(hub)
+    await _text(hub, ws, "+14155550123", "SM1")
+    async with hub.engine.connect() as conn:
+        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+    response = await client.post(
+        f"/api/v1/conversations/{conversation_id}/replies", json={"body": ""}, headers=_auth(ws)
+    )
+    assert response.status == 422
+    assert set((await response.json())["error"]["fields"]) == {"body"}
+    response = await client.get(
+        "/api/v1/conversations", params={"status": "closed", "limit": "0"}, headers=_auth(ws)
+    )
+    assert response.status == 422
+    assert set((await response.json())["error"]["fields"]) == {"status", "limit"}
+    response = await client.post(
+        f"/api/v1/conversations/{conversation_id}/replies", data=b"{not json", headers=_auth(ws)
+    )
+    assert response.status == 400
+    response = await client.post(
+        f"/api/v1/conversations/{conversation_id}/replies",
+        json={"body": "x" * 1601},
+        headers=_auth(ws),
+    )
+    assert response.status == 422 and "1600" in (await response.json())["error"]["fields"]["body"]
+
+
+async def test_requests_without_a_valid_token_are_refused(hub: Hub, client: TestClient) -> None:
+    await seed_workspace(hub)
+    assert (await client.get("/api/v1/customers")).status == 401
+    response = await client.get("/api/v1/customers", headers={"Authorization": "Bearer sbt_nope"})
+    assert response.status == 401
+    assert (await response.json())["error"]["code"] == "unauthorized"
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200

@@ -1,0 +1,171 @@
+"""The `switchboard` command as a user runs it: migrate, demo, users, tokens, quarantine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import select
+
+from channels.base import MalformedPayload
+from channels.sms.simulate import inbound_sms_form
+from channels.sms.twilio import TwilioSmsAdapter
+from hub.context import Hub
+from hub.intake import take_in
+from hub.replay import replay_quarantined
+from tests.conftest import TEST_SECRET_KEY
+from tests.workspace import OUR_NUMBER, seed_workspace
+from timeline.events import RawPayload
+from timeline.models import TimelineEvent
+
+SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
+
+
+def run(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **os.environ,
+        "SWITCHBOARD_DATABASE_URL": database_url,
+        "SWITCHBOARD_SECRET_KEY": TEST_SECRET_KEY,
+        **env,
+    }
+    return subprocess.run(
+        [SWITCHBOARD, *args], env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_demo_prints_one_json_object_with_what_a_client_needs(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/demo.db"
+    assert run(url, "migrate").returncode == 0
+    result = run(url, "demo", "--json", "--provider-base-url", "http://127.0.0.1:4010")
+    assert result.returncode == 0, result.stderr
+    demo = json.loads(result.stdout)
+    assert {"workspace_id", "api_token", "base_url", "agents", "channels"} <= set(demo)
+    assert demo["api_token"].startswith("sbt_")
+    assert all({"email", "password"} <= set(agent) for agent in demo["agents"])
+    sms = demo["channels"]["sms"]
+    assert sms["provider"] == "twilio" and sms["secret"]
+    assert sms["webhook_url"] == f"http://127.0.0.1:8080/webhooks/sms/twilio/{sms['id']}"
+
+
+def test_users_tokens_and_channels_from_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    assert run(url, "migrate").returncode == 0
+    workspace = run(url, "workspace", "create", "Acme", "--country", "DE").stdout.strip()
+    user = run(
+        url,
+        "user",
+        "create",
+        "--workspace",
+        workspace,
+        "--email",
+        "Ann@Acme.test",
+        "--name",
+        "Ann",
+        "--role",
+        "admin",
+        "--password",
+        "s3cret-pass",
+    )
+    assert user.returncode == 0, user.stderr
+    token = run(url, "token", "create", "--user", user.stdout.strip())
+    assert token.stdout.startswith("sbt_")
+    channel = run(
+        url,
+        "channel",
+        "add",
+        "sms",
+        "--workspace",
+        workspace,
+        "--address",
+        "+4930123456",
+        "--account-sid",
+        "AC" + "2" * 32,
+        "--auth-token",
+        "tok",
+    )
+    assert channel.returncode == 0, channel.stderr
+    assert f"/webhooks/sms/twilio/{channel.stdout.strip()}" in channel.stderr
+    missing = run(url, "token", "create", "--user", "4242")
+    assert missing.returncode == 1 and "no user 4242" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("SWITCHBOARD_PORT", "eighty", "SWITCHBOARD_PORT"),
+        ("SWITCHBOARD_SECRET_KEY", "short", "at least 32"),
+        ("SWITCHBOARD_DATABASE_URL", "mysql://x", "SWITCHBOARD_DATABASE_URL"),
+        ("SWITCHBOARD_REDIS_URL", "http://localhost", "SWITCHBOARD_REDIS_URL"),
+    ],
+)
+def test_bad_configuration_fails_with_one_clear_line(
+    tmp_path: Path, variable: str, value: str, words: str
+) -> None:
+    result = run(f"sqlite:///{tmp_path}/x.db", "migrate", **{variable: value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], result.stderr
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    result = run(f"sqlite:///{tmp_path}/empty.db", "serve")
+    assert result.returncode == 1
+    assert "switchboard migrate" in result.stderr
+
+
+async def test_a_quarantined_payload_is_listed_and_replays_after_a_fix(
+    hub: Hub, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = await seed_workspace(hub)
+    await hub.start()
+    channel = await hub.channels.get(ws.sms_channel_id)
+    fields = inbound_sms_form(sender="+14155550123", recipient=OUR_NUMBER, body="Olá")
+    raw = RawPayload("application/x-www-form-urlencoded", urlencode(fields).encode())
+
+    def broken_parser(self: TwilioSmsAdapter, payload: RawPayload) -> list[object]:
+        raise MalformedPayload("parser bug: cannot read Body")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(TwilioSmsAdapter, "parse", broken_parser)
+        result = await take_in(hub, channel, raw)
+    assert result.quarantined_id is not None
+
+    listing = run(database_url, "quarantine", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    [item] = json.loads(listing.stdout)
+    assert item["id"] == result.quarantined_id and "parser bug" in item["error"]
+
+    assert await replay_quarantined(hub) == [(result.quarantined_id, None)]
+    async with hub.engine.connect() as conn:
+        bodies = (await conn.execute(select(TimelineEvent.body))).scalars().all()
+    assert bodies == ["Olá"]
+    assert json.loads(run(database_url, "quarantine", "list", "--json").stdout) == []
+
+
+def test_replaying_what_still_fails_says_so(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/q.db"
+    assert run(url, "migrate").returncode == 0
+    demo = json.loads(run(url, "demo", "--json").stdout)
+
+    async def quarantine_garbage() -> None:
+        from hub.config import load_settings
+
+        hub = Hub(
+            load_settings(
+                {"SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_SECRET_KEY": TEST_SECRET_KEY}
+            )
+        )
+        channel = await hub.channels.get(demo["channels"]["sms"]["id"])
+        await take_in(hub, channel, RawPayload("application/x-www-form-urlencoded", b"\xff\xfe"))
+        await hub.stop()
+
+    asyncio.run(quarantine_garbage())
+    replay = run(url, "quarantine", "replay")
+    assert replay.returncode == 1
+    assert "0 replayed, 1 still failing" in replay.stdout
