@@ -1,0 +1,108 @@
+"""The jobs facade on real Redis (RQ worker processes) and the realtime bus across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hub.config import Settings
+from hub.context import Hub
+from hub.jobs import RqJobs
+from hub.realtime import RedisBus
+from tests.channels.sms.fake_twilio import FakeTwilio
+from tests.conftest import TEST_SECRET_KEY
+from tests.timeline.test_ingest import _context, _message
+from tests.workspace import SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace
+from timeline.domain import DomainEvent
+from timeline.models import Conversation, OutboundMessage
+from timeline.outbox import queue_reply
+
+SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[FakeTwilio]:
+    fake = FakeTwilio(account_sid=SMS_ACCOUNT_SID, auth_token=SMS_AUTH_TOKEN)
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+async def test_rq_worker_sends_each_reply_once_even_when_enqueued_twice(
+    settings: Settings, redis_url: str, twilio: FakeTwilio
+) -> None:
+    hub = Hub(replace(settings, redis_url=redis_url))
+    try:
+        assert isinstance(hub.jobs, RqJobs)
+        ws = await seed_workspace(hub, provider_base_url=twilio.base_url)
+        await hub.pipeline.ingest([_message(_context(ws), "SM1", "+14155550123")])
+        async with hub.engine.begin() as conn:
+            conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+            queued = await queue_reply(
+                conn,
+                workspace_id=ws.id,
+                conversation_id=conversation_id,
+                author_user_id=ws.admin_id,
+                body="sent by an RQ worker",
+            )
+        await hub.jobs.enqueue("send_message", queued.message_id)
+        await hub.jobs.enqueue("send_message", queued.message_id)
+        worker = await asyncio.create_subprocess_exec(
+            SWITCHBOARD,
+            "worker",
+            "--burst",
+            env={
+                **os.environ,
+                "SWITCHBOARD_DATABASE_URL": settings.database_url,
+                "SWITCHBOARD_REDIS_URL": redis_url,
+                "SWITCHBOARD_SECRET_KEY": TEST_SECRET_KEY,
+                "SWITCHBOARD_BASE_URL": settings.base_url,
+            },
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
+        assert worker.returncode == 0, output.decode()
+        assert [r.field("Body") for r in twilio.requests] == ["sent by an RQ worker"]
+        async with hub.engine.connect() as conn:
+            message = (await conn.execute(select(OutboundMessage))).one()
+        assert message.external_id in twilio.messages
+        assert message.attempts == 1
+    finally:
+        await hub.stop()
+
+
+async def test_worker_without_redis_says_what_is_missing(settings: Settings) -> None:
+    worker = await asyncio.create_subprocess_exec(
+        SWITCHBOARD,
+        "worker",
+        env={**os.environ, "SWITCHBOARD_DATABASE_URL": settings.database_url},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, error = await asyncio.wait_for(worker.communicate(), timeout=30)
+    assert worker.returncode == 1
+    assert b"SWITCHBOARD_REDIS_URL" in error
+
+
+async def test_domain_events_reach_subscribers_in_another_process_through_redis(
+    redis_url: str,
+) -> None:
+    publisher, subscriber = RedisBus(redis_url), RedisBus(redis_url)
+    await publisher.start()
+    await subscriber.start()
+    try:
+        inbox = subscriber.subscribe()
+        await asyncio.sleep(0.2)  # let the SUBSCRIBE reach Redis
+        sent = DomainEvent(7, "conversation.assigned", {"conversation_id": 1, "agent_id": 2})
+        await publisher.publish([sent])
+        assert await asyncio.wait_for(inbox.get(), timeout=5) == sent
+    finally:
+        await publisher.stop()
+        await subscriber.stop()
