@@ -1,0 +1,95 @@
+"""Twilio's X-Twilio-Signature: HMAC-SHA1 over the URL and the sorted form parameters."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+
+FormParams = Mapping[str, str] | Iterable[tuple[str, str]]
+"""Form parameters as a mapping or as (name, value) pairs; pairs may repeat a name."""
+
+_STANDARD_PORTS = {"https": "443", "http": "80"}
+
+
+def twilio_signature(auth_token: str, url: str, params: FormParams) -> str:
+    """The signature Twilio sends for a request to `url` carrying these form parameters.
+
+    Twilio's documented rule: start from the full URL (query string included), append every
+    parameter sorted by name as name + value with no separators, HMAC-SHA1 the result keyed
+    with the auth token, and base64 the digest. A name that occurs several times contributes
+    each of its distinct values, sorted, as Twilio's own helper libraries do.
+    """
+    signed = url + "".join(name + value for name, value in _sorted_pairs(params))
+    digest = hmac.new(auth_token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def signature_matches(auth_token: str, url: str, params: FormParams, signature: str) -> bool:
+    """True when `signature` is Twilio's for this URL (with or without its port) and params.
+
+    Every candidate URL is checked with a constant-time comparison and without stopping early.
+    """
+    pairs = list(_pairs(params))
+    offered = signature.encode("utf-8")
+    matched = False
+    for candidate in url_variants(url):
+        expected = twilio_signature(auth_token, candidate, pairs).encode("ascii")
+        matched |= hmac.compare_digest(expected, offered)
+    return matched
+
+
+def url_variants(url: str) -> tuple[str, ...]:
+    """The URL as given, without its port, and with the scheme's standard port if it had none.
+
+    Twilio may sign the URL with or without the port, so its libraries accept either form.
+    """
+    split = _split_authority(url)
+    if split is None:
+        return (url,)
+    head, userinfo, host, port, tail = split
+    without_port = head + userinfo + host + tail
+    variants = [url, without_port]
+    standard = _STANDARD_PORTS.get(head.split(":", 1)[0].lower())
+    if port is None and standard is not None:
+        variants.append(head + userinfo + host + ":" + standard + tail)
+    return tuple(dict.fromkeys(variants))
+
+
+def _split_authority(url: str) -> tuple[str, str, str, str | None, str] | None:
+    """Cut `url` into (scheme://, userinfo@, host, port, rest) without re-encoding anything."""
+    scheme_end = url.find("://")
+    if scheme_end <= 0:
+        return None
+    head = url[: scheme_end + 3]
+    rest = url[scheme_end + 3 :]
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    userinfo, at, hostport = authority.rpartition("@")
+    userinfo += at
+    host, port = _split_port(hostport)
+    return head, userinfo, host, port, tail
+
+
+def _split_port(hostport: str) -> tuple[str, str | None]:
+    """Separate a trailing :port from a host, leaving IPv6 literals like [::1] whole."""
+    bracket = hostport.rfind("]")
+    colon = hostport.rfind(":")
+    if colon > bracket and hostport[colon + 1 :].isdigit():
+        return hostport[:colon], hostport[colon + 1 :]
+    return hostport, None
+
+
+def _pairs(params: FormParams) -> Iterable[tuple[str, str]]:
+    if isinstance(params, Mapping):
+        return list(params.items())
+    return params
+
+
+def _sorted_pairs(params: FormParams) -> list[tuple[str, str]]:
+    """Names sorted by code point; each name's distinct values sorted the same way."""
+    values: dict[str, set[str]] = {}
+    for name, value in _pairs(params):
+        values.setdefault(name, set()).add(value)
+    return [(name, value) for name in sorted(values) for value in sorted(values[name])]

@@ -1,0 +1,1 @@
+"""Tests of the SMS channel's Twilio-compatible adapter."""
