@@ -1,0 +1,114 @@
+"""Shared benchmark plumbing: a scratch PostgreSQL database, a served hub, percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "SWITCHBOARD_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("SWITCHBOARD_BENCH_REDIS", "redis://127.0.0.1:6379/14")
+SECRET_KEY = "benchmark-secret-key-of-at-least-32-chars"
+SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
+
+
+@dataclass(frozen=True, slots=True)
+class ScratchDatabase:
+    name: str
+    dsn: str
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.dsn.replace("postgresql://", "postgresql+asyncpg://")
+
+
+@asynccontextmanager
+async def scratch_database(prefix: str) -> AsyncIterator[ScratchDatabase]:
+    """A new, empty PostgreSQL database, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield ScratchDatabase(name, POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def hub_environment(database: ScratchDatabase, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SWITCHBOARD_DATABASE_URL": database.sqlalchemy_url,
+        "SWITCHBOARD_REDIS_URL": REDIS_URL,
+        "SWITCHBOARD_SECRET_KEY": SECRET_KEY,
+        "SWITCHBOARD_HOST": "127.0.0.1",
+        "SWITCHBOARD_PORT": str(port),
+        "SWITCHBOARD_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [SWITCHBOARD, *args], env=env, capture_output=True, text=True, check=False, timeout=300
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"switchboard {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+@asynccontextmanager
+async def served_hub(env: dict[str, str]) -> AsyncIterator[str]:
+    """`switchboard serve` in a child process; yields its base URL once it answers /readyz."""
+    process = subprocess.Popen(
+        [SWITCHBOARD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    base_url = env["SWITCHBOARD_BASE_URL"]
+    try:
+        await _wait_ready(base_url, process)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def _wait_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the hub exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+            try:
+                async with session.get(f"{base_url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the hub did not become ready within 60 s")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,197 @@
+"""Signed SMS webhooks into a served hub (PostgreSQL, Redis) vs raw asyncpg INSERTs, same run.
+
+Run: `make bench` or `.venv/bin/python bench/ingest.py [--events N] [--concurrency C]`.
+Prints the hub's acknowledged durable events/s, the baseline's rows/s and their ratio, the
+p99 acknowledgement latency at half the measured rate, and the lost/duplicated counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    ScratchDatabase,
+    free_port,
+    hub_environment,
+    percentile,
+    run_cli,
+    scratch_database,
+    served_hub,
+)
+from channels.sms.simulate import inbound_sms_form, signed
+
+TARGET_RATIO = 0.35
+TARGET_P99_MS = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    body: bytes
+    headers: dict[str, str]
+
+
+def prepare_deliveries(url: str, secret: str, count: int, prefix: str) -> list[Delivery]:
+    """Signed webhook bodies, built before the clock starts: the client's cost is not measured."""
+    deliveries = []
+    for n in range(count):
+        fields = inbound_sms_form(
+            sender=f"+1415{n % 5000:07d}",
+            recipient="+15005550006",
+            body=f"benchmark message {n}: où est ma commande ?",
+            message_sid=f"SM{prefix}{n:024d}",
+        )
+        body, headers = signed(url, secret, fields)
+        deliveries.append(Delivery(body, headers))
+    return deliveries
+
+
+async def post_all(
+    url: str, deliveries: list[Delivery], concurrency: int
+) -> tuple[float, list[float]]:
+    """Closed loop: `concurrency` clients post as fast as they are acknowledged."""
+    queue = iter(deliveries)
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def client() -> None:
+            for delivery in queue:
+                started = time.perf_counter()
+                async with session.post(url, data=delivery.body, headers=delivery.headers) as r:
+                    await r.read()
+                    if r.status != 200:
+                        raise RuntimeError(f"webhook answered {r.status}: {await r.text()}")
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(deliveries) / elapsed, latencies
+
+
+async def post_paced(url: str, deliveries: list[Delivery], rate: float) -> list[float]:
+    """Open loop: one request every 1/rate seconds whatever the answers do; their latencies."""
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=1000)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(delivery: Delivery) -> None:
+            started = time.perf_counter()
+            async with session.post(url, data=delivery.body, headers=delivery.headers) as r:
+                await r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"webhook answered {r.status}")
+            latencies.append(time.perf_counter() - started)
+
+        tasks = []
+        begin = time.perf_counter()
+        for n, delivery in enumerate(deliveries):
+            delay = begin + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(delivery)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+async def baseline(database: ScratchDatabase, count: int, concurrency: int) -> float:
+    """Raw asyncpg: single-row INSERTs, one commit each, same volume and concurrency."""
+    pool = await asyncpg.create_pool(database.dsn, min_size=concurrency, max_size=concurrency)
+    await pool.execute(
+        "CREATE TABLE baseline_events (id bigserial PRIMARY KEY, channel_account_id bigint, "
+        "external_id text, body text, occurred_at timestamptz, "
+        "UNIQUE (channel_account_id, external_id))"
+    )
+    rows = iter(range(count))
+
+    async def writer() -> None:
+        async with pool.acquire() as conn:
+            for n in rows:
+                await conn.execute(
+                    "INSERT INTO baseline_events (channel_account_id, external_id, body, occurred_at)"
+                    " VALUES ($1, $2, $3, now())",
+                    1,
+                    f"SM{n:032d}",
+                    f"benchmark message {n}: où est ma commande ?",
+                )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    stored = await pool.fetchval("SELECT count(*) FROM baseline_events")
+    await pool.close()
+    assert stored == count, f"baseline stored {stored} of {count}"
+    return count / elapsed
+
+
+async def count_events(database: ScratchDatabase) -> tuple[int, int]:
+    conn = await asyncpg.connect(database.dsn)
+    try:
+        total = await conn.fetchval("SELECT count(*) FROM timeline_events")
+        distinct = await conn.fetchval("SELECT count(DISTINCT external_id) FROM timeline_events")
+    finally:
+        await conn.close()
+    return total, distinct
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--paced-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    async with scratch_database("switchboard_bench_ingest") as database:
+        env = hub_environment(database, free_port())
+        run_cli(env, "migrate")
+        demo = json.loads(run_cli(env, "demo", "--json"))
+        sms = demo["channels"]["sms"]
+        throughput_set = prepare_deliveries(sms["webhook_url"], sms["secret"], args.events, "a")
+        async with served_hub(env):
+            await post_all(sms["webhook_url"], throughput_set[:500], args.concurrency)  # warm-up
+            hub_rate, closed_latencies = await post_all(
+                sms["webhook_url"], throughput_set[500:], args.concurrency
+            )
+            paced_rate = hub_rate / 2
+            paced_count = int(paced_rate * args.paced_seconds)
+            paced_set = prepare_deliveries(sms["webhook_url"], sms["secret"], paced_count, "b")
+            paced_latencies = await post_paced(sms["webhook_url"], paced_set, paced_rate)
+        total, distinct = await count_events(database)
+        base_rate = await baseline(database, args.events - 500, args.concurrency)
+
+    expected = args.events + paced_count
+    p99 = percentile(paced_latencies, 0.99) * 1000
+    ratio = hub_rate / base_rate
+    print(f"events posted                 {expected}")
+    print(
+        f"hub: acknowledged durable     {hub_rate:,.0f} events/s (concurrency {args.concurrency})"
+    )
+    print(f"baseline: asyncpg INSERT+COMMIT {base_rate:,.0f} rows/s (same concurrency)")
+    print(f"ratio hub/baseline            {ratio:.2f}  (target >= {TARGET_RATIO})")
+    print(
+        f"closed-loop p50 / p99         {percentile(closed_latencies, 0.5) * 1000:.1f} / "
+        f"{percentile(closed_latencies, 0.99) * 1000:.1f} ms"
+    )
+    print(f"p99 ack at {paced_rate:,.0f}/s (half)   {p99:.1f} ms  (target < {TARGET_P99_MS} ms)")
+    print(
+        f"stored events                 {total} ({distinct} distinct): "
+        f"lost {expected - distinct}, duplicated {total - distinct}"
+    )
+    ok = ratio >= TARGET_RATIO and p99 < TARGET_P99_MS and total == distinct == expected
+    print("PASS" if ok else "MISS")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
