@@ -119,7 +119,8 @@ async def baseline(database: ScratchDatabase, count: int, concurrency: int) -> f
         async with pool.acquire() as conn:
             for n in rows:
                 await conn.execute(
-                    "INSERT INTO baseline_events (channel_account_id, external_id, body, occurred_at)"
+                    "INSERT INTO baseline_events"
+                    " (channel_account_id, external_id, body, occurred_at)"
                     " VALUES ($1, $2, $3, now())",
                     1,
                     f"SM{n:032d}",
