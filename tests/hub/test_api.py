@@ -248,3 +248,9 @@ async def test_requests_without_a_valid_token_are_refused(hub: Hub, client: Test
     assert (await response.json())["error"]["code"] == "unauthorized"
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
+
+
+def test_the_committed_openapi_document_is_current() -> None:
+    from scripts.generate_openapi import TARGET, render
+
+    assert TARGET.read_text() == render(), "run: .venv/bin/python scripts/generate_openapi.py"

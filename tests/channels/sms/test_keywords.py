@@ -18,7 +18,14 @@ def test_keyword_lists_are_twilios_defaults() -> None:
     # help.twilio.com "Twilio support for opt-out keywords (SMS STOP filtering)" and the
     # Advanced Opt-Out tutorial: these are the defaults on long codes and toll-free numbers.
     assert {
-        "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE",
+        "STOP",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "OPTOUT",
+        "REVOKE",
     } == OPT_OUT_KEYWORDS
     assert {"START", "YES", "UNSTOP"} == OPT_IN_KEYWORDS
     assert {"HELP", "INFO"} == HELP_KEYWORDS
@@ -51,7 +58,14 @@ def test_whole_message_keywords(body: str, kind: KeywordKind, keyword: str) -> N
 @pytest.mark.parametrize(
     "body",
     [
-        "", "   ", "stop please", "please stop", "STOP.", "S T O P", "stopp", "yes!",
+        "",
+        "   ",
+        "stop please",
+        "please stop",
+        "STOP.",
+        "S T O P",
+        "stopp",
+        "yes!",
         "ſtop",  # Latin long s: upper-cases to "STOP" but is not what Twilio matches
         "ＳＴＯＰ",  # fullwidth letters
     ],

@@ -99,8 +99,9 @@ def test_signature_accepted_with_or_without_port(url: str, signature: str) -> No
 def test_wrong_signature_token_params_or_url_refused() -> None:
     assert signature_matches(DOCS_TOKEN, DOCS_URL, LIB_PARAMS, LIB_SIGNATURE)
     assert not signature_matches("54321", DOCS_URL, LIB_PARAMS, LIB_SIGNATURE)
-    assert not signature_matches(DOCS_TOKEN, DOCS_URL, {**LIB_PARAMS, "Digits": "1235"},
-                                 LIB_SIGNATURE)
+    assert not signature_matches(
+        DOCS_TOKEN, DOCS_URL, {**LIB_PARAMS, "Digits": "1235"}, LIB_SIGNATURE
+    )
     assert not signature_matches(DOCS_TOKEN, DOCS_URL + "&x=1", LIB_PARAMS, LIB_SIGNATURE)
     assert not signature_matches(DOCS_TOKEN, DOCS_URL, LIB_PARAMS, "")
     assert not signature_matches(DOCS_TOKEN, DOCS_URL, LIB_PARAMS, "ΣΣΣ")

@@ -1,0 +1,1 @@
+"""Rules, schedules, sequences, templates, consent: automation lands in a later issue."""

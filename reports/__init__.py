@@ -1,0 +1,1 @@
+"""Response-time metrics, rollups and exports: reports land in a later issue."""
