@@ -1,0 +1,1 @@
+"""Email channel: pure MIME parsing and reply splitting; the adapter comes later."""

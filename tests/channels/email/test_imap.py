@@ -1,0 +1,484 @@
+"""Tests of the IMAP transport against a real Dovecot (see conftest.py), plus its pure helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from channels.email.imap import (
+    MAX_BATCH_SIZE,
+    AfterImport,
+    FetchedMessage,
+    ImapAuthFailed,
+    ImapCommandFailed,
+    ImapConnectionLost,
+    ImapMailbox,
+    MailboxCursor,
+    MailboxUrl,
+    batch_ranges,
+    clip_ranges,
+    encode_mailbox_name,
+    format_uid_set,
+    parse_fetch_lines,
+    parse_uid_set,
+    uid_ranges,
+)
+from tests.channels.email.dovecot import ImapAccount
+from tests.channels.email.tcp_proxy import TcpProxy
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def make_message(number: int, body_size: int = 0) -> bytes:
+    """A CRLF message; the body teases a naive parser with IMAP-looking text and 8-bit bytes."""
+    filler = b"".join(
+        f"line {i:06d} of message {number} ........................................\r\n".encode()
+        for i in range(body_size // 64)
+    )
+    return (
+        f"From: Customer {number} <customer{number}@example.com>\r\n"
+        f"To: support@example.org\r\n"
+        f"Subject: Question number {number}\r\n"
+        f"Message-ID: <msg-{number}@example.com>\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n"
+        "\r\n"
+        f"Hello, this is message {number}.\r\n"
+        "* 1 FETCH (UID 999 BODY[] {5}\r\n"
+        "A001 OK pretend completion ) ((\r\n"
+        ".\r\n"
+        "Gr\u00fc\u00dfe, \u0434\u043e \u0441\u0432\u0438\u0434\u0430\u043d\u0438\u044f\r\n"
+    ).encode() + filler
+
+
+async def collect(
+    mailbox: ImapMailbox, cursor: MailboxCursor | None, batch_size: int = 100
+) -> list[list[FetchedMessage]]:
+    return [batch async for batch in mailbox.fetch_since(cursor, batch_size)]
+
+
+def flat(batches: list[list[FetchedMessage]]) -> list[FetchedMessage]:
+    return [message for batch in batches for message in batch]
+
+
+# --- fetching -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ignored", [(), ("ESEARCH",)], ids=["esearch", "plain-search"])
+async def test_fetch_from_no_cursor_returns_everything_in_batches_in_uid_order(
+    imap_account: ImapAccount, ignored: tuple[str, ...]
+) -> None:
+    sent = [make_message(n, body_size=n * 3000) for n in range(1, 8)]
+    uids = imap_account.append(*sent)
+
+    async with ImapMailbox(imap_account.url(), ignore_capabilities=ignored) as mailbox:
+        batches = await collect(mailbox, None, batch_size=3)
+
+    assert [len(batch) for batch in batches] == [3, 3, 1]
+    messages = flat(batches)
+    assert [m.uid for m in messages] == sorted(uids)
+    assert [m.raw for m in messages] == sent
+    assert mailbox.capabilities >= {"IDLE", "UIDPLUS", "MOVE"}
+
+
+async def test_fetch_since_cursor_returns_only_newer_messages(imap_account: ImapAccount) -> None:
+    uids = imap_account.append(*(make_message(n) for n in range(1, 5)))
+
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        cursor = MailboxCursor(mailbox.uidvalidity, uids[1])
+        newer = flat(await collect(mailbox, cursor))
+
+    assert [m.uid for m in newer] == uids[2:]
+    assert [m.raw for m in newer] == [make_message(3), make_message(4)]
+
+
+async def test_cursor_at_highest_uid_returns_nothing_despite_the_star_quirk(
+    imap_account: ImapAccount,
+) -> None:
+    uids = imap_account.append(make_message(1), make_message(2))
+    # The server really does answer `UID n:*` with the highest UID even when it is below n.
+    with imap_account.server.client(imap_account.user) as raw_client:
+        raw_client.select("INBOX")
+        _, data = raw_client.uid("SEARCH", f"UID {uids[-1] + 5}:*")
+    assert data[0].split() == [str(uids[-1]).encode()]
+
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        for last_uid in (uids[-1], uids[-1] + 5):
+            cursor = MailboxCursor(mailbox.uidvalidity, last_uid)
+            assert await collect(mailbox, cursor) == []
+
+
+async def test_fetch_leaves_messages_unseen(imap_account: ImapAccount) -> None:
+    uids = imap_account.append(make_message(1), make_message(2))
+    imap_account.append(make_message(3), flags="\\Flagged")
+
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        messages = flat(await collect(mailbox, None))
+
+    assert len(messages) == 3
+    assert "\\Flagged" in messages[2].flags
+    flags = imap_account.server.flags(imap_account.user)
+    assert all("\\Seen" not in flags[uid] for uid in [*uids, messages[2].uid])
+
+
+async def test_a_full_batch_of_small_messages_fits_aioimaplib_parser(
+    imap_account: ImapAccount,
+) -> None:
+    sent = [b"Subject: tiny %d\r\n\r\nx\r\n" % n for n in range(MAX_BATCH_SIZE)]
+    imap_account.append(*sent)
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        batches = await collect(mailbox, None, batch_size=MAX_BATCH_SIZE)
+        for too_big_or_small in (0, MAX_BATCH_SIZE + 1):
+            with pytest.raises(ValueError, match="batch_size"):
+                await collect(mailbox, None, batch_size=too_big_or_small)
+    assert [[m.raw for m in batch] for batch in batches] == [sent]
+
+
+async def test_empty_mailbox_yields_no_batches(imap_account: ImapAccount) -> None:
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        assert await collect(mailbox, None) == []
+        assert mailbox.uidvalidity == imap_account.server.uidvalidity(imap_account.user)
+
+
+async def test_uidvalidity_change_starts_over_and_reports_the_new_value(
+    imap_account: ImapAccount,
+) -> None:
+    server, user = imap_account.server, imap_account.user
+    server.create_mailbox(user, "Support")
+    imap_account.append(make_message(1), make_message(2), mailbox="Support")
+    async with ImapMailbox(imap_account.url("Support")) as mailbox:
+        old = mailbox.cursor_after(flat(await collect(mailbox, None)))
+    assert old.last_uid == 2
+
+    new_validity = server.recreate_mailbox(user, "Support")
+    imap_account.append(make_message(3), mailbox="Support")
+
+    async with ImapMailbox(imap_account.url("Support")) as mailbox:
+        again = flat(await collect(mailbox, old))
+        assert mailbox.uidvalidity == new_validity != old.uidvalidity
+        assert mailbox.cursor_after(again) == MailboxCursor(new_validity, 1)
+    assert [(m.uid, m.raw) for m in again] == [(1, make_message(3))]
+
+
+async def test_unknown_mailbox_is_a_command_failure(imap_account: ImapAccount) -> None:
+    with pytest.raises(ImapCommandFailed, match="No-Such-Box"):
+        async with ImapMailbox(imap_account.url("No-Such-Box")):
+            pass
+
+
+# --- after import -------------------------------------------------------------------------
+
+
+async def test_after_import_seen_flags_only_the_given_messages(imap_account: ImapAccount) -> None:
+    uids = imap_account.append(*(make_message(n) for n in range(1, 5)))
+
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        await mailbox.after_import([uids[0], uids[2]], "seen")
+        await mailbox.after_import([], "seen")
+        await mailbox.after_import(uids, "none")
+
+    flags = imap_account.server.flags(imap_account.user)
+    assert ["\\Seen" in flags[uid] for uid in uids] == [True, False, True, False]
+
+
+@pytest.mark.parametrize("ignored", [(), ("MOVE",)], ids=["move", "copy-store-expunge"])
+@pytest.mark.parametrize("folder", ["Imported", "Bearbeitet \u00e4 & Co"])
+async def test_after_import_move_creates_the_folder_and_moves(
+    imap_account: ImapAccount, ignored: tuple[str, ...], folder: str
+) -> None:
+    server, user = imap_account.server, imap_account.user
+    uids = imap_account.append(*(make_message(n) for n in range(1, 5)))
+
+    async with ImapMailbox(imap_account.url(), ignore_capabilities=ignored) as mailbox:
+        await mailbox.after_import(uids[:2], f"move:{folder}")
+        await mailbox.after_import(uids[2:3], f"move:{folder}")
+        left = flat(await collect(mailbox, None))
+
+    assert [m.uid for m in left] == uids[3:]
+    encoded = encode_mailbox_name(folder)
+    assert server.status(user, "INBOX", "MESSAGES") == 1
+    assert server.status(user, encoded[1:-1], "MESSAGES") == 3
+    async with ImapMailbox(imap_account.url(folder)) as moved_box:
+        moved = flat(await collect(moved_box, None))
+    assert [m.raw for m in moved] == [make_message(n) for n in (1, 2, 3)]
+
+
+async def test_after_import_rejects_bad_actions(imap_account: ImapAccount) -> None:
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        with pytest.raises(ValueError, match="move:<Folder>"):
+            await mailbox.after_import([1], "archive")
+        with pytest.raises(ValueError, match="into itself"):
+            await mailbox.after_import([1], "move:inbox")
+
+
+def test_after_import_action_parsing() -> None:
+    assert AfterImport.parse("none") == AfterImport("none")
+    assert AfterImport.parse(" SEEN ") == AfterImport("seen")
+    assert AfterImport.parse("move:Archive/2024") == AfterImport("move", "Archive/2024")
+    for bad in ("", "move:", "move: ", "seen:x", "delete", "move:a\r\nb"):
+        with pytest.raises(ValueError):
+            AfterImport.parse(bad)
+
+
+# --- waiting for new mail -----------------------------------------------------------------
+
+
+async def test_idle_wakes_up_when_mail_arrives_from_another_connection(
+    imap_account: ImapAccount,
+) -> None:
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        assert "IDLE" in mailbox.capabilities
+        assert await collect(mailbox, None) == []
+        waiting = asyncio.create_task(mailbox.wait_for_changes(timeout=20))
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        await asyncio.to_thread(imap_account.append, make_message(1))
+        assert await asyncio.wait_for(waiting, 5) is True
+        assert time.monotonic() - started < 2
+        assert [m.raw for m in flat(await collect(mailbox, None))] == [make_message(1)]
+
+
+async def test_idle_times_out_quietly_and_the_connection_stays_usable(
+    imap_account: ImapAccount,
+) -> None:
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        started = time.monotonic()
+        assert await mailbox.wait_for_changes(timeout=0.5) is False
+        assert 0.4 < time.monotonic() - started < 2
+        imap_account.append(make_message(1))
+        assert len(flat(await collect(mailbox, None))) == 1
+        assert await mailbox.wait_for_changes(timeout=0.3) is False
+
+
+async def test_idle_keepalives_are_not_mistaken_for_new_mail(imap_account: ImapAccount) -> None:
+    # The test Dovecot sends "* OK Still here" every second while IDLE.
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        started = time.monotonic()
+        assert await mailbox.wait_for_changes(timeout=1.6) is False
+        assert time.monotonic() - started >= 1.5
+
+
+async def test_mail_that_arrived_before_waiting_is_reported_at_once(
+    imap_account: ImapAccount,
+) -> None:
+    imap_account.append(make_message(1))
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        batches = await collect(mailbox, None)
+        imap_account.append(make_message(2))
+        started = time.monotonic()
+        assert await mailbox.wait_for_changes(timeout=20) is True
+        assert time.monotonic() - started < 1
+        newer = flat(await collect(mailbox, mailbox.cursor_after(batches[-1])))
+    assert [m.raw for m in newer] == [make_message(2)]
+
+
+async def test_polling_when_idle_is_not_used(imap_account: ImapAccount) -> None:
+    async with ImapMailbox(imap_account.url(), use_idle=False, poll_interval=0.1) as mailbox:
+        assert await mailbox.wait_for_changes(timeout=0.3) is False
+        waiting = asyncio.create_task(mailbox.wait_for_changes(timeout=20))
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(imap_account.append, make_message(1))
+        assert await asyncio.wait_for(waiting, 3) is True
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+async def test_bad_password_raises_auth_failed(imap_account: ImapAccount) -> None:
+    # Dovecot delays every later login from an IP that failed one (its auth penalty), so the
+    # failing login comes from another loopback address to keep the other tests fast.
+    async with TcpProxy(imap_account.host, imap_account.port, source_host="127.0.0.2") as proxy:
+        url = MailboxUrl.parse(imap_account.url(port=proxy.port))
+        wrong = MailboxUrl(url.scheme, url.host, url.port, url.user, "not-the-password")
+        with pytest.raises(ImapAuthFailed, match=imap_account.name) as raised:
+            async with ImapMailbox(wrong):
+                pass
+    assert "not-the-password" not in str(raised.value)
+    assert not isinstance(raised.value, ConnectionError)
+
+
+async def test_refused_connection_is_connection_lost(imap_account: ImapAccount) -> None:
+    proxy = TcpProxy(imap_account.host, imap_account.port)
+    await proxy.start()
+    port = proxy.port
+    await proxy.close()
+    with pytest.raises(ImapConnectionLost):
+        async with ImapMailbox(imap_account.url(port=port), timeout=3):
+            pass
+
+
+async def test_connection_cut_mid_fetch_raises_connection_lost(imap_account: ImapAccount) -> None:
+    sent = [make_message(n, body_size=60_000) for n in range(1, 7)]
+    imap_account.append(*sent)
+
+    async with TcpProxy(imap_account.host, imap_account.port) as proxy:
+        mailbox = ImapMailbox(imap_account.url(port=proxy.port), timeout=5)
+        await mailbox.connect()
+        proxy.cut_after(150_000)
+        received: list[list[FetchedMessage]] = []
+        started = time.monotonic()
+        with pytest.raises(ImapConnectionLost, match="lost during UID FETCH"):
+            async for batch in mailbox.fetch_since(None, batch_size=2):
+                received.append(batch)
+        assert time.monotonic() - started < 3
+        assert not mailbox.connected
+        with pytest.raises(ImapConnectionLost):
+            await collect(mailbox, None)
+        await mailbox.close()
+
+    messages = flat(received)
+    assert 0 < len(messages) < len(sent)
+    assert [m.raw for m in messages] == sent[: len(messages)]
+
+
+async def test_connection_cut_during_idle_raises_connection_lost(
+    imap_account: ImapAccount,
+) -> None:
+    async with (
+        TcpProxy(imap_account.host, imap_account.port) as proxy,
+        ImapMailbox(imap_account.url(port=proxy.port)) as mailbox,
+    ):
+        waiting = asyncio.create_task(mailbox.wait_for_changes(timeout=20))
+        await asyncio.sleep(0.3)
+        proxy.cut_all()
+        with pytest.raises(ImapConnectionLost):
+            await asyncio.wait_for(waiting, 3)
+        assert not mailbox.connected
+        await mailbox.connect()
+        imap_account.append(make_message(1))
+        assert [m.raw for m in flat(await collect(mailbox, None))] == [make_message(1)]
+
+
+async def test_silent_server_times_out_as_connection_lost(imap_account: ImapAccount) -> None:
+    imap_account.append(make_message(1, body_size=20_000))
+    async with (
+        TcpProxy(imap_account.host, imap_account.port) as proxy,
+        ImapMailbox(imap_account.url(port=proxy.port), timeout=0.5) as mailbox,
+    ):
+        proxy.stall()
+        started = time.monotonic()
+        with pytest.raises(ImapConnectionLost, match="did not answer"):
+            await collect(mailbox, None)
+        assert time.monotonic() - started < 3
+        proxy.resume()
+
+
+async def test_reconnecting_after_a_cut_resumes_from_the_cursor(
+    imap_account: ImapAccount,
+) -> None:
+    sent = [make_message(n, body_size=40_000) for n in range(1, 6)]
+    imap_account.append(*sent)
+    cursor: MailboxCursor | None = None
+    imported: list[bytes] = []
+    async with TcpProxy(imap_account.host, imap_account.port) as proxy:
+        for attempt in range(5):
+            try:
+                async with ImapMailbox(imap_account.url(port=proxy.port), timeout=5) as mailbox:
+                    proxy.cut_after(90_000 if attempt == 0 else 10_000_000)
+                    async for batch in mailbox.fetch_since(cursor, batch_size=1):
+                        imported.extend(m.raw for m in batch)
+                        cursor = mailbox.cursor_after(batch)
+                break
+            except ImapConnectionLost:
+                continue
+    assert imported == sent
+
+
+# --- URLs and helpers ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("imap://bob:secret@mail.example.com/INBOX", ("imap", "mail.example.com", 143, "INBOX")),
+        ("imaps://bob:secret@mail.example.com", ("imaps", "mail.example.com", 993, "INBOX")),
+        ("IMAPS://bob:secret@Mail.Example.com:1993/", ("imaps", "mail.example.com", 1993, "INBOX")),
+        ("imap://bob:secret@127.0.0.1:10143/inbox", ("imap", "127.0.0.1", 10143, "INBOX")),
+        ("imap://bob:secret@[::1]:143/Support", ("imap", "::1", 143, "Support")),
+        ("imap://bob:secret@host/Archive/2024", ("imap", "host", 143, "Archive/2024")),
+        ("imap://bob:secret@host/Gr%C3%BC%C3%9Fe%20Box", ("imap", "host", 143, "Grüße Box")),
+    ],
+)
+def test_mailbox_url_parses(url: str, expected: tuple[str, str, int, str]) -> None:
+    parsed = MailboxUrl.parse(url)
+    assert (parsed.scheme, parsed.host, parsed.port, parsed.mailbox) == expected
+    assert (parsed.user, parsed.password) == ("bob", "secret")
+    assert parsed.tls is (parsed.scheme == "imaps")
+
+
+def test_mailbox_url_percent_decodes_user_and_password_and_hides_the_password() -> None:
+    parsed = MailboxUrl.parse("imaps://support%40example.com:p%40ss%3Aw%2Fo%25rd%23@host")
+    assert parsed.user == "support@example.com"
+    assert parsed.password == "p@ss:w/o%rd#"
+    assert "p@ss" not in repr(parsed) and "p@ss" not in str(parsed)
+    unencoded = MailboxUrl.parse("imap://a@example.com:pa:ss@host")
+    assert (unencoded.user, unencoded.password) == ("a@example.com", "pa:ss")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "empty"),
+        ("http://bob:secret@host/", "imap:// or imaps://"),
+        ("bob:secret@host", "imap:// or imaps://"),
+        ("imap://bob:secret@/INBOX", "no host"),
+        ("imap://:secret@host/INBOX", "no user"),
+        ("imap://bob@host/INBOX", "no password"),
+        ("imap://bob:secret@host:99999/INBOX", "port"),
+        ("imap://bob:secret@host:0/INBOX", "port"),
+        ("imap://bob:secret@host:abc/INBOX", "port"),
+        ("imap://bob:secret@host/INBOX?x=1", "query"),
+        ("imap://bob:se#cret@host/INBOX", "fragment"),
+        ("imap://bob:se%0Acret@host/INBOX", "control character"),
+        ("imap://bob:secret@host/IN%0DBOX", "control character"),
+    ],
+)
+def test_mailbox_url_rejects_bad_urls(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as raised:
+        MailboxUrl.parse(url)
+    assert "secret" not in str(raised.value)
+
+
+def test_uid_sets_and_batches() -> None:
+    assert uid_ranges([5, 1, 2, 3, 9, 3]) == [(1, 3), (5, 5), (9, 9)]
+    assert format_uid_set([(1, 3), (5, 5)]) == "1:3,5"
+    assert parse_uid_set("1:3,5,9:7") == [(1, 3), (5, 5), (7, 9)]
+    assert clip_ranges([(3, 3)], after=7) == []
+    assert clip_ranges([(1, 10), (12, 12)], after=4) == [(5, 10), (12, 12)]
+    batches = list(batch_ranges([(1, 1_000_000)], 100_000))
+    assert len(batches) == 10 and batches[-1] == [(900_001, 1_000_000)]
+    assert list(batch_ranges([(1, 2), (5, 7), (9, 9)], 2)) == [[(1, 2)], [(5, 6)], [(7, 7), (9, 9)]]
+    with pytest.raises(ValueError):
+        uid_ranges([0])
+
+
+def test_mailbox_names_are_quoted_in_modified_utf7() -> None:
+    assert encode_mailbox_name("INBOX") == '"INBOX"'
+    assert encode_mailbox_name('Say "hi" \\ & bye') == '"Say \\"hi\\" \\\\ &- bye"'
+    assert encode_mailbox_name("Entw\u00fcrfe") == '"Entw&APw-rfe"'
+    assert encode_mailbox_name("\u65e5\u672c\u8a9e") == '"&ZeVnLIqe-"'
+
+
+def test_fetch_parsing_handles_literals_items_after_them_and_unsolicited_updates() -> None:
+    lines: list[bytes | bytearray] = [
+        b"1 FETCH (UID 7 BODY[] {5}",
+        bytearray(b"hello"),
+        b" FLAGS (\\Seen $Label))",
+        b"2 FETCH (FLAGS (\\Deleted))",
+        b"3 FETCH (UID 9 FLAGS () BODY[] {0}",
+        bytearray(b""),
+        b")",
+    ]
+    assert parse_fetch_lines(lines) == [
+        FetchedMessage(uid=7, raw=b"hello", flags=("\\Seen", "$Label")),
+        FetchedMessage(uid=9, raw=b"", flags=()),
+    ]
+    assert all(type(m.raw) is bytes for m in parse_fetch_lines(lines))
+    # Literals are recognised by position, so a future aioimaplib giving them as bytes works.
+    as_bytes = [bytes(line) for line in lines]
+    assert parse_fetch_lines(as_bytes) == parse_fetch_lines(lines)
+    with pytest.raises(ImapConnectionLost, match="truncated"):
+        parse_fetch_lines([b"1 FETCH (UID 7 BODY[] {9}", bytearray(b"hello"), b")"])
