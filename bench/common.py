@@ -7,12 +7,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 import asyncpg
@@ -77,25 +79,28 @@ def run_cli(env: dict[str, str], *args: str) -> str:
 
 @asynccontextmanager
 async def served_hub(env: dict[str, str]) -> AsyncIterator[str]:
-    """`switchboard serve` in a child process; yields its base URL once it answers /readyz."""
-    process = subprocess.Popen(
-        [SWITCHBOARD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    base_url = env["SWITCHBOARD_BASE_URL"]
-    try:
-        await _wait_ready(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    """`switchboard serve` in a child process; yields its base URL once it answers /readyz.
+
+    The server's log goes to a file (a pipe nobody reads would fill up and stall the server).
+    """
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen([SWITCHBOARD, "serve"], env=env, stdout=log, stderr=log)
+        base_url = env["SWITCHBOARD_BASE_URL"]
+        try:
+            await _wait_ready(base_url, process, log)
+            yield base_url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
-async def _wait_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
+async def _wait_ready(base_url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
     deadline = time.monotonic() + 60
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"the hub exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+                log.seek(0)
+                raise RuntimeError(f"the hub exited: {log.read().decode()[-2000:]}")
             try:
                 async with session.get(f"{base_url}/readyz") as response:
                     if response.status == 200:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -12,7 +13,7 @@ from hub.api.framework import ApiRoutes
 from hub.api.openapi import build_openapi
 from hub.auth import Principal, principal_for_token
 from hub.context import Hub
-from hub.errors import ApiError, json_errors
+from hub.errors import ApiError, Handler, json_errors
 from hub.web_keys import HUB
 from hub.webhooks import MAX_WEBHOOK_BYTES
 from hub.webhooks import add_routes as add_webhook_routes
@@ -29,7 +30,9 @@ def api_routes() -> ApiRoutes:
 
 def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     """Build the app; with manage_hub the app starts and stops the Hub with itself."""
-    app = web.Application(middlewares=[json_errors], client_max_size=MAX_WEBHOOK_BYTES)
+    app = web.Application(
+        middlewares=[server_timing, json_errors], client_max_size=MAX_WEBHOOK_BYTES
+    )
     app[HUB] = hub
     routes = api_routes()
     openapi = build_openapi(routes)
@@ -42,6 +45,17 @@ def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     if manage_hub:
         app.cleanup_ctx.append(_hub_lifecycle)
     return app
+
+
+@web.middleware
+async def server_timing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Report the time spent in the server as `Server-Timing: app;dur=<ms>`."""
+    started = time.perf_counter()
+    response = await handler(request)
+    if not response.prepared:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.3f}"
+    return response
 
 
 async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
