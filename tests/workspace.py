@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from hub.context import Hub
 from hub.provisioning import create_api_token, create_channel, create_user, create_workspace
+from timeline.events import ExternalIdentity, IdentityKind, MessageReceived, RawPayload
+from timeline.ingest import ChannelContext, IngestRequest
 from timeline.models import Role
 
 SMS_AUTH_TOKEN = "12345678901234567890123456789012"
@@ -64,3 +67,30 @@ async def seed_workspace(
     url = hub.channels.webhook_url("sms", "twilio", channel.id)
     path = url.removeprefix(hub.settings.base_url)
     return SeededWorkspace(workspace_id, admin_id, agent_ids, token, channel.id, url, path)
+
+
+def sms_request(
+    ws: SeededWorkspace,
+    sid: str,
+    sender: str,
+    *,
+    at: datetime = datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+    automated: bool = False,
+    body: str = "hi",
+    country: str = "US",
+    reopen_window: timedelta = timedelta(days=7),
+) -> IngestRequest:
+    """One inbound SMS on the workspace's SMS channel, as the pipeline receives it."""
+    context = ChannelContext(ws.sms_channel_id, ws.id, country, reopen_window)
+    raw = RawPayload("text/plain", f"{sid}|{sender}|{body}".encode())
+    event = MessageReceived(
+        channel_account_id=ws.sms_channel_id,
+        kind="sms",
+        sender=ExternalIdentity(IdentityKind.PHONE, sender),
+        external_id=sid,
+        occurred_at=at,
+        raw_ref=raw.digest,
+        body=body,
+        automated=automated,
+    )
+    return IngestRequest(context, raw, [event])

@@ -14,9 +14,7 @@ from sqlalchemy import select
 from hub.app import create_app
 from hub.context import Hub
 from hub.models import AuditEntry
-from tests.workspace import SeededWorkspace, seed_workspace
-from timeline.events import ExternalIdentity, IdentityKind, MessageReceived, RawPayload
-from timeline.ingest import ChannelContext, IngestRequest
+from tests.workspace import SeededWorkspace, seed_workspace, sms_request
 from timeline.models import Conversation, User
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -28,18 +26,7 @@ async def client(hub: Hub, aiohttp_client: Any) -> AsyncIterator[TestClient]:
 
 
 async def _text(hub: Hub, ws: SeededWorkspace, sender: str, sid: str, at: datetime = T0) -> None:
-    ctx = ChannelContext(ws.sms_channel_id, ws.id, "US", timedelta(days=7))
-    raw = RawPayload("text/plain", sid.encode())
-    event = MessageReceived(
-        channel_account_id=ws.sms_channel_id,
-        kind="sms",
-        sender=ExternalIdentity(IdentityKind.PHONE, sender),
-        external_id=sid,
-        occurred_at=at,
-        raw_ref=raw.digest,
-        body=f"text {sid}",
-    )
-    await hub.pipeline.ingest([IngestRequest(ctx, raw, [event])])
+    await hub.pipeline.ingest([sms_request(ws, sid, sender, at=at, body=f"text {sid}")])
 
 
 def _auth(ws: SeededWorkspace) -> dict[str, str]:

@@ -18,8 +18,7 @@ from hub.jobs import RqJobs
 from hub.realtime import RedisBus
 from tests.channels.sms.fake_twilio import FakeTwilio
 from tests.conftest import TEST_SECRET_KEY
-from tests.timeline.test_ingest import _context, _message
-from tests.workspace import SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace
+from tests.workspace import SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace, sms_request
 from timeline.domain import DomainEvent
 from timeline.models import Conversation, OutboundMessage
 from timeline.outbox import queue_reply
@@ -42,7 +41,7 @@ async def test_rq_worker_sends_each_reply_once_even_when_enqueued_twice(
     try:
         assert isinstance(hub.jobs, RqJobs)
         ws = await seed_workspace(hub, provider_base_url=twilio.base_url)
-        await hub.pipeline.ingest([_message(_context(ws), "SM1", "+14155550123")])
+        await hub.pipeline.ingest([sms_request(ws, "SM1", "+14155550123")])
         async with hub.engine.begin() as conn:
             conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
             queued = await queue_reply(

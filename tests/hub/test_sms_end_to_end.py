@@ -71,6 +71,37 @@ async def _wait_for(predicate: object, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _reply(
+    http: aiohttp.ClientSession, served: ServedHub, ws: SeededWorkspace, body: str
+) -> int:
+    """Answer the workspace's only conversation through the API; the queued message's id."""
+    conversation_id = await _scalar(served.hub, select(Conversation.id))  # type: ignore[arg-type]
+    async with http.post(
+        f"{served.base_url}/api/v1/conversations/{conversation_id}/replies",
+        json={"body": body},
+        headers={"Authorization": f"Bearer {ws.token}"},
+    ) as response:
+        assert response.status == 202, await response.text()
+        return (await response.json())["message_id"]
+
+
+async def _message(
+    http: aiohttp.ClientSession, served: ServedHub, ws: SeededWorkspace, message_id: int
+) -> dict:
+    async with http.get(
+        f"{served.base_url}/api/v1/messages/{message_id}",
+        headers={"Authorization": f"Bearer {ws.token}"},
+    ) as response:
+        return await response.json()
+
+
+async def _wait_until_sent(hub: Hub) -> None:
+    async def sent() -> bool:
+        return await _scalar(hub, select(OutboundMessage.external_id)) is not None
+
+    await _wait_for(sent)
+
+
 async def test_a_webhook_delivered_three_times_is_one_timeline_event(
     served_hub: ServedHub, twilio: FakeTwilio, http: aiohttp.ClientSession
 ) -> None:
@@ -90,20 +121,8 @@ async def test_a_reply_reaches_the_provider_once_and_receipts_move_it_to_deliver
     ws = await _workspace(served_hub, twilio)
     hub: Hub = served_hub.hub  # type: ignore[assignment]
     await _text(http, ws, "+1 (415) 555-0123", "Hi, is my order shipped?")
-    conversation_id = await _scalar(hub, select(Conversation.id))
-    auth = {"Authorization": f"Bearer {ws.token}"}
-    async with http.post(
-        f"{served_hub.base_url}/api/v1/conversations/{conversation_id}/replies",
-        json={"body": "Yes — it left today. Ваш заказ в пути 📦"},
-        headers=auth,
-    ) as r:
-        assert r.status == 202, await r.text()
-        message_id = (await r.json())["message_id"]
-
-    async def sent() -> bool:
-        return await _scalar(hub, select(OutboundMessage.external_id)) is not None
-
-    await _wait_for(sent)
+    message_id = await _reply(http, served_hub, ws, "Yes — it left today. Ваш заказ в пути 📦")
+    await _wait_until_sent(hub)
     creates = [r for r in twilio.requests if r.method == "POST"]
     assert len(creates) == 1
     assert creates[0].field("To") == "+14155550123"
@@ -114,9 +133,7 @@ async def test_a_reply_reaches_the_provider_once_and_receipts_move_it_to_deliver
     for status in ("sent", "delivered", "sent"):  # a late "sent" must not move it back
         code, _ = await twilio.report_status(http, sid, status)
         assert code == 200
-    async with http.get(f"{served_hub.base_url}/api/v1/messages/{message_id}", headers=auth) as r:
-        message = await r.json()
-    assert message["status"] == "delivered"
+    assert (await _message(http, served_hub, ws, message_id))["status"] == "delivered"
     await asyncio.sleep(0.3)  # the scheduler must not send it a second time
     assert len([r for r in twilio.requests if r.method == "POST"]) == 1
     conversation = await _scalar(hub, select(Conversation.first_response_at))
@@ -129,22 +146,14 @@ async def test_a_permanent_provider_error_fails_the_message_with_the_reason(
     ws = await _workspace(served_hub, twilio)
     hub: Hub = served_hub.hub  # type: ignore[assignment]
     await _text(http, ws, "+14155550123", "hello")
-    conversation_id = await _scalar(hub, select(Conversation.id))
     twilio.fail_next(400, 21211, "The 'To' number +14155550123 is not a valid phone number.")
-    auth = {"Authorization": f"Bearer {ws.token}"}
-    async with http.post(
-        f"{served_hub.base_url}/api/v1/conversations/{conversation_id}/replies",
-        json={"body": "hi"},
-        headers=auth,
-    ) as r:
-        message_id = (await r.json())["message_id"]
+    message_id = await _reply(http, served_hub, ws, "hi")
 
     async def failed() -> bool:
         return await _scalar(hub, select(OutboundMessage.status)) == "failed"
 
     await _wait_for(failed)
-    async with http.get(f"{served_hub.base_url}/api/v1/messages/{message_id}", headers=auth) as r:
-        message = await r.json()
+    message = await _message(http, served_hub, ws, message_id)
     assert "21211" in message["error"] and "not a valid phone number" in message["error"]
 
 
@@ -160,21 +169,10 @@ async def test_a_transient_error_is_retried_and_sent_once(
     ws = await _workspace(served_hub, twilio)
     hub: Hub = served_hub.hub  # type: ignore[assignment]
     await _text(http, ws, "+14155550123", "hello")
-    conversation_id = await _scalar(hub, select(Conversation.id))
     twilio.fail_next(503, 20500, "Service Unavailable")
     twilio.drop_next(1)
-    auth = {"Authorization": f"Bearer {ws.token}"}
-    async with http.post(
-        f"{served_hub.base_url}/api/v1/conversations/{conversation_id}/replies",
-        json={"body": "hi"},
-        headers=auth,
-    ) as r:
-        assert r.status == 202
-
-    async def sent() -> bool:
-        return await _scalar(hub, select(OutboundMessage.external_id)) is not None
-
-    await _wait_for(sent)
+    await _reply(http, served_hub, ws, "hi")
+    await _wait_until_sent(hub)
     await asyncio.sleep(0.3)
     assert len(twilio.messages) == 1
     assert await _scalar(hub, select(OutboundMessage.attempts)) == 3

@@ -8,47 +8,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 
 from hub.context import Hub
-from tests.workspace import seed_workspace
+from tests.workspace import seed_workspace, sms_request
 from timeline.events import (
     ConsentChanged,
     ExternalIdentity,
     IdentityKind,
-    MessageReceived,
-    RawPayload,
 )
-from timeline.ingest import ChannelContext, IngestRequest
+from timeline.ingest import IngestRequest
 from timeline.models import Consent, Conversation, Customer, Identity, TimelineEvent, User
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-
-
-def _context(
-    ws: object, country: str = "US", window: timedelta = timedelta(days=7)
-) -> ChannelContext:
-    return ChannelContext(ws.sms_channel_id, ws.id, country, window)  # type: ignore[attr-defined]
-
-
-def _message(
-    ctx: ChannelContext,
-    sid: str,
-    sender: str,
-    *,
-    at: datetime = T0,
-    automated: bool = False,
-    body: str = "hi",
-) -> IngestRequest:
-    raw = RawPayload("text/plain", f"{sid}|{sender}|{body}".encode())
-    event = MessageReceived(
-        channel_account_id=ctx.channel_account_id,
-        kind="sms",
-        sender=ExternalIdentity(IdentityKind.PHONE, sender),
-        external_id=sid,
-        occurred_at=at,
-        raw_ref=raw.digest,
-        body=body,
-        automated=automated,
-    )
-    return IngestRequest(ctx, raw, [event])
 
 
 async def _count(hub: Hub, model: type, *where: object) -> int:
@@ -61,18 +30,18 @@ async def _count(hub: Hub, model: type, *where: object) -> int:
 
 async def test_the_same_provider_id_three_times_is_one_event(hub: Hub) -> None:
     ws = await seed_workspace(hub)
-    ctx = _context(ws)
-    outcomes = [await hub.pipeline.ingest([_message(ctx, "SM1", "+14155550123")]) for _ in range(3)]
+    outcomes = [
+        await hub.pipeline.ingest([sms_request(ws, "SM1", "+14155550123")]) for _ in range(3)
+    ]
     assert [o.appended for o in outcomes] == [1, 0, 0]
     assert [o.duplicates for o in outcomes] == [0, 1, 1]
     assert await _count(hub, TimelineEvent) == 1
-    both = await hub.pipeline.ingest([_message(ctx, "SM2", "+14155550123")] * 2)
+    both = await hub.pipeline.ingest([sms_request(ws, "SM2", "+14155550123")] * 2)
     assert (both.appended, both.duplicates) == (1, 1)
 
 
 async def test_every_way_of_writing_a_number_finds_one_customer(hub: Hub) -> None:
     ws = await seed_workspace(hub, country="IR")
-    ctx = _context(ws, country="IR")
     spellings = [
         "0912 345 6789",
         "+98 912 345 6789",
@@ -81,7 +50,7 @@ async def test_every_way_of_writing_a_number_finds_one_customer(hub: Hub) -> Non
         "00989123456789",
     ]
     for index, spelling in enumerate(spellings):
-        await hub.pipeline.ingest([_message(ctx, f"SM{index}", spelling)])
+        await hub.pipeline.ingest([sms_request(ws, f"SM{index}", spelling, country="IR")])
     assert await _count(hub, Customer) == 1
     async with hub.engine.connect() as conn:
         values = (await conn.execute(select(Identity.value))).scalars().all()
@@ -91,17 +60,21 @@ async def test_every_way_of_writing_a_number_finds_one_customer(hub: Hub) -> Non
 
 async def test_a_resolved_conversation_reopens_only_within_the_window(hub: Hub) -> None:
     ws = await seed_workspace(hub)
-    ctx = _context(ws, window=timedelta(days=2))
-    await hub.pipeline.ingest([_message(ctx, "SM1", "+14155550123")])
+    window = timedelta(days=2)
+    await hub.pipeline.ingest([sms_request(ws, "SM1", "+14155550123", reopen_window=window)])
     async with hub.engine.begin() as conn:
         await conn.execute(update(Conversation).values(status="resolved", resolved_at=T0))
-    await hub.pipeline.ingest([_message(ctx, "SM2", "+14155550123", at=T0 + timedelta(days=1))])
+    await hub.pipeline.ingest(
+        [sms_request(ws, "SM2", "+14155550123", at=T0 + timedelta(days=1), reopen_window=window)]
+    )
     async with hub.engine.connect() as conn:
         rows = (await conn.execute(select(Conversation.status))).scalars().all()
     assert rows == ["open"]
     async with hub.engine.begin() as conn:
         await conn.execute(update(Conversation).values(status="resolved", resolved_at=T0))
-    await hub.pipeline.ingest([_message(ctx, "SM3", "+14155550123", at=T0 + timedelta(days=3))])
+    await hub.pipeline.ingest(
+        [sms_request(ws, "SM3", "+14155550123", at=T0 + timedelta(days=3), reopen_window=window)]
+    )
     async with hub.engine.connect() as conn:
         rows = (await conn.execute(select(Conversation.status).order_by(Conversation.id))).all()
     assert [r.status for r in rows] == ["resolved", "open"]
@@ -109,13 +82,12 @@ async def test_a_resolved_conversation_reopens_only_within_the_window(hub: Hub) 
 
 async def test_an_automated_message_never_reopens_nor_waits(hub: Hub) -> None:
     ws = await seed_workspace(hub)
-    ctx = _context(ws)
-    await hub.pipeline.ingest([_message(ctx, "SM1", "+14155550123")])
+    await hub.pipeline.ingest([sms_request(ws, "SM1", "+14155550123")])
     async with hub.engine.begin() as conn:
         await conn.execute(
             update(Conversation).values(status="resolved", resolved_at=T0, waiting_since=None)
         )
-    await hub.pipeline.ingest([_message(ctx, "SM2", "+14155550123", automated=True)])
+    await hub.pipeline.ingest([sms_request(ws, "SM2", "+14155550123", automated=True)])
     async with hub.engine.connect() as conn:
         conversation = (await conn.execute(select(Conversation))).one()
     assert conversation.status == "resolved"
@@ -125,10 +97,9 @@ async def test_an_automated_message_never_reopens_nor_waits(hub: Hub) -> None:
 
 async def test_stop_is_recorded_as_consent_on_the_timeline(hub: Hub) -> None:
     ws = await seed_workspace(hub)
-    ctx = _context(ws)
-    request = _message(ctx, "SM9", "+14155550123", body="STOP")
+    request = sms_request(ws, "SM9", "+14155550123", body="STOP")
     consent = ConsentChanged(
-        channel_account_id=ctx.channel_account_id,
+        channel_account_id=ws.sms_channel_id,
         kind="sms",
         sender=ExternalIdentity(IdentityKind.PHONE, "+14155550123"),
         external_id="SM9:consent",
@@ -137,7 +108,9 @@ async def test_stop_is_recorded_as_consent_on_the_timeline(hub: Hub) -> None:
         granted=False,
         keyword="STOP",
     )
-    await hub.pipeline.ingest([IngestRequest(ctx, request.raw, [*request.events, consent])])
+    await hub.pipeline.ingest(
+        [IngestRequest(request.channel, request.raw, [*request.events, consent])]
+    )
     async with hub.engine.connect() as conn:
         granted = (await conn.execute(select(Consent.granted))).scalars().all()
         kinds = (
@@ -151,10 +124,9 @@ async def test_stop_is_recorded_as_consent_on_the_timeline(hub: Hub) -> None:
 
 async def test_concurrent_customers_are_each_assigned_once_within_capacity(hub: Hub) -> None:
     ws = await seed_workspace(hub, agents=3, capacity=4)
-    ctx = _context(ws)
     await hub.start()
     requests = [
-        _message(ctx, f"SM{customer}-{n}", f"+1415555{customer:04d}")
+        sms_request(ws, f"SM{customer}-{n}", f"+1415555{customer:04d}")
         for customer in range(15)
         for n in range(3)
     ]
