@@ -1,4 +1,4 @@
-"""Tests of the IMAP transport against a real Dovecot (see conftest.py), plus its pure helpers."""
+"""Tests of the IMAP transport against a real Dovecot (see conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,24 +7,10 @@ import time
 
 import pytest
 
-from channels.email.imap import (
-    MAX_BATCH_SIZE,
-    AfterImport,
-    FetchedMessage,
-    ImapAuthFailed,
-    ImapCommandFailed,
-    ImapConnectionLost,
-    ImapMailbox,
-    MailboxCursor,
-    MailboxUrl,
-    batch_ranges,
-    clip_ranges,
-    encode_mailbox_name,
-    format_uid_set,
-    parse_fetch_lines,
-    parse_uid_set,
-    uid_ranges,
-)
+from channels.email.imap import MAX_BATCH_SIZE, ImapMailbox, MailboxCursor
+from channels.email.imap_errors import ImapAuthFailed, ImapCommandFailed, ImapConnectionLost
+from channels.email.imap_responses import FetchedMessage, encode_mailbox_name
+from channels.email.imap_url import MailboxUrl
 from tests.channels.email.dovecot import ImapAccount
 from tests.channels.email.tcp_proxy import TcpProxy
 
@@ -214,15 +200,6 @@ async def test_after_import_rejects_bad_actions(imap_account: ImapAccount) -> No
             await mailbox.after_import([1], "move:inbox")
 
 
-def test_after_import_action_parsing() -> None:
-    assert AfterImport.parse("none") == AfterImport("none")
-    assert AfterImport.parse(" SEEN ") == AfterImport("seen")
-    assert AfterImport.parse("move:Archive/2024") == AfterImport("move", "Archive/2024")
-    for bad in ("", "move:", "move: ", "seen:x", "delete", "move:a\r\nb"):
-        with pytest.raises(ValueError):
-            AfterImport.parse(bad)
-
-
 # --- waiting for new mail -----------------------------------------------------------------
 
 
@@ -385,100 +362,3 @@ async def test_reconnecting_after_a_cut_resumes_from_the_cursor(
             except ImapConnectionLost:
                 continue
     assert imported == sent
-
-
-# --- URLs and helpers ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("imap://bob:secret@mail.example.com/INBOX", ("imap", "mail.example.com", 143, "INBOX")),
-        ("imaps://bob:secret@mail.example.com", ("imaps", "mail.example.com", 993, "INBOX")),
-        ("IMAPS://bob:secret@Mail.Example.com:1993/", ("imaps", "mail.example.com", 1993, "INBOX")),
-        ("imap://bob:secret@127.0.0.1:10143/inbox", ("imap", "127.0.0.1", 10143, "INBOX")),
-        ("imap://bob:secret@[::1]:143/Support", ("imap", "::1", 143, "Support")),
-        ("imap://bob:secret@host/Archive/2024", ("imap", "host", 143, "Archive/2024")),
-        ("imap://bob:secret@host/Gr%C3%BC%C3%9Fe%20Box", ("imap", "host", 143, "Grüße Box")),
-    ],
-)
-def test_mailbox_url_parses(url: str, expected: tuple[str, str, int, str]) -> None:
-    parsed = MailboxUrl.parse(url)
-    assert (parsed.scheme, parsed.host, parsed.port, parsed.mailbox) == expected
-    assert (parsed.user, parsed.password) == ("bob", "secret")
-    assert parsed.tls is (parsed.scheme == "imaps")
-
-
-def test_mailbox_url_percent_decodes_user_and_password_and_hides_the_password() -> None:
-    parsed = MailboxUrl.parse("imaps://support%40example.com:p%40ss%3Aw%2Fo%25rd%23@host")
-    assert parsed.user == "support@example.com"
-    assert parsed.password == "p@ss:w/o%rd#"
-    assert "p@ss" not in repr(parsed) and "p@ss" not in str(parsed)
-    unencoded = MailboxUrl.parse("imap://a@example.com:pa:ss@host")
-    assert (unencoded.user, unencoded.password) == ("a@example.com", "pa:ss")
-
-
-@pytest.mark.parametrize(
-    ("url", "message"),
-    [
-        ("", "empty"),
-        ("http://bob:secret@host/", "imap:// or imaps://"),
-        ("bob:secret@host", "imap:// or imaps://"),
-        ("imap://bob:secret@/INBOX", "no host"),
-        ("imap://:secret@host/INBOX", "no user"),
-        ("imap://bob@host/INBOX", "no password"),
-        ("imap://bob:secret@host:99999/INBOX", "port"),
-        ("imap://bob:secret@host:0/INBOX", "port"),
-        ("imap://bob:secret@host:abc/INBOX", "port"),
-        ("imap://bob:secret@host/INBOX?x=1", "query"),
-        ("imap://bob:se#cret@host/INBOX", "fragment"),
-        ("imap://bob:se%0Acret@host/INBOX", "control character"),
-        ("imap://bob:secret@host/IN%0DBOX", "control character"),
-    ],
-)
-def test_mailbox_url_rejects_bad_urls(url: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message) as raised:
-        MailboxUrl.parse(url)
-    assert "secret" not in str(raised.value)
-
-
-def test_uid_sets_and_batches() -> None:
-    assert uid_ranges([5, 1, 2, 3, 9, 3]) == [(1, 3), (5, 5), (9, 9)]
-    assert format_uid_set([(1, 3), (5, 5)]) == "1:3,5"
-    assert parse_uid_set("1:3,5,9:7") == [(1, 3), (5, 5), (7, 9)]
-    assert clip_ranges([(3, 3)], after=7) == []
-    assert clip_ranges([(1, 10), (12, 12)], after=4) == [(5, 10), (12, 12)]
-    batches = list(batch_ranges([(1, 1_000_000)], 100_000))
-    assert len(batches) == 10 and batches[-1] == [(900_001, 1_000_000)]
-    assert list(batch_ranges([(1, 2), (5, 7), (9, 9)], 2)) == [[(1, 2)], [(5, 6)], [(7, 7), (9, 9)]]
-    with pytest.raises(ValueError):
-        uid_ranges([0])
-
-
-def test_mailbox_names_are_quoted_in_modified_utf7() -> None:
-    assert encode_mailbox_name("INBOX") == '"INBOX"'
-    assert encode_mailbox_name('Say "hi" \\ & bye') == '"Say \\"hi\\" \\\\ &- bye"'
-    assert encode_mailbox_name("Entw\u00fcrfe") == '"Entw&APw-rfe"'
-    assert encode_mailbox_name("\u65e5\u672c\u8a9e") == '"&ZeVnLIqe-"'
-
-
-def test_fetch_parsing_handles_literals_items_after_them_and_unsolicited_updates() -> None:
-    lines: list[bytes | bytearray] = [
-        b"1 FETCH (UID 7 BODY[] {5}",
-        bytearray(b"hello"),
-        b" FLAGS (\\Seen $Label))",
-        b"2 FETCH (FLAGS (\\Deleted))",
-        b"3 FETCH (UID 9 FLAGS () BODY[] {0}",
-        bytearray(b""),
-        b")",
-    ]
-    assert parse_fetch_lines(lines) == [
-        FetchedMessage(uid=7, raw=b"hello", flags=("\\Seen", "$Label")),
-        FetchedMessage(uid=9, raw=b"", flags=()),
-    ]
-    assert all(type(m.raw) is bytes for m in parse_fetch_lines(lines))
-    # Literals are recognised by position, so a future aioimaplib giving them as bytes works.
-    as_bytes = [bytes(line) for line in lines]
-    assert parse_fetch_lines(as_bytes) == parse_fetch_lines(lines)
-    with pytest.raises(ImapConnectionLost, match="truncated"):
-        parse_fetch_lines([b"1 FETCH (UID 7 BODY[] {9}", bytearray(b"hello"), b")"])

@@ -1,0 +1,33 @@
+"""Tests for channels.email.uid_sets: UID ranges, their wire form, clipping and batching."""
+
+from __future__ import annotations
+
+import pytest
+
+from channels.email.uid_sets import (
+    batch_ranges,
+    chunk_ranges,
+    clip_ranges,
+    format_uid_set,
+    parse_uid_set,
+    uid_ranges,
+)
+
+
+def test_uid_sets_and_batches() -> None:
+    assert uid_ranges([5, 1, 2, 3, 9, 3]) == [(1, 3), (5, 5), (9, 9)]
+    assert format_uid_set([(1, 3), (5, 5)]) == "1:3,5"
+    assert parse_uid_set("1:3,5,9:7") == [(1, 3), (5, 5), (7, 9)]
+    assert clip_ranges([(3, 3)], after=7) == []
+    assert clip_ranges([(1, 10), (12, 12)], after=4) == [(5, 10), (12, 12)]
+    batches = list(batch_ranges([(1, 1_000_000)], 100_000))
+    assert len(batches) == 10 and batches[-1] == [(900_001, 1_000_000)]
+    assert list(batch_ranges([(1, 2), (5, 7), (9, 9)], 2)) == [[(1, 2)], [(5, 6)], [(7, 7), (9, 9)]]
+    with pytest.raises(ValueError):
+        uid_ranges([0])
+
+
+def test_chunk_ranges_groups_ranges_per_command() -> None:
+    ranges = [(1, 1), (3, 5), (7, 7), (9, 12), (20, 20)]
+    assert list(chunk_ranges(ranges, 2)) == [[(1, 1), (3, 5)], [(7, 7), (9, 12)], [(20, 20)]]
+    assert list(chunk_ranges([], 2)) == []
