@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -98,8 +98,33 @@ class SendResult:
     status: DeliveryStatus
 
 
-EventSink = Callable[[RawPayload, list[InboundEvent]], Awaitable[None]]
-"""Where a pull transport hands parsed events; returns once they are committed."""
+@dataclass(frozen=True, slots=True)
+class SyncCounts:
+    """What one pull did: events appended, duplicates absorbed, payloads quarantined."""
+
+    imported: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+    def __add__(self, other: SyncCounts) -> SyncCounts:
+        return SyncCounts(
+            self.imported + other.imported,
+            self.duplicates + other.duplicates,
+            self.quarantined + other.quarantined,
+        )
+
+
+class PullSink(Protocol):
+    """Where a pull transport (IMAP, polling) hands what it fetched.
+
+    `commit` parses the payloads with the channel's adapter, persists the events, quarantines
+    what cannot be parsed and stores the transport's cursor, all in one transaction: the
+    cursor only moves past payloads that are safely stored.
+    """
+
+    async def load_cursor(self) -> Mapping[str, Any] | None: ...
+
+    async def commit(self, payloads: list[RawPayload], cursor: Mapping[str, Any]) -> SyncCounts: ...
 
 
 @runtime_checkable
@@ -123,3 +148,13 @@ class ChannelAdapter(Protocol):
 
     def webhook_response(self) -> tuple[str, str]:
         """The body and content type to acknowledge a webhook with."""
+
+
+@runtime_checkable
+class PullTransport(Protocol):
+    """An adapter that fetches from its provider (IMAP, polling) instead of receiving webhooks."""
+
+    async def pull(
+        self, sink: PullSink, *, once: bool, progress: Callable[[SyncCounts], None] | None = None
+    ) -> SyncCounts:
+        """Fetch and commit through `sink`; with `once`, stop when caught up, else run forever."""
