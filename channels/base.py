@@ -46,6 +46,8 @@ class Capabilities:
     subject: bool = False
     reply_window_seconds: int | None = None
     delivery_receipts: bool = False
+    threads_by_message_id: bool = False
+    """Replies name the message they answer (email's In-Reply-To): the ids we send are kept."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,4 +35,6 @@ def available() -> list[tuple[str, str]]:
 
 
 def _load_builtin_adapters() -> None:
-    import channels.sms  # noqa: F401  (registers its adapters on import)
+    # Each import registers its adapters.
+    import channels.email.adapter
+    import channels.sms  # noqa: F401

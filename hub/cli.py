@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the hub (API, webhooks, inbox)")
     serve.add_argument("--migrate", action="store_true", help="run migrations first")
     serve.add_argument("--demo-if-empty", action="store_true", help="seed a demo on an empty db")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every HTTP request (off by default: it is slow)",
+    )
     serve.set_defaults(command=_serve)
 
     worker = commands.add_parser("worker", help="run background jobs from Redis (RQ)")
@@ -88,15 +93,31 @@ def _parser() -> argparse.ArgumentParser:
 
     channel = commands.add_parser("channel", help="channel accounts").add_subparsers(required=True)
     channel_add = channel.add_parser("add", help="connect a channel account")
-    channel_add.add_argument("kind", choices=["sms"])
+    channel_add.add_argument("kind", choices=["sms", "email"])
     channel_add.add_argument("--workspace", type=int, required=True)
-    channel_add.add_argument("--provider", default="twilio")
+    channel_add.add_argument("--provider", help="default: twilio for sms, imap for email")
     channel_add.add_argument("--name", default="")
-    channel_add.add_argument("--address", required=True, help="our number in E.164")
-    channel_add.add_argument("--account-sid", required=True)
-    channel_add.add_argument("--auth-token", required=True)
-    channel_add.add_argument("--provider-base-url", default=None)
+    channel_add.add_argument("--address", help="our number in E.164, or our email address")
+    sms = channel_add.add_argument_group("sms")
+    sms.add_argument("--account-sid")
+    sms.add_argument("--auth-token")
+    sms.add_argument("--provider-base-url", default=None)
+    email = channel_add.add_argument_group("email")
+    email.add_argument("--imap", help="imap[s]://user:password@host:port/MAILBOX")
+    email.add_argument("--smtp", help="smtp[s]://user:password@host:port")
+    email.add_argument("--after-import", default="none", help="none, seen or move:<Folder>")
     channel_add.set_defaults(command=_channel_add)
+
+    email_sync = commands.add_parser("email", help="email channels").add_subparsers(required=True)
+    sync = email_sync.add_parser("sync", help="fetch new mail from a mailbox and commit it")
+    sync.add_argument("channel", type=int)
+    sync.add_argument(
+        "--once",
+        action="store_true",
+        required=True,
+        help="stop when caught up (the long-running reader runs in `serve`)",
+    )
+    sync.set_defaults(command=_email_sync)
 
     quarantine = commands.add_parser("quarantine", help="payloads that failed to parse")
     q_commands = quarantine.add_subparsers(required=True)
@@ -127,7 +148,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         f"(public URL {settings.base_url})",
         flush=True,
     )
-    web.run_app(create_app(hub), host=settings.host, port=settings.port, print=None)
+    web.run_app(
+        create_app(hub),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
+    )
     return 0
 
 
@@ -244,22 +271,90 @@ async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
 async def _channel_add(settings: Settings, args: argparse.Namespace) -> int:
     from hub.provisioning import create_channel
 
+    account = _email_account(args) if args.kind == "email" else _sms_account(args)
     async with _hub(settings) as hub, hub.engine.begin() as conn:
-        channel = await create_channel(
-            conn,
-            hub.secrets,
-            args.workspace,
-            kind=args.kind,
-            provider=args.provider,
-            name=args.name or f"{args.kind} {args.address}",
-            address=args.address,
-            credentials={"account_sid": args.account_sid, "auth_token": args.auth_token},
-            provider_base_url=args.provider_base_url,
-        )
+        try:
+            channel = await create_channel(
+                conn,
+                hub.secrets,
+                args.workspace,
+                kind=args.kind,
+                name=args.name or f"{args.kind} {account['address']}",
+                provider_base_url=args.provider_base_url,
+                **account,
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
     print(channel.id)
     print(
         f"webhook URL: {hub.channels.webhook_url(channel.kind, channel.provider, channel.id)}",
         file=sys.stderr,
+    )
+    return 0
+
+
+def _sms_account(args: argparse.Namespace) -> dict[str, Any]:
+    missing = [
+        f"--{n}"
+        for n in ("address", "account-sid", "auth-token")
+        if not getattr(args, n.replace("-", "_"))
+    ]
+    if missing:
+        raise CommandError(f"an sms channel needs {', '.join(missing)}")
+    return {
+        "provider": args.provider or "twilio",
+        "address": args.address,
+        "credentials": {"account_sid": args.account_sid, "auth_token": args.auth_token},
+    }
+
+
+def _email_account(args: argparse.Namespace) -> dict[str, Any]:
+    from channels.email.imap_url import AfterImport, MailboxUrl
+    from channels.email.smtp_url import SmtpUrl
+
+    if not args.imap or not args.smtp:
+        raise CommandError("an email channel needs --imap and --smtp URLs")
+    try:
+        imap = MailboxUrl.parse(args.imap)
+        SmtpUrl.parse(args.smtp)
+        AfterImport.parse(args.after_import)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    address = args.address or (imap.user if "@" in imap.user else None)
+    if not address:
+        raise CommandError("give --address: the IMAP user name is not an email address")
+    return {
+        "provider": args.provider or "imap",
+        "address": address.lower(),
+        "credentials": {"imap_url": args.imap, "smtp_url": args.smtp},
+        "settings": {"after_import": args.after_import},
+    }
+
+
+async def _email_sync(settings: Settings, args: argparse.Namespace) -> int:
+    from channels.base import SyncCounts
+    from hub.channel_directory import UnknownChannel
+    from hub.pull import pull_once
+
+    def show(counts: SyncCounts) -> None:
+        print(
+            f"\r{counts.imported} imported, {counts.duplicates} duplicates, "
+            f"{counts.quarantined} quarantined",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async with _hub(settings) as hub:
+        try:
+            channel = await hub.channels.get(args.channel)
+            counts = await pull_once(hub, channel, progress=show)
+        except (UnknownChannel, TypeError) as error:
+            raise CommandError(str(error)) from None
+    print(file=sys.stderr)
+    print(
+        f"imported {counts.imported}, duplicates {counts.duplicates}, "
+        f"quarantined {counts.quarantined}"
     )
     return 0
 

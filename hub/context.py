@@ -11,6 +11,7 @@ from hub.config import Settings
 from hub.crypto import SecretBox
 from hub.db import create_engine
 from hub.jobs import InProcessJobs, JobFunction, JobQueue, RqJobs
+from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
 from hub.sending import send_message
@@ -27,6 +28,7 @@ class Hub:
         *,
         jobs_in_process: bool | None = None,
         scheduler_interval: float = 1.0,
+        pull_channels: bool = True,
     ) -> None:
         self.settings = settings
         self.engine = create_engine(settings.database_url)
@@ -35,7 +37,7 @@ class Hub:
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
         self.router = RoundRobinRouter()
         self.pipeline = IngestPipeline(self.engine, self.router, self.bus)
-        self.batcher = IngestBatcher(self.pipeline, runners=1 if settings.uses_sqlite else 4)
+        self.batcher = IngestBatcher(self.pipeline, runners=1 if settings.uses_sqlite else 1)
         self.job_functions: dict[str, JobFunction] = {"send_message": send_message}
         in_process = settings.redis_url is None if jobs_in_process is None else jobs_in_process
         self.jobs: JobQueue = (
@@ -44,6 +46,7 @@ class Hub:
             else RqJobs(settings.redis_url, self.job_functions)
         )
         self._scheduler_interval = scheduler_interval
+        self.readers = PullRunner(self) if pull_channels else None
         self._scheduler: asyncio.Task[None] | None = None
 
     async def start(self, *, background: bool = True) -> None:
@@ -53,8 +56,12 @@ class Hub:
             self.batcher.start()
             await self.jobs.start(self)
             self._scheduler = asyncio.create_task(run_scheduler(self, self._scheduler_interval))
+            if self.readers is not None:
+                await self.readers.start()
 
     async def stop(self) -> None:
+        if self.readers is not None:
+            await self.readers.stop()
         if self._scheduler is not None:
             self._scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):

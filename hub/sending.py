@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from channels.base import OutboundMessage, PermanentSendError, TransientSendError
 from timeline.events import ExternalIdentity, IdentityKind
 from timeline.outbox import ClaimedMessage, claim, record_failure, record_retry, record_sent
+from timeline.thread_keys import ThreadKeyRow, remember, thread_for_reply
 
 if TYPE_CHECKING:
     from hub.context import Hub
@@ -32,12 +33,15 @@ async def send_message(hub: Hub, message_id: int) -> None:
     if message is None:
         return
     channel = await hub.channels.get(message.channel_account_id)
+    async with hub.engine.connect() as conn:
+        thread = await thread_for_reply(conn, message.conversation_id)
     outbound = OutboundMessage(
         message_id=message.id,
         channel_account_id=message.channel_account_id,
         recipient=ExternalIdentity(IdentityKind(message.recipient_kind), message.recipient_value),
         body=message.body,
         idempotency_key=f"switchboard-message-{message.id}",
+        thread_ref=thread,
         status_callback_url=hub.channels.webhook_url(
             channel.kind, channel.provider, message.channel_account_id
         ),
@@ -54,6 +58,15 @@ async def send_message(hub: Hub, message_id: int) -> None:
         return
     async with hub.engine.begin() as conn:
         await record_sent(conn, message, result.external_id, result.status)
+        if channel.adapter.capabilities.threads_by_message_id:
+            await remember(conn, [_our_thread_key(message, result.external_id)])
+
+
+def _our_thread_key(message: ClaimedMessage, external_id: str) -> ThreadKeyRow:
+    """Our sent id, so a customer's reply naming it finds the conversation."""
+    return ThreadKeyRow(
+        message.workspace_id, message.channel_account_id, external_id, message.conversation_id
+    )
 
 
 async def _retry_or_give_up(hub: Hub, message: ClaimedMessage, error: str) -> None:

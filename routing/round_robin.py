@@ -5,19 +5,46 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.models import RoutingCursor
 from timeline.domain import Assignment, RoutingRequest
 from timeline.models import Conversation, TeamMember, User
+from timeline.models.base import UtcDateTime
 from timeline.models.people import Availability
-from timeline.sql import for_update, insert_ignoring_conflicts
+from timeline.sql import insert_ignoring_conflicts
 
 cursors = RoutingCursor.__table__
 users = User.__table__
 members = TeamMember.__table__
 conversations = Conversation.__table__
+
+_CURSOR = (cursors.c.workspace_id == bindparam("cursor_workspace")) & (
+    cursors.c.pool == bindparam("cursor_pool")
+)
+# SQLite renders no FOR UPDATE: it serializes writers instead.
+_LOCK_CURSOR = select(cursors.c.last_agent_id).where(_CURSOR).with_for_update()
+_MOVE_CURSOR = update(cursors).where(_CURSOR).values(last_agent_id=bindparam("last_agent"))
+_FREE_AGENTS = (
+    select(users.c.id, users.c.capacity, users.c.open_conversations)
+    .where(users.c.workspace_id == bindparam("workspace_id"))
+    .where(users.c.availability == Availability.AVAILABLE)
+    .where(users.c.open_conversations < users.c.capacity)
+)
+_FREE_TEAM_AGENTS = _FREE_AGENTS.join_from(users, members, members.c.user_id == users.c.id).where(
+    members.c.team_id == bindparam("team_id")
+)
+_ASSIGN = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation_id"))
+    .values(assignee_id=bindparam("agent_id"), updated_at=bindparam("now", type_=UtcDateTime()))
+)
+_ADD_LOAD = (
+    update(users)
+    .where(users.c.id == bindparam("agent_id"))
+    .values(open_conversations=users.c.open_conversations + bindparam("count"))
+)
 
 
 class RoundRobinRouter:
@@ -80,26 +107,19 @@ async def _lock_cursor(conn: AsyncConnection, workspace_id: int, pool: str) -> i
         insert_ignoring_conflicts(conn, cursors),
         {"workspace_id": workspace_id, "pool": pool, "last_agent_id": 0},
     )
-    query = select(cursors.c.last_agent_id).where(
-        (cursors.c.workspace_id == workspace_id) & (cursors.c.pool == pool)
-    )
-    return (await conn.execute(for_update(conn, query))).scalar_one()
+    params = {"cursor_workspace": workspace_id, "cursor_pool": pool}
+    return (await conn.execute(_LOCK_CURSOR, params)).scalar_one()
 
 
 async def _free_capacity(
     conn: AsyncConnection, workspace_id: int, team_id: int | None
 ) -> dict[int, int]:
-    query = (
-        select(users.c.id, users.c.capacity, users.c.open_conversations)
-        .where(users.c.workspace_id == workspace_id)
-        .where(users.c.availability == Availability.AVAILABLE)
-        .where(users.c.open_conversations < users.c.capacity)
-    )
-    if team_id is not None:
-        query = query.join(members, members.c.user_id == users.c.id).where(
-            members.c.team_id == team_id
+    if team_id is None:
+        rows = await conn.execute(_FREE_AGENTS, {"workspace_id": workspace_id})
+    else:
+        rows = await conn.execute(
+            _FREE_TEAM_AGENTS, {"workspace_id": workspace_id, "team_id": team_id}
         )
-    rows = await conn.execute(query)
     return {row.id: row.capacity - row.open_conversations for row in rows}
 
 
@@ -111,22 +131,23 @@ async def _save(
     assignments: list[Assignment],
 ) -> None:
     await conn.execute(
-        update(cursors)
-        .where((cursors.c.workspace_id == workspace_id) & (cursors.c.pool == pool))
-        .values(last_agent_id=last_agent_id)
+        _MOVE_CURSOR,
+        {"cursor_workspace": workspace_id, "cursor_pool": pool, "last_agent": last_agent_id},
     )
+    if not assignments:
+        return
     now = datetime.now(UTC)
+    await conn.execute(
+        _ASSIGN,
+        [
+            {"conversation_id": a.conversation_id, "agent_id": a.agent_id, "now": now}
+            for a in assignments
+        ],
+    )
     per_agent: dict[int, int] = defaultdict(int)
     for assignment in assignments:
         per_agent[assignment.agent_id] += 1
-        await conn.execute(
-            update(conversations)
-            .where(conversations.c.id == assignment.conversation_id)
-            .values(assignee_id=assignment.agent_id, updated_at=now)
-        )
-    for agent_id, count in per_agent.items():
-        await conn.execute(
-            update(users)
-            .where(users.c.id == agent_id)
-            .values(open_conversations=users.c.open_conversations + count)
-        )
+    await conn.execute(
+        _ADD_LOAD,
+        [{"agent_id": agent_id, "count": count} for agent_id, count in sorted(per_agent.items())],
+    )

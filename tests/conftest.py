@@ -112,7 +112,7 @@ async def hub(settings: Settings) -> AsyncIterator[object]:
     """A started Hub (in-process jobs, fast scheduler) on the test's database."""
     from hub.context import Hub
 
-    instance = Hub(settings, scheduler_interval=0.1)
+    instance = Hub(settings, scheduler_interval=0.1, pull_channels=False)
     yield instance
     await instance.stop()
 

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.identities import IdentityKey
@@ -14,6 +14,16 @@ from timeline.models import Customer, Identity
 
 identities = Identity.__table__
 customers = Customer.__table__
+
+# One IN list per column (PostgreSQL plans a list of pairs slowly); callers drop the extra rows.
+_FIND = (
+    select(identities.c.id, identities.c.customer_id, identities.c.kind, identities.c.value)
+    .where(identities.c.workspace_id == bindparam("workspace_id"))
+    .where(identities.c.kind.in_(bindparam("kinds", expanding=True)))
+    .where(identities.c.value.in_(bindparam("values", expanding=True)))
+)
+_INSERT_CUSTOMERS = customers.insert().returning(customers.c.id, sort_by_parameter_order=True)
+_INSERT_IDENTITIES = identities.insert().returning(identities.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,57 +38,72 @@ async def find_identities(
     """Look identities up by normalized key; missing keys are absent from the result."""
     if not keys:
         return {}
+    wanted = set(keys)
     rows = await conn.execute(
-        select(identities.c.id, identities.c.customer_id, identities.c.kind, identities.c.value)
-        .where(identities.c.workspace_id == workspace_id)
-        .where(tuple_(identities.c.kind, identities.c.value).in_([(k.kind, k.value) for k in keys]))
+        _FIND,
+        {
+            "workspace_id": workspace_id,
+            "kinds": list({k.kind for k in wanted}),
+            "values": list({k.value for k in wanted}),
+        },
     )
-    return {IdentityKey(r.kind, r.value): IdentityRow(r.id, r.customer_id) for r in rows}
-
-
-async def resolve_identities(
-    conn: AsyncConnection, workspace_id: int, keys: Collection[IdentityKey]
-) -> dict[IdentityKey, IdentityRow]:
-    """Find each identity, creating a new customer for each one never seen before.
-
-    Callers hold the identity locks (timeline.sql.lock_keys), so two events from the same new
-    handle never create two customers.
-    """
-    found = await find_identities(conn, workspace_id, keys)
-    for key in sorted(set(keys) - set(found), key=lambda k: (k.kind, k.value)):
-        found[key] = await _create_customer_with_identity(conn, workspace_id, key)
-    return found
+    found = {IdentityKey(r.kind, r.value): IdentityRow(r.id, r.customer_id) for r in rows}
+    return {key: row for key, row in found.items() if key in wanted}
 
 
 async def attach_identity(
     conn: AsyncConnection, workspace_id: int, customer_id: int, key: IdentityKey
 ) -> IdentityRow:
-    result = await conn.execute(
-        identities.insert().returning(identities.c.id),
-        {
-            "workspace_id": workspace_id,
-            "customer_id": customer_id,
-            "kind": key.kind,
-            "value": key.value,
-            "created_at": datetime.now(UTC),
-        },
-    )
-    return IdentityRow(result.scalar_one(), customer_id)
+    (row,) = await _attach_identities(conn, workspace_id, [(customer_id, key)])
+    return row
 
 
-async def _create_customer_with_identity(
-    conn: AsyncConnection, workspace_id: int, key: IdentityKey
-) -> IdentityRow:
+async def create_customers(
+    conn: AsyncConnection, workspace_id: int, keys: Collection[IdentityKey]
+) -> dict[IdentityKey, IdentityRow]:
+    """A new customer for each identity never seen before, with it as their first identity.
+
+    Callers hold the identity locks (timeline.sql.lock_keys) and have looked the keys up, so two
+    events from the same new handle never create two customers.
+    """
+    ordered = sorted(keys, key=lambda k: (k.kind, k.value))
     now = datetime.now(UTC)
-    customer = await conn.execute(
-        customers.insert().returning(customers.c.id),
-        {
-            "workspace_id": workspace_id,
-            "name": "",
-            "name_folded": "",
-            "attributes": {},
-            "events_count": 0,
-            "created_at": now,
-        },
+    created = await conn.execute(
+        _INSERT_CUSTOMERS,
+        [
+            {
+                "workspace_id": workspace_id,
+                "name": "",
+                "name_folded": "",
+                "attributes": {},
+                "events_count": 0,
+                "created_at": now,
+            }
+            for _ in ordered
+        ],
     )
-    return await attach_identity(conn, workspace_id, customer.scalar_one(), key)
+    pairs = [(row.id, key) for row, key in zip(created, ordered, strict=True)]
+    return dict(zip(ordered, await _attach_identities(conn, workspace_id, pairs), strict=True))
+
+
+async def _attach_identities(
+    conn: AsyncConnection, workspace_id: int, pairs: list[tuple[int, IdentityKey]]
+) -> list[IdentityRow]:
+    now = datetime.now(UTC)
+    inserted = await conn.execute(
+        _INSERT_IDENTITIES,
+        [
+            {
+                "workspace_id": workspace_id,
+                "customer_id": customer_id,
+                "kind": key.kind,
+                "value": key.value,
+                "created_at": now,
+            }
+            for customer_id, key in pairs
+        ],
+    )
+    return [
+        IdentityRow(row.id, customer_id)
+        for row, (customer_id, _) in zip(inserted, pairs, strict=True)
+    ]

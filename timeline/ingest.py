@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Boolean, String, bindparam, case, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timeline.delivery import record_receipts
@@ -22,13 +21,15 @@ from timeline.domain import (
 from timeline.events import (
     Attachment,
     ConsentChanged,
+    EmailThreadRef,
     InboundEvent,
     MessageReceived,
     MessageStatusChanged,
     RawPayload,
+    ThreadRef,
 )
 from timeline.identities import IdentityKey, lenient_key
-from timeline.identity_store import IdentityRow, resolve_identities
+from timeline.identity_store import IdentityRow, create_customers, find_identities
 from timeline.models import (
     Consent,
     Conversation,
@@ -37,14 +38,62 @@ from timeline.models import (
     RawPayloadRecord,
     TimelineEvent,
 )
-from timeline.sql import insert_ignoring_conflicts, lock_keys
-from timeline.threading import ConversationRow, find_conversation
+from timeline.models.base import UtcDateTime
+from timeline.sql import insert_ignoring_conflicts, lock_keys, planned_for_actual_values
+from timeline.thread_keys import (
+    ThreadKeyRow,
+    conversations_by_key,
+    conversations_by_token,
+    referenced_ids,
+    remember,
+    thread_json,
+)
+from timeline.threading import (
+    ChannelHandle,
+    ConversationRow,
+    conversations_by_id,
+    find_conversations,
+)
 
 log = logging.getLogger(__name__)
 
 conversations = Conversation.__table__
 timeline_events = TimelineEvent.__table__
 customers = Customer.__table__
+
+# One IN list per column, not one of pairs: PostgreSQL plans a list of pairs slowly. The rows
+# may pair an account with another account's id, so callers keep only the pairs they asked for.
+_STORED_EVENTS = (
+    select(timeline_events.c.channel_account_id, timeline_events.c.external_id)
+    .where(timeline_events.c.channel_account_id.in_(bindparam("accounts", expanding=True)))
+    .where(timeline_events.c.external_id.in_(bindparam("external_ids", expanding=True)))
+)
+_APPEND = timeline_events.insert().returning(timeline_events.c.id, sort_by_parameter_order=True)
+_OPEN = conversations.insert().returning(conversations.c.id, sort_by_parameter_order=True)
+_reopened = bindparam("reopened", type_=Boolean())
+_UPDATE_CONVERSATION = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation_id"))
+    .values(
+        messages_count=conversations.c.messages_count + bindparam("messages"),
+        updated_at=bindparam("now", type_=UtcDateTime()),
+        last_message_at=bindparam("last_message", type_=UtcDateTime()),
+        waiting_since=func.coalesce(
+            bindparam("new_waiting_since", type_=UtcDateTime()), conversations.c.waiting_since
+        ),
+        status=func.coalesce(bindparam("new_status", type_=String()), conversations.c.status),
+        resolved_at=case((_reopened, null()), else_=conversations.c.resolved_at),
+        assignee_id=case((_reopened, null()), else_=conversations.c.assignee_id),
+    )
+)
+_BUMP_CUSTOMER = (
+    update(customers)
+    .where(customers.c.id == bindparam("customer_id"))
+    .values(
+        events_count=customers.c.events_count + bindparam("events"),
+        last_seen_at=bindparam("last_seen", type_=UtcDateTime()),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +131,7 @@ class IngestOutcome:
 class _ConversationChange:
     row: ConversationRow
     opened: bool = False
+    subject: str | None = None
     reopened: bool = False
     messages: int = 0
     last_message_at: datetime | None = None
@@ -102,74 +152,115 @@ class IngestPipeline:
     async def ingest(self, requests: list[IngestRequest]) -> IngestOutcome:
         async with self._engine.begin() as conn:
             outcome = await self.persist(conn, requests)
-        if outcome.domain_events:
-            await self._publisher.publish(outcome.domain_events)
+        await self.publish(outcome.domain_events)
         return outcome
+
+    async def publish(self, events: list[DomainEvent]) -> None:
+        """Hand what a committed batch did to realtime, automation and webhooks."""
+        if events:
+            await self._publisher.publish(events)
 
     async def persist(self, conn: AsyncConnection, requests: list[IngestRequest]) -> IngestOutcome:
         """Everything the pipeline writes, inside the caller's transaction."""
         outcome = IngestOutcome()
+        receipts, candidates = _unique_events(requests, outcome)
+        keys = [_identity_key(ctx, event) for ctx, event in candidates]
+        await lock_keys(
+            conn,
+            [
+                *(("event", f"{e.channel_account_id}:{e.external_id}") for _, e in candidates),
+                *(
+                    ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
+                    for (c, _), k in zip(candidates, keys, strict=True)
+                ),
+            ],
+        )
+        known = await _look_up(conn, candidates, keys)
+        pending = [
+            (ctx, event, key)
+            for (ctx, event), key in zip(candidates, keys, strict=True)
+            if (event.channel_account_id, event.external_id) not in known.stored
+        ]
+        outcome.duplicates += len(candidates) - len(pending)
         await _store_raw_payloads(conn, requests)
-        pending = await _drop_duplicates(conn, requests, outcome)
-        receipts = [(ctx, e) for ctx, e in pending if isinstance(e, MessageStatusChanged)]
-        personal = [(ctx, e) for ctx, e in pending if not isinstance(e, MessageStatusChanged)]
         outcome.receipts = await record_receipts(
             conn, [(ctx.workspace_id, event) for ctx, event in receipts]
         )
-        if personal:
-            await self._persist_personal_events(conn, personal, outcome)
+        if pending:
+            await self._persist_personal_events(conn, pending, known, outcome)
         return outcome
 
     async def _persist_personal_events(
         self,
         conn: AsyncConnection,
-        pending: list[tuple[ChannelContext, InboundEvent]],
+        pending: list[tuple[ChannelContext, InboundEvent, IdentityKey]],
+        known: _Known,
         outcome: IngestOutcome,
     ) -> None:
-        keys = {(ctx.workspace_id, event): _identity_key(ctx, event) for ctx, event in pending}
-        by_workspace: dict[int, set[IdentityKey]] = defaultdict(set)
-        for (workspace_id, _), key in keys.items():
-            by_workspace[workspace_id].add(key)
-        await lock_keys(
-            conn,
-            "identity",
-            (f"{ws}:{k.kind}:{k.value}" for ws, ks in by_workspace.items() for k in ks),
-        )
-        identities = {}
-        for workspace_id, workspace_keys in by_workspace.items():
-            found = await resolve_identities(conn, workspace_id, workspace_keys)
-            identities.update({(workspace_id, k): v for k, v in found.items()})
-
-        changes: dict[int, _ConversationChange] = {}
-        rows: list[dict[str, object]] = []
+        identities = dict(known.identities)
+        missing: dict[int, set[IdentityKey]] = defaultdict(set)
+        for ctx, _, key in pending:
+            if (ctx.workspace_id, key) not in identities:
+                missing[ctx.workspace_id].add(key)
+        for workspace_id, keys in missing.items():
+            created = await create_customers(conn, workspace_id, keys)
+            identities.update({(workspace_id, k): v for k, v in created.items()})
+        resolved = [
+            (ctx, event, identities[(ctx.workspace_id, key)]) for ctx, event, key in pending
+        ]
+        threads = _Threads(known)
+        placed: list[_ConversationChange | None] = []
         consents: list[dict[str, object]] = []
         customer_events: dict[int, tuple[int, datetime]] = {}
-        for ctx, event in pending:
-            identity = identities[(ctx.workspace_id, keys[(ctx.workspace_id, event)])]
-            conversation_id: int | None = None
+        for ctx, event, identity in resolved:
+            change: _ConversationChange | None = None
             if isinstance(event, MessageReceived):
-                change = await _conversation_for(conn, ctx, identity, event, changes)
-                conversation_id = change.row.id
+                change = threads.conversation_for(ctx, identity, event)
                 _count_message(change, event)
             elif isinstance(event, ConsentChanged):
                 consents.append(_consent_row(ctx, identity.id, event))
-            rows.append(_event_row(ctx, identity.customer_id, conversation_id, event))
+            placed.append(change)
             count, last = customer_events.get(identity.customer_id, (0, event.occurred_at))
             customer_events[identity.customer_id] = (count + 1, max(last, event.occurred_at))
+        await _open_conversations(conn, [c for c in threads.changes if c.opened])
 
         inserted = await conn.execute(
-            timeline_events.insert().returning(timeline_events.c.id, sort_by_parameter_order=True),
-            rows,
+            _APPEND,
+            [
+                _event_row(ctx, identity.customer_id, change.row.id if change else None, event)
+                for (ctx, event, identity), change in zip(resolved, placed, strict=True)
+            ],
         )
         outcome.event_ids = [row.id for row in inserted]
         outcome.appended = len(outcome.event_ids)
-        await _save_conversation_changes(conn, changes.values())
+        await remember(conn, _thread_keys(resolved, placed))
+        changes = threads.changes
+        if changes:
+            await _save_conversation_changes(conn, changes)
         await _bump_customers(conn, customer_events)
         await _save_consents(conn, consents)
-        routing = [_routing_request(c) for c in changes.values() if _needs_agent(c)]
+        routing = [_routing_request(c) for c in changes if _needs_agent(c)]
         if routing:
             outcome.assignments = await self._router.route(conn, routing)
-        outcome.domain_events.extend(_domain_events(pending, changes, outcome))
+        outcome.domain_events.extend(
+            _domain_events([(ctx, event) for ctx, event, _ in pending], changes, outcome)
+        )
+
+
+def _thread_keys(
+    resolved: list[tuple[ChannelContext, InboundEvent, IdentityRow]],
+    placed: list[_ConversationChange | None],
+) -> list[ThreadKeyRow]:
+    """The message ids replies may name, with the conversation each one landed in."""
+    rows = []
+    for (ctx, event, _), change in zip(resolved, placed, strict=True):
+        ref = event.thread_ref
+        if change is not None and isinstance(ref, EmailThreadRef) and ref.message_id:
+            key = ThreadKeyRow(
+                ctx.workspace_id, ctx.channel_account_id, ref.message_id, change.row.id
+            )
+            rows.append(key)
+    return rows
 
 
 def _identity_key(ctx: ChannelContext, event: InboundEvent) -> IdentityKey:
@@ -193,19 +284,22 @@ async def _store_raw_payloads(conn: AsyncConnection, requests: list[IngestReques
     )
 
 
-async def _drop_duplicates(
-    conn: AsyncConnection, requests: list[IngestRequest], outcome: IngestOutcome
-) -> list[tuple[ChannelContext, InboundEvent]]:
-    """Keep each (channel account, external id) once: not seen before, not twice in the batch.
+def _unique_events(
+    requests: list[IngestRequest], outcome: IngestOutcome
+) -> tuple[
+    list[tuple[ChannelContext, MessageStatusChanged]], list[tuple[ChannelContext, InboundEvent]]
+]:
+    """The batch's delivery receipts, and its other events once per (channel account, external id).
 
-    Delivery receipts are not deduplicated here: replaying a status is harmless.
+    Delivery receipts are not deduplicated: replaying a status is harmless.
     """
     seen: set[tuple[int, str]] = set()
+    receipts: list[tuple[ChannelContext, MessageStatusChanged]] = []
     candidates: list[tuple[ChannelContext, InboundEvent]] = []
     for request in requests:
         for event in request.events:
             if isinstance(event, MessageStatusChanged):
-                candidates.append((request.channel, event))
+                receipts.append((request.channel, event))
                 continue
             key = (event.channel_account_id, event.external_id)
             if key in seen:
@@ -213,78 +307,178 @@ async def _drop_duplicates(
                 continue
             seen.add(key)
             candidates.append((request.channel, event))
-    if not seen:
-        return candidates
-    await lock_keys(conn, "event", (f"{a}:{x}" for a, x in seen))
-    stored = await conn.execute(
-        select(timeline_events.c.channel_account_id, timeline_events.c.external_id).where(
-            tuple_(timeline_events.c.channel_account_id, timeline_events.c.external_id).in_(
-                list(seen)
-            )
-        )
-    )
-    existing = {(row.channel_account_id, row.external_id) for row in stored}
-    outcome.duplicates += len(existing)
-    return [
-        (ctx, e)
-        for ctx, e in candidates
-        if isinstance(e, MessageStatusChanged)
-        or (e.channel_account_id, e.external_id) not in existing
-    ]
+    return receipts, candidates
 
 
-async def _conversation_for(
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the database already holds for a batch's events."""
+
+    stored: set[tuple[int, str]] = field(default_factory=set)
+    identities: dict[tuple[int, IdentityKey], IdentityRow] = field(default_factory=dict)
+    conversations: dict[ChannelHandle, ConversationRow] = field(default_factory=dict)
+    referenced: dict[tuple[int, str], ConversationRow] = field(default_factory=dict)
+    """(channel account, message id) -> the conversation holding that message."""
+    by_token: dict[tuple[int, str], ConversationRow] = field(default_factory=dict)
+    """(workspace, reply token) -> its conversation."""
+
+
+async def _look_up(
     conn: AsyncConnection,
-    ctx: ChannelContext,
-    identity: IdentityRow,
-    event: MessageReceived,
-    changes: dict[int, _ConversationChange],
-) -> _ConversationChange:
-    """The conversation this message belongs to: an open one, a reopened one, or a new one."""
-    for change in changes.values():
-        same_thread = (
-            change.row.identity_id == identity.id
-            and change.row.channel_account_id == ctx.channel_account_id
+    candidates: list[tuple[ChannelContext, InboundEvent]],
+    keys: list[IdentityKey],
+) -> _Known:
+    """Events already stored, known identities, and their newest conversations (locked).
+
+    The caller holds the events' and identities' locks, so none of this changes before commit.
+    """
+    if not candidates:
+        return _Known()
+    by_workspace: dict[int, set[IdentityKey]] = defaultdict(set)
+    for (ctx, _), key in zip(candidates, keys, strict=True):
+        by_workspace[ctx.workspace_id].add(key)
+    wanted = {(e.channel_account_id, e.external_id) for _, e in candidates}
+    known = _Known()
+    async with planned_for_actual_values(conn):
+        rows = await conn.execute(
+            _STORED_EVENTS,
+            {"accounts": list({a for a, _ in wanted}), "external_ids": [x for _, x in wanted]},
         )
-        if same_thread and (change.row.status != ConversationStatus.RESOLVED or change.reopened):
-            return change
-    row = await find_conversation(
-        conn, ctx.workspace_id, identity.id, ctx.channel_account_id, event.thread_ref
-    )
-    if row is not None and row.status != ConversationStatus.RESOLVED:
-        return changes.setdefault(row.id, _ConversationChange(row=row))
-    if row is not None and (event.automated or _within(row.resolved_at, ctx.reopen_window, event)):
-        change = changes.setdefault(row.id, _ConversationChange(row=row))
-        change.reopened = change.reopened or not event.automated
+        known.stored.update({(row.channel_account_id, row.external_id) for row in rows} & wanted)
+        for workspace_id, workspace_keys in by_workspace.items():
+            found = await find_identities(conn, workspace_id, workspace_keys)
+            known.identities.update({(workspace_id, k): v for k, v in found.items()})
+        handles = {
+            _handle(ctx, known.identities[(ctx.workspace_id, key)])
+            for (ctx, event), key in zip(candidates, keys, strict=True)
+            if isinstance(event, MessageReceived) and (ctx.workspace_id, key) in known.identities
+        }
+        known.conversations.update(await find_conversations(conn, handles))
+        await _look_up_references(conn, candidates, known)
+    return known
+
+
+async def _look_up_references(
+    conn: AsyncConnection, candidates: list[tuple[ChannelContext, InboundEvent]], known: _Known
+) -> None:
+    """Conversations that the batch's mails name by message id or by reply token."""
+    keys: set[tuple[int, str]] = set()
+    tokens: set[tuple[int, str]] = set()
+    for ctx, event in candidates:
+        ref = event.thread_ref
+        if isinstance(event, MessageReceived) and isinstance(ref, EmailThreadRef):
+            keys.update((ctx.channel_account_id, key) for key in referenced_ids(ref))
+            if ref.reply_token:
+                tokens.add((ctx.workspace_id, ref.reply_token))
+    by_key = await conversations_by_key(conn, keys)
+    by_token = await conversations_by_token(conn, tokens)
+    rows = await conversations_by_id(conn, {*by_key.values(), *by_token.values()})
+    known.referenced.update({pair: rows[cid] for pair, cid in by_key.items() if cid in rows})
+    known.by_token.update({pair: rows[cid] for pair, cid in by_token.items() if cid in rows})
+
+
+def _handle(ctx: ChannelContext, identity: IdentityRow) -> ChannelHandle:
+    return ChannelHandle(ctx.workspace_id, identity.id, ctx.channel_account_id)
+
+
+class _Threads:
+    """Places a batch's messages in conversations, as if they arrived one after another.
+
+    Starts from each thread's newest stored conversation; conversations it opens get their ids
+    from `_open_conversations` before anything refers to them.
+    """
+
+    def __init__(self, known: _Known) -> None:
+        self._newest = known.conversations
+        self._known = known
+        self._touched: dict[ChannelHandle, list[_ConversationChange]] = defaultdict(list)
+        self._batch_keys: dict[tuple[int, str], ConversationRow] = {}
+        self.changes: list[_ConversationChange] = []
+
+    def conversation_for(
+        self, ctx: ChannelContext, identity: IdentityRow, event: MessageReceived
+    ) -> _ConversationChange:
+        """The conversation this message belongs to: an open one, a reopened one, or a new one."""
+        if isinstance(event.thread_ref, EmailThreadRef):
+            return self._by_reference(ctx, identity, event, event.thread_ref)
+        key = _handle(ctx, identity)
+        touched = self._touched[key]
+        for change in touched:
+            if change.row.status != ConversationStatus.RESOLVED or change.reopened:
+                return change
+        return self._continue(ctx, event, self._newest.get(key)) or self._open(ctx, identity, event)
+
+    def _by_reference(
+        self,
+        ctx: ChannelContext,
+        identity: IdentityRow,
+        event: MessageReceived,
+        ref: EmailThreadRef,
+    ) -> _ConversationChange:
+        """Mail threads by what it names (message ids, reply token), never by its sender alone:
+        a new subject with no references is a new conversation (docs/email.md)."""
+        row = self._referenced(ctx, ref)
+        change = self._continue(ctx, event, row) or self._open(ctx, identity, event)
+        if ref.message_id:
+            self._batch_keys[(ctx.channel_account_id, ref.message_id)] = change.row
         return change
-    row = await _open_conversation(conn, ctx, identity, event)
-    return changes.setdefault(row.id, _ConversationChange(row=row, opened=True))
+
+    def _referenced(self, ctx: ChannelContext, ref: EmailThreadRef) -> ConversationRow | None:
+        for message_id in referenced_ids(ref):
+            pair = (ctx.channel_account_id, message_id)
+            row = self._batch_keys.get(pair) or self._known.referenced.get(pair)
+            if row is not None:
+                return row
+        if ref.reply_token:
+            return self._known.by_token.get((ctx.workspace_id, ref.reply_token))
+        return None
+
+    def _continue(
+        self, ctx: ChannelContext, event: MessageReceived, row: ConversationRow | None
+    ) -> _ConversationChange | None:
+        """The change to an existing conversation this message continues, if it may."""
+        if row is None:
+            return None
+        key = ChannelHandle(row.workspace_id, row.identity_id, row.channel_account_id)
+        if row.status != ConversationStatus.RESOLVED:
+            return self._change(key, row)
+        if event.automated or _within(row.resolved_at, ctx.reopen_window, event):
+            change = self._change(key, row)
+            change.reopened = change.reopened or not event.automated
+            return change
+        return None
+
+    def _open(
+        self, ctx: ChannelContext, identity: IdentityRow, event: MessageReceived
+    ) -> _ConversationChange:
+        key = _handle(ctx, identity)
+        change = _ConversationChange(
+            row=_unsaved_conversation(ctx, identity), opened=True, subject=event.subject
+        )
+        self._newest[key] = change.row
+        self._track(key, change)
+        return change
+
+    def _change(self, key: ChannelHandle, row: ConversationRow) -> _ConversationChange:
+        change = next((c for c in self._touched[key] if c.row is row), None)
+        if change is None:
+            change = _ConversationChange(row=row)
+            self._track(key, change)
+        return change
+
+    def _track(self, key: ChannelHandle, change: _ConversationChange) -> None:
+        self._touched[key].append(change)
+        self.changes.append(change)
 
 
 def _within(resolved_at: datetime | None, window: timedelta, event: MessageReceived) -> bool:
     return resolved_at is not None and event.occurred_at - resolved_at <= window
 
 
-async def _open_conversation(
-    conn: AsyncConnection, ctx: ChannelContext, identity: IdentityRow, event: MessageReceived
-) -> ConversationRow:
-    now = datetime.now(UTC)
-    result = await conn.execute(
-        conversations.insert().returning(conversations.c.id),
-        {
-            "workspace_id": ctx.workspace_id,
-            "customer_id": identity.customer_id,
-            "identity_id": identity.id,
-            "channel_account_id": ctx.channel_account_id,
-            "status": ConversationStatus.OPEN,
-            "subject": event.subject,
-            "messages_count": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+def _unsaved_conversation(ctx: ChannelContext, identity: IdentityRow) -> ConversationRow:
+    """A conversation to open; its id (0 until then) comes from `_open_conversations`."""
     return ConversationRow(
-        id=result.scalar_one(),
+        id=0,
         workspace_id=ctx.workspace_id,
         customer_id=identity.customer_id,
         identity_id=identity.id,
@@ -295,6 +489,32 @@ async def _open_conversation(
         resolved_at=None,
         waiting_since=None,
     )
+
+
+async def _open_conversations(conn: AsyncConnection, opened: list[_ConversationChange]) -> None:
+    """Insert the batch's new conversations, in the order they were opened, and learn their ids."""
+    if not opened:
+        return
+    now = datetime.now(UTC)
+    result = await conn.execute(
+        _OPEN,
+        [
+            {
+                "workspace_id": change.row.workspace_id,
+                "customer_id": change.row.customer_id,
+                "identity_id": change.row.identity_id,
+                "channel_account_id": change.row.channel_account_id,
+                "status": ConversationStatus.OPEN,
+                "subject": change.subject,
+                "messages_count": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for change in opened
+        ],
+    )
+    for change, row in zip(opened, result, strict=True):
+        change.row = replace(change.row, id=row.id)
 
 
 def _count_message(change: _ConversationChange, event: MessageReceived) -> None:
@@ -309,37 +529,39 @@ def _count_message(change: _ConversationChange, event: MessageReceived) -> None:
 
 
 async def _save_conversation_changes(
-    conn: AsyncConnection, changes: Iterable[_ConversationChange]
+    conn: AsyncConnection, changes: list[_ConversationChange]
 ) -> None:
     now = datetime.now(UTC)
-    for change in changes:
-        values: dict[str, object] = {
-            "messages_count": conversations.c.messages_count + change.messages,
-            "updated_at": now,
-        }
-        if change.last_message_at is not None:
-            values["last_message_at"] = change.last_message_at
-        if change.waiting_since is not None:
-            values["waiting_since"] = change.waiting_since
-        if change.activates and change.row.status != ConversationStatus.OPEN:
-            values["status"] = ConversationStatus.OPEN
-        if change.reopened:
-            values["resolved_at"] = None
-            values["assignee_id"] = None
-        await conn.execute(
-            update(conversations).where(conversations.c.id == change.row.id).values(**values)
-        )
+    await conn.execute(
+        _UPDATE_CONVERSATION,
+        [
+            {
+                "conversation_id": change.row.id,
+                "messages": change.messages,
+                "now": now,
+                "last_message": change.last_message_at,
+                "new_waiting_since": change.waiting_since,
+                "new_status": ConversationStatus.OPEN
+                if change.activates and change.row.status != ConversationStatus.OPEN
+                else None,
+                "reopened": change.reopened,
+            }
+            for change in sorted(changes, key=lambda c: c.row.id)
+        ],
+    )
 
 
 async def _bump_customers(
     conn: AsyncConnection, customer_events: dict[int, tuple[int, datetime]]
 ) -> None:
-    for customer_id, (count, last_seen) in customer_events.items():
-        await conn.execute(
-            update(customers)
-            .where(customers.c.id == customer_id)
-            .values(events_count=customers.c.events_count + count, last_seen_at=last_seen)
-        )
+    """Count the batch's events on their customers, in id order (so batches never deadlock)."""
+    await conn.execute(
+        _BUMP_CUSTOMER,
+        [
+            {"customer_id": customer_id, "events": count, "last_seen": last_seen}
+            for customer_id, (count, last_seen) in sorted(customer_events.items())
+        ],
+    )
 
 
 async def _save_consents(conn: AsyncConnection, consents: list[dict[str, object]]) -> None:
@@ -398,6 +620,7 @@ def _event_row(
                 "automated": event.automated,
                 "segments": event.segments,
                 **dict(event.extra),
+                **_thread_meta(event.thread_ref),
             },
         )
     elif isinstance(event, ConsentChanged):
@@ -407,6 +630,13 @@ def _event_row(
             "keyword": event.keyword,
         }
     return row
+
+
+def _thread_meta(ref: ThreadRef | None) -> dict[str, object]:
+    """The thread headers replies must carry, kept on the event they answer."""
+    if not isinstance(ref, EmailThreadRef):
+        return {}
+    return {"thread": thread_json(ref)}
 
 
 def _event_kind(event: InboundEvent) -> str:
@@ -433,11 +663,11 @@ def _routing_request(change: _ConversationChange) -> RoutingRequest:
 
 def _domain_events(
     pending: list[tuple[ChannelContext, InboundEvent]],
-    changes: dict[int, _ConversationChange],
+    changes: list[_ConversationChange],
     outcome: IngestOutcome,
 ) -> list[DomainEvent]:
     events: list[DomainEvent] = []
-    for change in changes.values():
+    for change in changes:
         kind = (
             "conversation.opened"
             if change.opened
@@ -461,7 +691,7 @@ def _domain_events(
                 },
             )
         )
-    workspace_of = {c.row.id: c.row.workspace_id for c in changes.values()}
+    workspace_of = {c.row.id: c.row.workspace_id for c in changes}
     for assignment in outcome.assignments:
         events.append(
             DomainEvent(

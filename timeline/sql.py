@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, select, text
@@ -17,29 +19,48 @@ def is_postgres(conn: AsyncConnection) -> bool:
 
 
 def insert_ignoring_conflicts(conn: AsyncConnection, table: Table) -> Insert:
-    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
-    dialect = postgresql if is_postgres(conn) else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect (built once per table)."""
+    return _insert_ignoring_conflicts(is_postgres(conn), table)
 
 
-def for_update(conn: AsyncConnection, query: Select[Any]) -> Select[Any]:
-    """Row locks on PostgreSQL; SQLite serializes writers, so the query is returned as is."""
-    return query.with_for_update() if is_postgres(conn) else query
+@cache
+def _insert_ignoring_conflicts(postgres: bool, table: Table) -> Insert:
+    return (postgresql if postgres else sqlite).insert(table).on_conflict_do_nothing()
 
 
-async def lock_keys(conn: AsyncConnection, namespace: str, keys: Iterable[str]) -> None:
-    """Take transaction-scoped advisory locks on keys, in a fixed order so batches never deadlock.
+async def lock_keys(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> None:
+    """Take transaction-scoped advisory locks on (namespace, key) pairs, sorted: no deadlocks.
 
-    SQLite needs none: the engine runs every write transaction on one connection.
+    Take them all in one call: two calls would each be sorted but not the two together. SQLite
+    needs none: the engine runs every write transaction on one connection.
     """
     if not is_postgres(conn):
         return
-    ids = sorted({_lock_id(namespace, key) for key in keys})
+    ids = sorted({_lock_id(namespace, key) for namespace, key in keys})
     if ids:
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k"),
-            {"ids": ids},
-        )
+        await conn.execute(_LOCK_KEYS, {"ids": ids})
+
+
+@asynccontextmanager
+async def planned_for_actual_values(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Plan the lookups run inside for the keys they are given, every time (PostgreSQL).
+
+    PostgreSQL soon reuses one generic plan per prepared statement. Made while a table was nearly
+    empty, that plan may walk a whole index instead of seeking the few keys asked for, and it is
+    kept as the table grows, until the next ANALYZE. Keyed lookups plan in microseconds; bulk
+    writes do not, so only lookups belong inside.
+    """
+    if not is_postgres(conn):
+        yield
+        return
+    await conn.execute(_CUSTOM_PLANS)
+    yield
+    await conn.execute(_AUTO_PLANS)
+
+
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+_AUTO_PLANS = text("SET LOCAL plan_cache_mode = auto")
+_LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k")
 
 
 def _lock_id(namespace: str, key: str) -> int:

@@ -1,18 +1,26 @@
-"""Finds the conversation an inbound message belongs to."""
+"""Finds the conversations inbound messages belong to."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from timeline.events import ThreadRef
 from timeline.models import Conversation
-from timeline.sql import for_update
 
 conversations = Conversation.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHandle:
+    """A customer's identity on one channel account; its newest conversation there is current."""
+
+    workspace_id: int
+    identity_id: int
+    channel_account_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,24 +37,63 @@ class ConversationRow:
     waiting_since: datetime | None
 
 
-async def find_conversation(
-    conn: AsyncConnection,
-    workspace_id: int,
-    identity_id: int,
-    channel_account_id: int,
-    thread_ref: ThreadRef | None,
-) -> ConversationRow | None:
-    """The newest conversation with this customer handle on this channel account, locked.
-
-    Callers hold the identity's lock, so the answer cannot change before they commit.
-    """
-    query = (
-        select(*[conversations.c[name] for name in ConversationRow.__dataclass_fields__])
-        .where(conversations.c.workspace_id == workspace_id)
-        .where(conversations.c.identity_id == identity_id)
-        .where(conversations.c.channel_account_id == channel_account_id)
-        .order_by(conversations.c.id.desc())
-        .limit(1)
+# One IN list per column (PostgreSQL plans a list of triples slowly). The rows may include
+# threads nobody asked for (another identity of the batch on another account): they are dropped,
+# and locking them is harmless since the caller holds every identity's lock.
+# SQLite renders no FOR UPDATE: it serializes writers instead.
+_NEWEST = (
+    select(*[conversations.c[name] for name in ConversationRow.__dataclass_fields__])
+    .where(
+        conversations.c.id.in_(
+            select(func.max(conversations.c.id))
+            .where(conversations.c.workspace_id.in_(bindparam("workspaces", expanding=True)))
+            .where(conversations.c.identity_id.in_(bindparam("identities", expanding=True)))
+            .where(conversations.c.channel_account_id.in_(bindparam("accounts", expanding=True)))
+            .group_by(
+                conversations.c.workspace_id,
+                conversations.c.identity_id,
+                conversations.c.channel_account_id,
+            )
+        )
     )
-    row = (await conn.execute(for_update(conn, query))).first()
-    return ConversationRow(**row._mapping) if row else None
+    .with_for_update()
+)
+
+
+async def find_conversations(
+    conn: AsyncConnection, keys: Collection[ChannelHandle]
+) -> dict[ChannelHandle, ConversationRow]:
+    """The newest conversation of each thread that has one, locked.
+
+    Callers hold the identities' locks, so the answers cannot change before they commit.
+    """
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        _NEWEST,
+        {
+            "workspaces": list({k.workspace_id for k in keys}),
+            "identities": list({k.identity_id for k in keys}),
+            "accounts": list({k.channel_account_id for k in keys}),
+        },
+    )
+    found = (ConversationRow(*row) for row in rows)  # columns in field order
+    newest = {ChannelHandle(r.workspace_id, r.identity_id, r.channel_account_id): r for r in found}
+    return {key: row for key, row in newest.items() if key in keys}
+
+
+_BY_ID = (
+    select(*[conversations.c[name] for name in ConversationRow.__dataclass_fields__])
+    .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
+
+
+async def conversations_by_id(
+    conn: AsyncConnection, ids: Collection[int]
+) -> dict[int, ConversationRow]:
+    """Conversations found through references or reply tokens, locked like the newest ones."""
+    if not ids:
+        return {}
+    rows = await conn.execute(_BY_ID, {"ids": list(ids)})
+    return {row.id: ConversationRow(**row._mapping) for row in rows}

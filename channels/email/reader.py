@@ -61,6 +61,13 @@ class MailboxReader:
                 delay = self._retry_delay(failures, auth=isinstance(error, ImapAuthFailed))
                 log.warning("mailbox %s: %s; reconnecting in %.1f s", self._url, error, delay)
                 await asyncio.sleep(delay)
+            except Exception:
+                if once:
+                    raise
+                failures += 1
+                delay = self._retry_delay(failures, auth=False)
+                log.exception("mailbox %s: import failed; retrying in %.1f s", self._url, delay)
+                await asyncio.sleep(delay)
 
     async def _import_new(
         self,

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 FormParams = Mapping[str, str] | Iterable[tuple[str, str]]
 """Form parameters as a mapping or as (name, value) pairs; pairs may repeat a name."""
@@ -21,9 +22,7 @@ def twilio_signature(auth_token: str, url: str, params: FormParams) -> str:
     with the auth token, and base64 the digest. A name that occurs several times contributes
     each of its distinct values, sorted, as Twilio's own helper libraries do.
     """
-    signed = url + "".join(name + value for name, value in _sorted_pairs(params))
-    digest = hmac.new(auth_token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return _signature(auth_token.encode("utf-8"), url, _signed_params(params))
 
 
 def signature_matches(auth_token: str, url: str, params: FormParams, signature: str) -> bool:
@@ -31,15 +30,26 @@ def signature_matches(auth_token: str, url: str, params: FormParams, signature: 
 
     Every candidate URL is checked with a constant-time comparison and without stopping early.
     """
-    pairs = list(_pairs(params))
+    key = auth_token.encode("utf-8")
+    signed_params = _signed_params(params)
     offered = signature.encode("utf-8")
     matched = False
     for candidate in url_variants(url):
-        expected = twilio_signature(auth_token, candidate, pairs).encode("ascii")
+        expected = _signature(key, candidate, signed_params).encode("ascii")
         matched |= hmac.compare_digest(expected, offered)
     return matched
 
 
+def _signature(key: bytes, url: str, signed_params: str) -> str:
+    digest = hmac.digest(key, (url + signed_params).encode("utf-8"), hashlib.sha1)
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _signed_params(params: FormParams) -> str:
+    return "".join(name + value for name, value in _sorted_pairs(params))
+
+
+@lru_cache(maxsize=1024)
 def url_variants(url: str) -> tuple[str, ...]:
     """The URL as given, without its port, and with the scheme's standard port if it had none.
 

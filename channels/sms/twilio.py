@@ -333,6 +333,8 @@ def _form_pairs(body: bytes, *, strict: bool) -> list[tuple[str, str]]:
 
 
 def _form_unquote(text: str, what: str) -> str:
+    if "%" not in text and "+" not in text:
+        return text  # already ASCII: nothing to decode
     try:
         return unquote_to_bytes(text.replace("+", " ")).decode("utf-8")
     except UnicodeDecodeError as exc:

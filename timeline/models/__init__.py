@@ -1,7 +1,13 @@
 """SQLAlchemy 2 typed models; every row belongs to exactly one workspace."""
 
 from timeline.models.base import Base
-from timeline.models.channels import ChannelAccount, DeliveryReceipt, OutboundMessage
+from timeline.models.channels import (
+    ChannelAccount,
+    ChannelCursor,
+    DeliveryReceipt,
+    OutboundMessage,
+    ThreadKey,
+)
 from timeline.models.conversations import Conversation, ConversationStatus, TimelineEvent
 from timeline.models.customers import Consent, Customer, Identity
 from timeline.models.intake import QuarantinedPayload, RawPayloadRecord
@@ -10,6 +16,7 @@ from timeline.models.people import Role, Team, TeamMember, User, Workspace
 __all__ = [
     "Base",
     "ChannelAccount",
+    "ChannelCursor",
     "Consent",
     "Conversation",
     "ConversationStatus",
@@ -22,6 +29,7 @@ __all__ = [
     "Role",
     "Team",
     "TeamMember",
+    "ThreadKey",
     "TimelineEvent",
     "User",
     "Workspace",

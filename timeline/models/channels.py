@@ -68,3 +68,29 @@ class DeliveryReceipt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     raw_ref: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime]
+
+
+class ChannelCursor(Base):
+    """How far a pull transport has read its provider (e.g. a mailbox's UIDVALIDITY and UID)."""
+
+    __tablename__ = "channel_cursors"
+
+    channel_account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_accounts.id"), primary_key=True
+    )
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    position: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ThreadKey(Base):
+    """A message id replies may name (In-Reply-To / References), and its conversation."""
+
+    __tablename__ = "thread_keys"
+
+    channel_account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_accounts.id"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))

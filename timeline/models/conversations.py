@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -10,6 +11,11 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from timeline.models.base import Base, BigId, utcnow
+
+
+def new_reply_token() -> str:
+    """The unguessable token in a conversation's reply address (`reply+<token>@...`)."""
+    return secrets.token_hex(10)
 
 
 class ConversationStatus(StrEnum):
@@ -36,6 +42,7 @@ class Conversation(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     subject: Mapped[str | None] = mapped_column(String(500))
+    reply_token: Mapped[str] = mapped_column(String(32), default=new_reply_token, unique=True)
     messages_count: Mapped[int] = mapped_column(default=0)
     waiting_since: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]

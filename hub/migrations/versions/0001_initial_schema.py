@@ -202,6 +202,30 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_workspace", ["workspace_id", "id"], unique=False)
 
     op.create_table(
+        "channel_cursors",
+        sa.Column(
+            "channel_account_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("position", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["channel_account_id"],
+            ["channel_accounts.id"],
+            name=op.f("fk_channel_cursors_channel_account_id_channel_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_channel_cursors_workspace_id_workspaces"),
+        ),
+        sa.PrimaryKeyConstraint("channel_account_id", name=op.f("pk_channel_cursors")),
+    )
+    op.create_table(
         "delivery_receipts",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -378,6 +402,7 @@ def upgrade() -> None:
         ),
         sa.Column("team_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("subject", sa.String(length=500), nullable=True),
+        sa.Column("reply_token", sa.String(length=32), nullable=False),
         sa.Column("messages_count", sa.Integer(), nullable=False),
         sa.Column("waiting_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("first_response_at", sa.DateTime(timezone=True), nullable=True),
@@ -408,6 +433,7 @@ def upgrade() -> None:
             name=op.f("fk_conversations_workspace_id_workspaces"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
+        sa.UniqueConstraint("reply_token", name=op.f("uq_conversations_reply_token")),
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index(
@@ -425,6 +451,35 @@ def upgrade() -> None:
             unique=False,
         )
 
+    op.create_table(
+        "thread_keys",
+        sa.Column(
+            "channel_account_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "conversation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["channel_account_id"],
+            ["channel_accounts.id"],
+            name=op.f("fk_thread_keys_channel_account_id_channel_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_thread_keys_conversation_id_conversations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspaces.id"], name=op.f("fk_thread_keys_workspace_id_workspaces")
+        ),
+        sa.PrimaryKeyConstraint("channel_account_id", "key", name=op.f("pk_thread_keys")),
+    )
     op.create_table(
         "timeline_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -564,6 +619,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_timeline_conversation")
 
     op.drop_table("timeline_events")
+    op.drop_table("thread_keys")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_thread")
         batch_op.drop_index("ix_conversations_status")
@@ -591,6 +647,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_receipts_message")
 
     op.drop_table("delivery_receipts")
+    op.drop_table("channel_cursors")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_workspace")
 

@@ -1,0 +1,94 @@
+"""The email channel: IMAP in (a pull transport), SMTP out, MIME parsing in between."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from channels.base import (
+    Capabilities,
+    ChannelConfig,
+    OutboundMessage,
+    PullSink,
+    SendResult,
+    SignatureInvalid,
+    SyncCounts,
+    WebhookRequest,
+)
+from channels.email.compose import compose
+from channels.email.imap_url import AfterImport, MailboxUrl
+from channels.email.mime import parse_email, to_event
+from channels.email.reader import MailboxReader, ReaderSettings
+from channels.email.smtp import send_email
+from channels.email.smtp_url import SmtpUrl
+from channels.registry import register
+from timeline.events import DeliveryStatus, InboundEvent, RawPayload
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@register
+class ImapSmtpEmailAdapter:
+    """A mailbox read over IMAP (IDLE or polling) and answered over SMTP.
+
+    Credentials: `imap_url` (imap:// or imaps://) and `smtp_url` (smtp:// or smtps://).
+    Settings: `after_import` (`none`, `seen` or `move:<Folder>`), `from_name`,
+    `reply_domain` (for `reply+<token>@` addresses; defaults to the mailbox's domain).
+    """
+
+    kind: ClassVar[str] = "email"
+    provider: ClassVar[str] = "imap"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        attachments=True, html=True, subject=True, threads_by_message_id=True
+    )
+
+    def __init__(self, config: ChannelConfig, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.config = config
+        self._clock = clock
+        self._smtp = SmtpUrl.parse(_credential(config, "smtp_url"))
+        after_import = AfterImport.parse(str(config.settings.get("after_import", "none")))
+        self._reader = MailboxReader(
+            MailboxUrl.parse(_credential(config, "imap_url")),
+            ReaderSettings(after_import=after_import),
+        )
+
+    def verify(self, request: WebhookRequest) -> None:
+        raise SignatureInvalid("email channels read their mailbox; they take no webhooks")
+
+    def parse(self, raw: RawPayload) -> list[InboundEvent]:
+        parsed = parse_email(
+            raw.body,
+            channel_account_id=self.config.id,
+            raw_ref=raw.digest,
+            received_at=self._clock(),
+        )
+        return [to_event(parsed)]
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        email = compose(
+            message,
+            from_address=self.config.address,
+            from_name=self.config.settings.get("from_name"),
+            reply_domain=self.config.settings.get("reply_domain")
+            or self.config.address.rsplit("@", 1)[-1],
+        )
+        await send_email(self._smtp, self.config.address, [message.recipient.value], email)
+        return SendResult(external_id=str(email["Message-ID"]), status=DeliveryStatus.SENT)
+
+    async def pull(
+        self, sink: PullSink, *, once: bool, progress: Callable[[SyncCounts], None] | None = None
+    ) -> SyncCounts:
+        return await self._reader.pull(sink, once=once, progress=progress)
+
+    def webhook_response(self) -> tuple[str, str]:
+        return "", "text/plain"
+
+
+def _credential(config: ChannelConfig, name: str) -> str:
+    value = config.credentials.get(name)
+    if not value:
+        raise ValueError(f"email channel {config.id}: credentials lack {name!r}")
+    return value

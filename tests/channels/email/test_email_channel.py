@@ -1,0 +1,383 @@
+"""The email channel through the hub: real Dovecot in, real SMTP out, threads that hold."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from email import message_from_bytes, policy
+from email.utils import make_msgid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from channels.email.imap_url import MailboxUrl
+from channels.email.reader import MailboxReader, ReaderSettings
+from hub.context import Hub
+from hub.provisioning import create_channel
+from hub.pull import ChannelPullSink, pull_once
+from tests.channels.email import smtp_server as smtp_testing
+from tests.channels.email.dovecot import ImapAccount
+from tests.channels.email.smtp_server import SmtpServer
+from tests.channels.email.tcp_proxy import TcpProxy
+from tests.hub.test_cli import run
+from tests.workspace import SeededWorkspace, seed_workspace
+from timeline.models import Conversation, OutboundMessage, TimelineEvent
+from timeline.outbox import queue_reply
+
+smtp_server = smtp_testing.smtp_server
+SUPPORT = "support@shop.test"
+
+
+def mail(
+    sender: str,
+    subject: str,
+    body: str,
+    *,
+    message_id: str | None = "auto",
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    extra: str = "",
+) -> bytes:
+    headers = [
+        f"From: {sender}",
+        f"To: {SUPPORT}",
+        f"Subject: {subject}",
+        "Date: Mon, 23 Nov 2026 10:00:00 +0000",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+    ]
+    if message_id == "auto":
+        message_id = make_msgid(domain="customer.test")
+    if message_id:
+        headers.append(f"Message-ID: {message_id}")
+    if in_reply_to:
+        headers.append(f"In-Reply-To: {in_reply_to}")
+    if references:
+        headers.append(f"References: {references}")
+    if extra:
+        headers.append(extra)
+    return ("\r\n".join(headers) + "\r\n\r\n" + body + "\r\n").encode()
+
+
+@pytest.fixture
+async def mailbox_channel(
+    hub: Hub, imap_account: ImapAccount, smtp_server: SmtpServer
+) -> AsyncIterator[tuple[SeededWorkspace, int]]:
+    ws = await seed_workspace(hub)
+    async with hub.engine.begin() as conn:
+        channel = await create_channel(
+            conn,
+            hub.secrets,
+            ws.id,
+            kind="email",
+            provider="imap",
+            name="Support",
+            address=SUPPORT,
+            credentials={"imap_url": imap_account.url(), "smtp_url": smtp_server.url()},
+        )
+    yield ws, channel.id
+
+
+async def _sync(hub: Hub, channel_id: int) -> tuple[int, int, int]:
+    counts = await pull_once(hub, await hub.channels.get(channel_id))
+    return counts.imported, counts.duplicates, counts.quarantined
+
+
+async def _count(hub: Hub, model: type) -> int:
+    async with hub.engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def test_sync_imports_each_message_once_and_flags_automated_mail(
+    hub: Hub, imap_account: ImapAccount, mailbox_channel: tuple[SeededWorkspace, int]
+) -> None:
+    _, channel_id = mailbox_channel
+    same = mail("ann@customer.test", "Order 1042", "Where is it?")
+    imap_account.append(
+        same,
+        same,  # the same message delivered twice
+        mail("bob@customer.test", "No id", "sent by a broken mailer", message_id=None),
+        mail(
+            "ooo@customer.test", "Out of office", "I am away", extra="Auto-Submitted: auto-replied"
+        ),
+        b"\x00\x01 not a mail at all",
+    )
+    assert await _sync(hub, channel_id) == (3, 1, 1)
+    assert await _sync(hub, channel_id) == (0, 0, 0)
+    async with hub.engine.connect() as conn:
+        rows = (await conn.execute(select(TimelineEvent.subject, TimelineEvent.meta))).all()
+    automated = {row.subject: row.meta["automated"] for row in rows}
+    assert automated == {"Order 1042": False, "No id": False, "Out of office": True}
+
+
+async def test_a_new_uidvalidity_rescans_without_duplicates(
+    hub: Hub, imap_account: ImapAccount, smtp_server: SmtpServer
+) -> None:
+    ws = await seed_workspace(hub)
+    imap_account.server.create_mailbox(imap_account.user, "Support")
+    messages = [mail(f"c{n}@customer.test", f"Question {n}", "hello") for n in range(5)]
+    imap_account.append(*messages, mailbox="Support")
+    async with hub.engine.begin() as conn:
+        channel = await create_channel(
+            conn,
+            hub.secrets,
+            ws.id,
+            kind="email",
+            provider="imap",
+            name="Support",
+            address=SUPPORT,
+            credentials={
+                "imap_url": imap_account.url(mailbox="Support"),
+                "smtp_url": smtp_server.url(),
+            },
+        )
+    assert await _sync(hub, channel.id) == (5, 0, 0)
+    imap_account.server.recreate_mailbox(imap_account.user, "Support")
+    imap_account.append(*messages, mail("new@customer.test", "New", "hi"), mailbox="Support")
+    assert await _sync(hub, channel.id) == (1, 5, 0)
+    assert await _count(hub, TimelineEvent) == 6
+
+
+async def _reply(hub: Hub, ws: SeededWorkspace, conversation_id: int, body: str) -> int:
+    async with hub.engine.begin() as conn:
+        queued = await queue_reply(
+            conn,
+            workspace_id=ws.id,
+            conversation_id=conversation_id,
+            author_user_id=ws.admin_id,
+            body=body,
+        )
+    await hub.jobs.enqueue("send_message", queued.message_id)
+    return queued.message_id
+
+
+async def test_five_mails_back_and_forth_stay_one_conversation(
+    hub: Hub,
+    imap_account: ImapAccount,
+    smtp_server: SmtpServer,
+    mailbox_channel: tuple[SeededWorkspace, int],
+) -> None:
+    ws, channel_id = mailbox_channel
+    await hub.start()
+    first_id = make_msgid(domain="customer.test")
+    imap_account.append(
+        mail("ann@customer.test", "Order 1042", "Where is it?", message_id=first_id)
+    )
+    await _sync(hub, channel_id)
+    async with hub.engine.connect() as conn:
+        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+
+    chain = [first_id]
+    for turn in range(2):
+        await _reply(hub, ws, conversation_id, f"Our answer {turn}")
+        [sent] = (await smtp_server.wait_for(turn + 1))[turn:]
+        ours = message_from_bytes(sent.data, policy=policy.default)
+        assert ours["In-Reply-To"] == chain[-1]
+        assert ours["References"].split() == chain
+        assert ours["Subject"] == "Re: Order 1042"
+        chain.append(ours["Message-ID"])
+        customer_id = make_msgid(domain="customer.test")
+        imap_account.append(
+            mail(
+                "ann@customer.test",
+                "Re: Order 1042",
+                f"Reply {turn}",
+                message_id=customer_id,
+                in_reply_to=chain[-1],
+                references=" ".join(chain),
+            )
+        )
+        chain.append(customer_id)
+        await _sync(hub, channel_id)
+
+    assert await _count(hub, Conversation) == 1
+    async with hub.engine.connect() as conn:
+        kinds = (
+            await conn.execute(select(TimelineEvent.kind).order_by(TimelineEvent.id))
+        ).scalars()
+        assert list(kinds) == [
+            "message_received",
+            "message_sent",
+            "message_received",
+            "message_sent",
+            "message_received",
+        ]
+
+
+async def test_a_new_subject_without_references_opens_a_new_conversation(
+    hub: Hub, imap_account: ImapAccount, mailbox_channel: tuple[SeededWorkspace, int]
+) -> None:
+    _, channel_id = mailbox_channel
+    imap_account.append(mail("ann@customer.test", "Order 1042", "Where is it?"))
+    await _sync(hub, channel_id)
+    imap_account.append(mail("ann@customer.test", "Invoice address", "Please change it"))
+    await _sync(hub, channel_id)
+    assert await _count(hub, Conversation) == 2
+
+
+async def test_a_reply_to_the_reply_address_joins_its_conversation(
+    hub: Hub, imap_account: ImapAccount, mailbox_channel: tuple[SeededWorkspace, int]
+) -> None:
+    _, channel_id = mailbox_channel
+    imap_account.append(mail("ann@customer.test", "Order 1042", "Where is it?"))
+    await _sync(hub, channel_id)
+    async with hub.engine.connect() as conn:
+        token = (await conn.execute(select(Conversation.reply_token))).scalar_one()
+    lost_headers = mail("ann@customer.test", "Something else", "my client dropped the headers")
+    imap_account.append(
+        lost_headers.replace(f"To: {SUPPORT}".encode(), f"To: reply+{token}@shop.test".encode())
+    )
+    await _sync(hub, channel_id)
+    assert await _count(hub, Conversation) == 1
+
+
+async def test_replies_queue_while_smtp_is_down_and_go_out_once_when_it_is_back(
+    hub: Hub,
+    imap_account: ImapAccount,
+    smtp_server: SmtpServer,
+    mailbox_channel: tuple[SeededWorkspace, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("hub.sending.FIRST_RETRY", timedelta(milliseconds=100))
+    monkeypatch.setattr("hub.sending.LONGEST_RETRY", timedelta(milliseconds=400))
+    ws, channel_id = mailbox_channel
+    await hub.start()
+    imap_account.append(mail("ann@customer.test", "Order 1042", "Where is it?"))
+    await _sync(hub, channel_id)
+    async with hub.engine.connect() as conn:
+        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+    smtp_server.stop()
+    ids = [await _reply(hub, ws, conversation_id, f"answer {n}") for n in range(3)]
+    await asyncio.sleep(1.0)
+    async with hub.engine.connect() as conn:
+        waiting = (
+            await conn.execute(select(OutboundMessage.status, OutboundMessage.attempts))
+        ).all()
+    assert all(row.status == "queued" and row.attempts >= 2 for row in waiting)
+    smtp_server.start()
+    received = await smtp_server.wait_for(3, timeout=10)
+    await asyncio.sleep(1.0)
+    assert sorted(m.parsed().get_content().strip() for m in smtp_server.received) == [
+        "answer 0",
+        "answer 1",
+        "answer 2",
+    ]
+    assert len(received) == 3 == len(smtp_server.received)
+    async with hub.engine.connect() as conn:
+        statuses = (
+            (await conn.execute(select(OutboundMessage.status).where(OutboundMessage.id.in_(ids))))
+            .scalars()
+            .all()
+        )
+    assert statuses == ["sent"] * 3
+
+
+def test_the_command_line_adds_a_mailbox_and_backfills_it(
+    tmp_path: Path, imap_account: ImapAccount, smtp_server: SmtpServer
+) -> None:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    assert run(url, "migrate").returncode == 0
+    workspace = run(url, "workspace", "create", "Shop").stdout.strip()
+    imap_account.append(*(mail(f"c{n}@customer.test", f"Question {n}", "hi") for n in range(7)))
+    added = run(
+        url,
+        "channel",
+        "add",
+        "email",
+        "--workspace",
+        workspace,
+        "--address",
+        SUPPORT,
+        "--imap",
+        imap_account.url(),
+        "--smtp",
+        smtp_server.url(),
+        "--after-import",
+        "seen",
+    )
+    assert added.returncode == 0, added.stderr
+    channel_id = added.stdout.strip()
+    synced = run(url, "email", "sync", channel_id, "--once")
+    assert synced.returncode == 0, synced.stderr
+    assert synced.stdout.strip() == "imported 7, duplicates 0, quarantined 0"
+    assert run(url, "email", "sync", channel_id, "--once").stdout.strip() == (
+        "imported 0, duplicates 0, quarantined 0"
+    )
+    assert all("\\Seen" in flags for flags in imap_account.server.flags(imap_account.user).values())
+    bad = run(
+        url,
+        "channel",
+        "add",
+        "email",
+        "--workspace",
+        workspace,
+        "--imap",
+        "ftp://x",
+        "--smtp",
+        smtp_server.url(),
+    )
+    assert bad.returncode == 1 and "imap" in bad.stderr.lower()
+
+
+def varied_mail(n: int) -> bytes:
+    """Every 10th without Message-ID, every 25th a bounce, every 30th an auto-reply."""
+    if n % 25 == 0:
+        return mail(
+            "MAILER-DAEMON@mx.customer.test",
+            f"Undelivered Mail Returned {n}",
+            "delivery failed",
+            extra="Auto-Submitted: auto-replied",
+        )
+    if n % 30 == 0:
+        return mail(f"c{n}@customer.test", f"Automatic reply {n}", "away", extra="X-Autoreply: yes")
+    message_id = None if n % 10 == 0 else f"<m{n}@customer.test>"
+    return mail(
+        f"c{n % 300}@customer.test",
+        f"Question {n}",
+        f"body {n} " + "é" * (n % 7),
+        message_id=message_id,
+    )
+
+
+async def test_two_thousand_mails_with_cut_connections_and_killed_readers_arrive_once(
+    hub: Hub, imap_account: ImapAccount, mailbox_channel: tuple[SeededWorkspace, int]
+) -> None:
+    _, channel_id = mailbox_channel
+    distinct = [varied_mail(n) for n in range(1, 2001)]
+    duplicates = distinct[::40]  # 50 messages delivered twice
+    imap_account.append(*distinct, *duplicates)
+    channel = await hub.channels.get(channel_id)
+    sink = ChannelPullSink(hub, channel)
+    async with TcpProxy(imap_account.host, imap_account.port) as proxy:
+        url = MailboxUrl.parse(imap_account.url(port=proxy.port))
+        settings = ReaderSettings(
+            batch_size=50, first_retry_seconds=0.02, longest_retry_seconds=0.1
+        )
+
+        def start_reader() -> asyncio.Task[object]:
+            return asyncio.create_task(MailboxReader(url, settings).pull(sink, once=False))
+
+        reader = start_reader()
+        cuts = kills = 0
+        deadline = asyncio.get_running_loop().time() + 240
+        while await _count(hub, TimelineEvent) < 2000:
+            assert asyncio.get_running_loop().time() < deadline, "import did not finish"
+            await asyncio.sleep(0.15)
+            if cuts < 20:
+                proxy.cut_all()
+                cuts += 1
+            elif kills < 3:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+                reader = start_reader()
+                kills += 1
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    assert (cuts, kills) == (20, 3)
+    async with hub.engine.connect() as conn:
+        rows = (await conn.execute(select(TimelineEvent.external_id, TimelineEvent.meta))).all()
+    assert len(rows) == len({row.external_id for row in rows}) == 2000
+    flagged = sum(1 for row in rows if row.meta["automated"])
+    assert flagged == len([n for n in range(1, 2001) if n % 25 == 0 or n % 30 == 0])

@@ -1,0 +1,125 @@
+"""Reference threading: message ids replies name (In-Reply-To/References) and reply tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from timeline.events import EmailThreadRef
+from timeline.models import Conversation, ThreadKey, TimelineEvent
+from timeline.sql import insert_ignoring_conflicts
+
+keys_table = ThreadKey.__table__
+conversations = Conversation.__table__
+events = TimelineEvent.__table__
+
+_BY_KEY = (
+    select(keys_table.c.channel_account_id, keys_table.c.key, keys_table.c.conversation_id)
+    .where(keys_table.c.channel_account_id.in_(bindparam("accounts", expanding=True)))
+    .where(keys_table.c.key.in_(bindparam("keys", expanding=True)))
+)
+_BY_TOKEN = (
+    select(conversations.c.workspace_id, conversations.c.reply_token, conversations.c.id)
+    .where(conversations.c.workspace_id.in_(bindparam("workspaces", expanding=True)))
+    .where(conversations.c.reply_token.in_(bindparam("tokens", expanding=True)))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadKeyRow:
+    workspace_id: int
+    channel_account_id: int
+    key: str
+    conversation_id: int
+
+
+def referenced_ids(ref: EmailThreadRef) -> list[str]:
+    """The message ids a mail answers, most specific first: In-Reply-To, then References newest
+    to oldest."""
+    ordered = [*ref.in_reply_to, *reversed(ref.references)]
+    return list(dict.fromkeys(key for key in ordered if key and key != ref.message_id))
+
+
+async def conversations_by_key(
+    conn: AsyncConnection, wanted: Collection[tuple[int, str]]
+) -> dict[tuple[int, str], int]:
+    """(channel account, message id) -> conversation id, for the ids we know."""
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        _BY_KEY,
+        {"accounts": list({a for a, _ in wanted}), "keys": list({k for _, k in wanted})},
+    )
+    found = {(row.channel_account_id, row.key): row.conversation_id for row in rows}
+    return {pair: conversation for pair, conversation in found.items() if pair in wanted}
+
+
+async def conversations_by_token(
+    conn: AsyncConnection, wanted: Collection[tuple[int, str]]
+) -> dict[tuple[int, str], int]:
+    """(workspace, reply token) -> conversation id."""
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        _BY_TOKEN,
+        {"workspaces": list({w for w, _ in wanted}), "tokens": list({t for _, t in wanted})},
+    )
+    found = {(row.workspace_id, row.reply_token): row.id for row in rows}
+    return {pair: conversation for pair, conversation in found.items() if pair in wanted}
+
+
+async def remember(conn: AsyncConnection, rows: list[ThreadKeyRow]) -> None:
+    """Keep message ids (ours and the customer's) so replies naming them find their thread."""
+    if rows:
+        await conn.execute(
+            insert_ignoring_conflicts(conn, keys_table),
+            [
+                {
+                    "workspace_id": r.workspace_id,
+                    "channel_account_id": r.channel_account_id,
+                    "key": r.key,
+                    "conversation_id": r.conversation_id,
+                }
+                for r in rows
+            ],
+        )
+
+
+def thread_json(ref: EmailThreadRef) -> dict[str, object]:
+    """An email thread ref as stored on its timeline event (replies are built from it)."""
+    return {
+        "message_id": ref.message_id,
+        "in_reply_to": list(ref.in_reply_to),
+        "references": list(ref.references),
+        "subject": ref.subject,
+    }
+
+
+def thread_from_json(data: dict[str, object], reply_token: str | None) -> EmailThreadRef:
+    return EmailThreadRef(
+        message_id=data.get("message_id"),  # type: ignore[arg-type]
+        in_reply_to=tuple(data.get("in_reply_to") or ()),  # type: ignore[arg-type]
+        references=tuple(data.get("references") or ()),  # type: ignore[arg-type]
+        subject=str(data.get("subject") or ""),
+        reply_token=reply_token,
+    )
+
+
+async def thread_for_reply(conn: AsyncConnection, conversation_id: int) -> EmailThreadRef | None:
+    """The thread of the customer's newest mail in a conversation, with its reply token."""
+    row = (
+        await conn.execute(
+            select(events.c.meta, conversations.c.reply_token)
+            .join(conversations, conversations.c.id == events.c.conversation_id)
+            .where(events.c.conversation_id == conversation_id)
+            .where(events.c.direction == "inbound")
+            .order_by(events.c.occurred_at.desc(), events.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None or "thread" not in row.meta:
+        return None
+    return thread_from_json(row.meta["thread"], row.reply_token)
