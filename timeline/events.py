@@ -126,6 +126,9 @@ class MessageReceived(InboundEvent):
     attachments: tuple[Attachment, ...] = ()
     recipients: tuple[ExternalIdentity, ...] = ()
     automated: bool = False
+    forwarded_from: ExternalIdentity | None = None
+    """Who wrote a forwarded message; when a colleague forwards a customer's mail into the
+    channel, the pipeline files it under this customer, not under the colleague."""
     segments: int = 1
     extra: tuple[tuple[str, str], ...] = field(default=())
 

@@ -37,6 +37,7 @@ from timeline.models import (
     Customer,
     RawPayloadRecord,
     TimelineEvent,
+    User,
 )
 from timeline.models.base import UtcDateTime
 from timeline.sql import insert_ignoring_conflicts, lock_keys, planned_for_actual_values
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 conversations = Conversation.__table__
 timeline_events = TimelineEvent.__table__
 customers = Customer.__table__
+users = User.__table__
 
 # One IN list per column, not one of pairs: PostgreSQL plans a list of pairs slowly. The rows
 # may pair an account with another account's id, so callers keep only the pairs they asked for.
@@ -164,6 +166,7 @@ class IngestPipeline:
         """Everything the pipeline writes, inside the caller's transaction."""
         outcome = IngestOutcome()
         receipts, candidates = _unique_events(requests, outcome)
+        candidates = await _file_forwards_under_their_author(conn, candidates)
         keys = [_identity_key(ctx, event) for ctx, event in candidates]
         await lock_keys(
             conn,
@@ -261,6 +264,33 @@ def _thread_keys(
             )
             rows.append(key)
     return rows
+
+
+async def _file_forwards_under_their_author(
+    conn: AsyncConnection, candidates: list[tuple[ChannelContext, InboundEvent]]
+) -> list[tuple[ChannelContext, InboundEvent]]:
+    """A colleague forwarding a customer's message: the customer is the sender that counts."""
+    forwards = {
+        (ctx.workspace_id, event.sender.value.lower())
+        for ctx, event in candidates
+        if isinstance(event, MessageReceived) and event.forwarded_from is not None
+    }
+    if not forwards:
+        return candidates
+    rows = await conn.execute(
+        select(users.c.workspace_id, users.c.email)
+        .where(users.c.workspace_id.in_({w for w, _ in forwards}))
+        .where(users.c.email.in_({e for _, e in forwards}))
+    )
+    colleagues = {(row.workspace_id, row.email) for row in rows}
+    return [
+        (ctx, replace(event, sender=event.forwarded_from))
+        if isinstance(event, MessageReceived)
+        and event.forwarded_from is not None
+        and (ctx.workspace_id, event.sender.value.lower()) in colleagues
+        else (ctx, event)
+        for ctx, event in candidates
+    ]
 
 
 def _identity_key(ctx: ChannelContext, event: InboundEvent) -> IdentityKey:
@@ -621,6 +651,7 @@ def _event_row(
                 "segments": event.segments,
                 **dict(event.extra),
                 **_thread_meta(event.thread_ref),
+                **({"html": event.html} if event.html else {}),
             },
         )
     elif isinstance(event, ConsentChanged):

@@ -37,23 +37,20 @@ class ConversationRow:
     waiting_since: datetime | None
 
 
-# One IN list per column (PostgreSQL plans a list of triples slowly). The rows may include
+# One IN list per column (PostgreSQL plans a list of pairs slowly). The rows may include
 # threads nobody asked for (another identity of the batch on another account): they are dropped,
-# and locking them is harmless since the caller holds every identity's lock.
+# and locking them is harmless since the caller holds every identity's lock. No workspace
+# condition: identities belong to one workspace, and one on a column every row shares would lead
+# a planner without statistics yet to scan the whole workspace.
 # SQLite renders no FOR UPDATE: it serializes writers instead.
 _NEWEST = (
     select(*[conversations.c[name] for name in ConversationRow.__dataclass_fields__])
     .where(
         conversations.c.id.in_(
             select(func.max(conversations.c.id))
-            .where(conversations.c.workspace_id.in_(bindparam("workspaces", expanding=True)))
             .where(conversations.c.identity_id.in_(bindparam("identities", expanding=True)))
             .where(conversations.c.channel_account_id.in_(bindparam("accounts", expanding=True)))
-            .group_by(
-                conversations.c.workspace_id,
-                conversations.c.identity_id,
-                conversations.c.channel_account_id,
-            )
+            .group_by(conversations.c.identity_id, conversations.c.channel_account_id)
         )
     )
     .with_for_update()
@@ -72,7 +69,6 @@ async def find_conversations(
     rows = await conn.execute(
         _NEWEST,
         {
-            "workspaces": list({k.workspace_id for k in keys}),
             "identities": list({k.identity_id for k in keys}),
             "accounts": list({k.channel_account_id for k in keys}),
         },

@@ -41,6 +41,7 @@ from channels.base import MalformedPayload
 from channels.email.attachments import DEFAULT_MAX_ATTACHMENT_BYTES, ParsedAttachment
 from channels.email.automated import automated_reason
 from channels.email.digest import content_digest
+from channels.email.forwarding import forwarded_author
 from channels.email.headers import (
     Address,
     HeaderFields,
@@ -150,8 +151,16 @@ def to_event(parsed: ParsedEmail) -> MessageReceived:
         attachments=tuple(a.meta for a in parsed.attachments),
         recipients=parsed.recipients,
         automated=parsed.automated,
+        forwarded_from=_forwarded_from(parsed),
         extra=_event_extra(parsed),
     )
+
+
+def _forwarded_from(parsed: ParsedEmail) -> ExternalIdentity | None:
+    author = forwarded_author(parsed.text)
+    if author is None or author == parsed.sender.value:
+        return None
+    return ExternalIdentity(IdentityKind.EMAIL, author)
 
 
 def _event_extra(parsed: ParsedEmail) -> tuple[tuple[str, str], ...]:

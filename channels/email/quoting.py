@@ -64,15 +64,18 @@ _SEPARATOR = re.compile(
     re.IGNORECASE,
 )
 _RULE = re.compile(r"^_{10,}$")
-_FORWARD = re.compile(
+FORWARD_MARKER = re.compile(
     r"^(-{2,}\s*(Forwarded message|Forwarded Message|Weitergeleitete Nachricht|"
     r"Message transféré|Mensaje reenviado|Messaggio inoltrato|Doorgestuurd bericht|"
     r"Mensagem encaminhada|Пересылаемое сообщение)\s*-{2,}|Begin forwarded message:|"
     r"Anfang der weitergeleiteten Nachricht:|Début du message réexpédié :)$",
     re.IGNORECASE,
 )
+FROM_KEYS = frozenset(
+    {"from", "von", "de", "da", "van", "från", "fra", "от", "od", "发件人", "差出人"}
+)
 _HEADER_KEYS = {
-    "from": {"from", "von", "de", "da", "van", "från", "fra", "от", "od", "发件人", "差出人"},
+    "from": FROM_KEYS,
     "sent": {
         "sent",
         "date",
@@ -208,7 +211,7 @@ def _previous_index(clean: list[str], index: int) -> int | None:
 def _after_forward(clean: list[str], index: int) -> bool:
     """True when a forward marker stands above this line, past blanks and header lines."""
     for line in reversed(clean[max(0, index - 10) : index]):
-        if _FORWARD.match(line):
+        if FORWARD_MARKER.match(line):
             return True
         if line and _header_key(line) is None:
             return False
@@ -378,7 +381,7 @@ def _splits_here(marker: _Marker, texts: list[tuple[int, str]], length: int) -> 
     if marker.trailing_only and any(offset > end for offset, _ in texts):
         return False
     first = next((text for offset, text in texts if offset >= marker.offset), "")
-    return not _FORWARD.match(first.splitlines()[0].strip() if first else "")
+    return not FORWARD_MARKER.match(first.splitlines()[0].strip() if first else "")
 
 
 def split_reply_html(html: str) -> tuple[str, str]:

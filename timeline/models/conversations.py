@@ -28,7 +28,9 @@ class ConversationStatus(StrEnum):
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
-        Index("ix_conversations_thread", "workspace_id", "identity_id", "channel_account_id", "id"),
+        # Most selective column first, in every index ingest looks keys up by: a plan made
+        # before PostgreSQL has statistics then still seeks the keys instead of scanning.
+        Index("ix_conversations_thread", "identity_id", "channel_account_id", "id"),
         Index("ix_conversations_status", "workspace_id", "status", "id"),
         Index("ix_conversations_assignee", "workspace_id", "assignee_id", "id"),
     )
@@ -57,7 +59,7 @@ class TimelineEvent(Base):
 
     __tablename__ = "timeline_events"
     __table_args__ = (
-        UniqueConstraint("channel_account_id", "external_id"),
+        UniqueConstraint("external_id", "channel_account_id"),  # selective column first
         Index("ix_timeline_customer", "customer_id", "occurred_at", "id"),
         Index("ix_timeline_conversation", "conversation_id", "occurred_at", "id"),
     )

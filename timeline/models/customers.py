@@ -35,7 +35,7 @@ class Customer(Base):
 
 class Identity(Base):
     __tablename__ = "identities"
-    __table_args__ = (UniqueConstraint("workspace_id", "kind", "value"),)
+    __table_args__ = (UniqueConstraint("value", "kind", "workspace_id"),)  # selective column first
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))

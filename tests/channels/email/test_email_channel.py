@@ -23,7 +23,7 @@ from tests.channels.email.smtp_server import SmtpServer
 from tests.channels.email.tcp_proxy import TcpProxy
 from tests.hub.test_cli import run
 from tests.workspace import SeededWorkspace, seed_workspace
-from timeline.models import Conversation, OutboundMessage, TimelineEvent
+from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
 from timeline.outbox import queue_reply
 
 smtp_server = smtp_testing.smtp_server
@@ -381,3 +381,44 @@ async def test_two_thousand_mails_with_cut_connections_and_killed_readers_arrive
     assert len(rows) == len({row.external_id for row in rows}) == 2000
     flagged = sum(1 for row in rows if row.meta["automated"])
     assert flagged == len([n for n in range(1, 2001) if n % 25 == 0 or n % 30 == 0])
+
+
+async def test_html_mail_is_kept_sanitized_with_its_text(
+    hub: Hub, imap_account: ImapAccount, mailbox_channel: tuple[SeededWorkspace, int]
+) -> None:
+    _, channel_id = mailbox_channel
+    html = mail("ann@customer.test", "Pretty", "<p>Hello <b>there</b></p><script>steal()</script>")
+    imap_account.append(html.replace(b"text/plain", b"text/html"))
+    await _sync(hub, channel_id)
+    async with hub.engine.connect() as conn:
+        event = (await conn.execute(select(TimelineEvent.body, TimelineEvent.meta))).one()
+    assert "Hello there" in event.body
+    assert "<b>there</b>" in event.meta["html"] and "script" not in event.meta["html"]
+
+
+async def test_a_colleague_forwarding_a_customer_mail_files_it_under_the_customer(
+    hub: Hub, imap_account: ImapAccount, mailbox_channel: tuple[SeededWorkspace, int]
+) -> None:
+    ws, channel_id = mailbox_channel
+    colleague = "agent0@acme.test"  # a user of the seeded workspace
+    body = (
+        "Can you take this one?\r\n\r\n---------- Forwarded message ---------\r\n"
+        "From: Ann Customer <Ann@Customer.test>\r\nDate: Mon, 23 Nov 2026\r\n"
+        "Subject: Broken zipper\r\n\r\nMy jacket's zipper broke after a day."
+    )
+    imap_account.append(mail(colleague, "Fwd: Broken zipper", body))
+    imap_account.append(mail("stranger@else.test", "Fwd: something", body))
+    await _sync(hub, channel_id)
+    async with hub.engine.connect() as conn:
+        senders = (
+            (
+                await conn.execute(
+                    select(Identity.value)
+                    .join(Conversation, Conversation.identity_id == Identity.id)
+                    .order_by(Conversation.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert senders == ["ann@customer.test", "stranger@else.test"]
