@@ -278,7 +278,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_identities")),
         sa.UniqueConstraint(
-            "workspace_id", "kind", "value", name=op.f("uq_identities_workspace_id_kind_value")
+            "value", "kind", "workspace_id", name=op.f("uq_identities_value_kind_workspace_id")
         ),
     )
     with op.batch_alter_table("identities", schema=None) as batch_op:
@@ -446,9 +446,7 @@ def upgrade() -> None:
             "ix_conversations_status", ["workspace_id", "status", "id"], unique=False
         )
         batch_op.create_index(
-            "ix_conversations_thread",
-            ["workspace_id", "identity_id", "channel_account_id", "id"],
-            unique=False,
+            "ix_conversations_thread", ["identity_id", "channel_account_id", "id"], unique=False
         )
 
     op.create_table(
@@ -533,9 +531,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_timeline_events")),
         sa.UniqueConstraint(
-            "channel_account_id",
             "external_id",
-            name=op.f("uq_timeline_events_channel_account_id_external_id"),
+            "channel_account_id",
+            name=op.f("uq_timeline_events_external_id_channel_account_id"),
         ),
     )
     with op.batch_alter_table("timeline_events", schema=None) as batch_op:
