@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import json
 import logging
@@ -148,8 +149,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         f"(public URL {settings.base_url})",
         flush=True,
     )
+    app = create_app(hub)
+    # What is alive now (modules, models, routes) lives as long as the process: keep it out of
+    # the collector's full scans, whose pauses (100 ms and more under load) would otherwise land
+    # on webhook acknowledgements.
+    gc.freeze()
     web.run_app(
-        create_app(hub),
+        app,
         host=settings.host,
         port=settings.port,
         print=None,

@@ -37,7 +37,7 @@ class Hub:
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
         self.router = RoundRobinRouter()
         self.pipeline = IngestPipeline(self.engine, self.router, self.bus)
-        self.batcher = IngestBatcher(self.pipeline, runners=1 if settings.uses_sqlite else 1)
+        self.batcher = IngestBatcher(self.pipeline)
         self.job_functions: dict[str, JobFunction] = {"send_message": send_message}
         in_process = settings.redis_url is None if jobs_in_process is None else jobs_in_process
         self.jobs: JobQueue = (

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import asdict
 
 import redis.asyncio as redis
 
@@ -51,18 +50,22 @@ class LocalBus:
 class RedisBus(LocalBus):
     """Publishes through Redis so subscribers in every hub process see every event."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, channel: str = CHANNEL) -> None:
         super().__init__()
         self._redis = redis.from_url(redis_url)
+        # Pub/sub channels ignore Redis database numbers: hubs sharing a server need their own.
+        self._channel = channel
         self._listener: asyncio.Task[None] | None = None
 
     async def publish(self, events: list[DomainEvent]) -> None:
-        payload = json.dumps([asdict(event) for event in events])
-        await self._redis.publish(CHANNEL, payload)
+        payload = json.dumps(
+            [{"workspace_id": e.workspace_id, "type": e.type, "data": e.data} for e in events]
+        )
+        await self._redis.publish(self._channel, payload)
 
     async def start(self) -> None:
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
+        await pubsub.subscribe(self._channel)
         self._listener = asyncio.create_task(self._listen(pubsub))
 
     async def stop(self) -> None:

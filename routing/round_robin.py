@@ -13,7 +13,7 @@ from timeline.domain import Assignment, RoutingRequest
 from timeline.models import Conversation, TeamMember, User
 from timeline.models.base import UtcDateTime
 from timeline.models.people import Availability
-from timeline.sql import insert_ignoring_conflicts
+from timeline.sql import insert_or_lock
 
 cursors = RoutingCursor.__table__
 users = User.__table__
@@ -23,8 +23,6 @@ conversations = Conversation.__table__
 _CURSOR = (cursors.c.workspace_id == bindparam("cursor_workspace")) & (
     cursors.c.pool == bindparam("cursor_pool")
 )
-# SQLite renders no FOR UPDATE: it serializes writers instead.
-_LOCK_CURSOR = select(cursors.c.last_agent_id).where(_CURSOR).with_for_update()
 _MOVE_CURSOR = update(cursors).where(_CURSOR).values(last_agent_id=bindparam("last_agent"))
 _FREE_AGENTS = (
     select(users.c.id, users.c.capacity, users.c.open_conversations)
@@ -73,7 +71,7 @@ class RoundRobinRouter:
         requests: list[RoutingRequest],
     ) -> list[Assignment]:
         pool = f"team:{team_id}" if team_id else "workspace"
-        last_agent_id = await _lock_cursor(conn, workspace_id, pool)
+        last_agent_id = first_agent_id = await _lock_cursor(conn, workspace_id, pool)
         free = await _free_capacity(conn, workspace_id, team_id)
         assignments: list[Assignment] = []
         for request in requests:
@@ -84,7 +82,16 @@ class RoundRobinRouter:
             if request.preferred_agent_id != agent_id:
                 last_agent_id = agent_id
             assignments.append(Assignment(request.conversation_id, agent_id))
-        await _save(conn, workspace_id, pool, last_agent_id, assignments)
+        if last_agent_id != first_agent_id:
+            await conn.execute(
+                _MOVE_CURSOR,
+                {
+                    "cursor_workspace": workspace_id,
+                    "cursor_pool": pool,
+                    "last_agent": last_agent_id,
+                },
+            )
+        await _assign(conn, assignments)
         return assignments
 
 
@@ -103,12 +110,11 @@ def _pick(free: dict[int, int], last_agent_id: int, preferred: int | None) -> in
 
 
 async def _lock_cursor(conn: AsyncConnection, workspace_id: int, pool: str) -> int:
-    await conn.execute(
-        insert_ignoring_conflicts(conn, cursors),
+    row = await conn.execute(
+        insert_or_lock(conn, cursors),
         {"workspace_id": workspace_id, "pool": pool, "last_agent_id": 0},
     )
-    params = {"cursor_workspace": workspace_id, "cursor_pool": pool}
-    return (await conn.execute(_LOCK_CURSOR, params)).scalar_one()
+    return row.one().last_agent_id
 
 
 async def _free_capacity(
@@ -123,17 +129,7 @@ async def _free_capacity(
     return {row.id: row.capacity - row.open_conversations for row in rows}
 
 
-async def _save(
-    conn: AsyncConnection,
-    workspace_id: int,
-    pool: str,
-    last_agent_id: int,
-    assignments: list[Assignment],
-) -> None:
-    await conn.execute(
-        _MOVE_CURSOR,
-        {"cursor_workspace": workspace_id, "cursor_pool": pool, "last_agent": last_agent_id},
-    )
+async def _assign(conn: AsyncConnection, assignments: list[Assignment]) -> None:
     if not assignments:
         return
     now = datetime.now(UTC)

@@ -11,16 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.identities import IdentityKey
 from timeline.models import Customer, Identity
+from timeline.sql import in_list
 
 identities = Identity.__table__
 customers = Customer.__table__
 
-# One IN list per column (PostgreSQL plans a list of pairs slowly); callers drop the extra rows.
+# One list per column (PostgreSQL plans a list of pairs slowly); callers drop the extra rows.
 _FIND = (
     select(identities.c.id, identities.c.customer_id, identities.c.kind, identities.c.value)
     .where(identities.c.workspace_id == bindparam("workspace_id"))
-    .where(identities.c.kind.in_(bindparam("kinds", expanding=True)))
-    .where(identities.c.value.in_(bindparam("values", expanding=True)))
+    .where(in_list(identities.c.value, "values"))
+    .where(in_list(identities.c.kind, "kinds"))
 )
 _INSERT_CUSTOMERS = customers.insert().returning(customers.c.id, sort_by_parameter_order=True)
 _INSERT_IDENTITIES = identities.insert().returning(identities.c.id, sort_by_parameter_order=True)

@@ -6,6 +6,7 @@ import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from sqlalchemy import Boolean, String, bindparam, case, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -40,7 +41,7 @@ from timeline.models import (
     User,
 )
 from timeline.models.base import UtcDateTime
-from timeline.sql import insert_ignoring_conflicts, lock_keys, planned_for_actual_values
+from timeline.sql import in_list, insert_ignoring_conflicts, lock_keys, planned_for_actual_values
 from timeline.thread_keys import (
     ThreadKeyRow,
     conversations_by_key,
@@ -63,12 +64,12 @@ timeline_events = TimelineEvent.__table__
 customers = Customer.__table__
 users = User.__table__
 
-# One IN list per column, not one of pairs: PostgreSQL plans a list of pairs slowly. The rows
+# One list per column, not one of pairs: PostgreSQL plans a list of pairs slowly. The rows
 # may pair an account with another account's id, so callers keep only the pairs they asked for.
 _STORED_EVENTS = (
     select(timeline_events.c.channel_account_id, timeline_events.c.external_id)
-    .where(timeline_events.c.channel_account_id.in_(bindparam("accounts", expanding=True)))
-    .where(timeline_events.c.external_id.in_(bindparam("external_ids", expanding=True)))
+    .where(in_list(timeline_events.c.external_id, "external_ids"))
+    .where(in_list(timeline_events.c.channel_account_id, "accounts"))
 )
 _APPEND = timeline_events.insert().returning(timeline_events.c.id, sort_by_parameter_order=True)
 _OPEN = conversations.insert().returning(conversations.c.id, sort_by_parameter_order=True)
@@ -152,10 +153,14 @@ class IngestPipeline:
         self._publisher = publisher
 
     async def ingest(self, requests: list[IngestRequest]) -> IngestOutcome:
-        async with self._engine.begin() as conn:
-            outcome = await self.persist(conn, requests)
+        outcome = await self.commit(requests)
         await self.publish(outcome.domain_events)
         return outcome
+
+    async def commit(self, requests: list[IngestRequest]) -> IngestOutcome:
+        """Persist in a transaction of its own; the caller publishes the outcome's events."""
+        async with self._engine.begin() as conn:
+            return await self.persist(conn, requests)
 
     async def publish(self, events: list[DomainEvent]) -> None:
         """Hand what a committed batch did to realtime, automation and webhooks."""
@@ -671,7 +676,12 @@ def _thread_meta(ref: ThreadRef | None) -> dict[str, object]:
 
 
 def _event_kind(event: InboundEvent) -> str:
-    name = type(event).__name__
+    return _kind_of(type(event))
+
+
+@cache
+def _kind_of(event_type: type[InboundEvent]) -> str:
+    name = event_type.__name__
     return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.models import Conversation
+from timeline.sql import in_list
 
 conversations = Conversation.__table__
 
@@ -37,7 +38,7 @@ class ConversationRow:
     waiting_since: datetime | None
 
 
-# One IN list per column (PostgreSQL plans a list of pairs slowly). The rows may include
+# One list per column (PostgreSQL plans a list of pairs slowly). The rows may include
 # threads nobody asked for (another identity of the batch on another account): they are dropped,
 # and locking them is harmless since the caller holds every identity's lock. No workspace
 # condition: identities belong to one workspace, and one on a column every row shares would lead
@@ -48,8 +49,8 @@ _NEWEST = (
     .where(
         conversations.c.id.in_(
             select(func.max(conversations.c.id))
-            .where(conversations.c.identity_id.in_(bindparam("identities", expanding=True)))
-            .where(conversations.c.channel_account_id.in_(bindparam("accounts", expanding=True)))
+            .where(in_list(conversations.c.identity_id, "identities"))
+            .where(in_list(conversations.c.channel_account_id, "accounts"))
             .group_by(conversations.c.identity_id, conversations.c.channel_account_id)
         )
     )

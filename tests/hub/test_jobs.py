@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -93,7 +94,8 @@ async def test_worker_without_redis_says_what_is_missing(settings: Settings) -> 
 async def test_domain_events_reach_subscribers_in_another_process_through_redis(
     redis_url: str,
 ) -> None:
-    publisher, subscriber = RedisBus(redis_url), RedisBus(redis_url)
+    channel = f"switchboard-test:{uuid.uuid4().hex}"
+    publisher, subscriber = RedisBus(redis_url, channel), RedisBus(redis_url, channel)
     await publisher.start()
     await subscriber.start()
     try:
