@@ -29,8 +29,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/timeline.py
+	-$(BIN)/python bench/ingest.py
+	-$(BIN)/python bench/timeline.py
+	-$(BIN)/python bench/imap.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
