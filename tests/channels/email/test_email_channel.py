@@ -66,6 +66,10 @@ async def mailbox_channel(
     hub: Hub, imap_account: ImapAccount, smtp_server: SmtpServer
 ) -> AsyncIterator[tuple[SeededWorkspace, int]]:
     ws = await seed_workspace(hub)
+    yield ws, await add_mailbox(hub, ws, imap_account.url(), smtp_server.url())
+
+
+async def add_mailbox(hub: Hub, ws: SeededWorkspace, imap_url: str, smtp_url: str) -> int:
     async with hub.engine.begin() as conn:
         channel = await create_channel(
             conn,
@@ -75,9 +79,9 @@ async def mailbox_channel(
             provider="imap",
             name="Support",
             address=SUPPORT,
-            credentials={"imap_url": imap_account.url(), "smtp_url": smtp_server.url()},
+            credentials={"imap_url": imap_url, "smtp_url": smtp_url},
         )
-    yield ws, channel.id
+    return channel.id
 
 
 async def _sync(hub: Hub, channel_id: int) -> tuple[int, int, int]:
@@ -119,24 +123,11 @@ async def test_a_new_uidvalidity_rescans_without_duplicates(
     imap_account.server.create_mailbox(imap_account.user, "Support")
     messages = [mail(f"c{n}@customer.test", f"Question {n}", "hello") for n in range(5)]
     imap_account.append(*messages, mailbox="Support")
-    async with hub.engine.begin() as conn:
-        channel = await create_channel(
-            conn,
-            hub.secrets,
-            ws.id,
-            kind="email",
-            provider="imap",
-            name="Support",
-            address=SUPPORT,
-            credentials={
-                "imap_url": imap_account.url(mailbox="Support"),
-                "smtp_url": smtp_server.url(),
-            },
-        )
-    assert await _sync(hub, channel.id) == (5, 0, 0)
+    channel_id = await add_mailbox(hub, ws, imap_account.url(mailbox="Support"), smtp_server.url())
+    assert await _sync(hub, channel_id) == (5, 0, 0)
     imap_account.server.recreate_mailbox(imap_account.user, "Support")
     imap_account.append(*messages, mail("new@customer.test", "New", "hi"), mailbox="Support")
-    assert await _sync(hub, channel.id) == (1, 5, 0)
+    assert await _sync(hub, channel_id) == (1, 5, 0)
     assert await _count(hub, TimelineEvent) == 6
 
 
