@@ -47,7 +47,8 @@ class Capabilities:
     reply_window_seconds: int | None = None
     delivery_receipts: bool = False
     threads_by_message_id: bool = False
-    """Replies name the message they answer (email's In-Reply-To): the ids we send are kept."""
+    """Replies name the message they answer (email's In-Reply-To): our replies carry the
+    customer's thread, and the ids we send are kept so their replies find the conversation."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,9 +49,6 @@ class ChannelDirectory:
             self._cache[channel_id] = channel
         return channel
 
-    def forget(self, channel_id: int) -> None:
-        self._cache.pop(channel_id, None)
-
     async def close(self) -> None:
         for channel in self._cache.values():
             close = getattr(channel.adapter, "close", None)

@@ -53,10 +53,6 @@ class InProcessJobs:
                 await task
         self._tasks = []
 
-    async def drain(self) -> None:
-        """Wait until every queued job has run (tests and `switchboard` one-shot commands)."""
-        await self._queue.join()
-
     async def _run(self) -> None:
         assert self._hub is not None
         while True:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -136,7 +135,3 @@ async def create_channel(
         changes={"kind": kind, "provider": provider, "address": address},
     )
     return NewChannel(channel_id, kind, provider)
-
-
-def new_secret() -> str:
-    return secrets.token_hex(16)

@@ -33,8 +33,10 @@ async def send_message(hub: Hub, message_id: int) -> None:
     if message is None:
         return
     channel = await hub.channels.get(message.channel_account_id)
-    async with hub.engine.connect() as conn:
-        thread = await thread_for_reply(conn, message.conversation_id)
+    thread = None
+    if channel.adapter.capabilities.threads_by_message_id:
+        async with hub.engine.connect() as conn:
+            thread = await thread_for_reply(conn, message.conversation_id)
     outbound = OutboundMessage(
         message_id=message.id,
         channel_account_id=message.channel_account_id,

@@ -43,10 +43,3 @@ class Router(Protocol):
     async def route(
         self, conn: AsyncConnection, requests: list[RoutingRequest]
     ) -> list[Assignment]: ...
-
-
-class NullPublisher:
-    """Publishes nothing: for scripts and tests that do not watch domain events."""
-
-    async def publish(self, events: list[DomainEvent]) -> None:
-        return None

@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Boolean, Table, Text, TypeDecorator, bindparam, select, text
+from sqlalchemy import Boolean, Table, Text, TypeDecorator, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import Insert, Select
+from sqlalchemy.sql import Insert
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.type_api import TypeEngine
@@ -143,7 +143,3 @@ _LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigi
 def _lock_id(namespace: str, key: str) -> int:
     digest = hashlib.blake2b(f"{namespace}\x00{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-async def scalar_exists(conn: AsyncConnection, query: Select[Any]) -> bool:
-    return (await conn.execute(select(query.exists()))).scalar_one()
