@@ -352,10 +352,15 @@ async def test_two_thousand_mails_with_cut_connections_and_killed_readers_arrive
 
         reader = start_reader()
         cuts = kills = 0
+        # One fault every 80 imported mails, so all 23 land mid-import however fast it runs.
+        thresholds = iter(range(80, 80 * 24, 80))
+        next_fault = next(thresholds)
         deadline = asyncio.get_running_loop().time() + 240
-        while await _count(hub, TimelineEvent) < 2000:
+        while (imported := await _count(hub, TimelineEvent)) < 2000:
             assert asyncio.get_running_loop().time() < deadline, "import did not finish"
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(0.01)
+            if imported < next_fault:
+                continue
             if cuts < 20:
                 proxy.cut_all()
                 cuts += 1
@@ -364,6 +369,7 @@ async def test_two_thousand_mails_with_cut_connections_and_killed_readers_arrive
                 await asyncio.gather(reader, return_exceptions=True)
                 reader = start_reader()
                 kills += 1
+            next_fault = next(thresholds, 10**9)
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
     assert (cuts, kills) == (20, 3)
