@@ -1,4 +1,11 @@
-"""Creates the async engine: a connection pool on PostgreSQL, one serialized writer on SQLite."""
+"""Creates the async engine: a connection pool on PostgreSQL, one serialized writer on SQLite.
+
+PostgreSQL plans every statement for the values it is given (`plan_cache_mode =
+force_custom_plan`): after a few runs it would otherwise keep one generic plan per prepared
+statement, and one made while a table was nearly empty walks a whole index instead of seeking
+the few keys a lookup asks for, until the next ANALYZE. Keyed lookups and the ingest's
+array-based writes (timeline/bulk.py) plan in microseconds.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,11 @@ def create_engine(database_url: str, *, pool_size: int = 20) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
     )
 
 

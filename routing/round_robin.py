@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BigInteger, Integer, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.models import RoutingCursor
+from timeline.bulk import RowsUpdate
 from timeline.domain import Assignment, RoutingRequest
 from timeline.models import Conversation, TeamMember, User
 from timeline.models.base import UtcDateTime
@@ -33,15 +34,19 @@ _FREE_AGENTS = (
 _FREE_TEAM_AGENTS = _FREE_AGENTS.join_from(users, members, members.c.user_id == users.c.id).where(
     members.c.team_id == bindparam("team_id")
 )
-_ASSIGN = (
-    update(conversations)
-    .where(conversations.c.id == bindparam("conversation_id"))
-    .values(assignee_id=bindparam("agent_id"), updated_at=bindparam("now", type_=UtcDateTime()))
+_ASSIGN = RowsUpdate(
+    conversations,
+    column="id",
+    key="conversation_id",
+    types={"conversation_id": BigInteger(), "agent_id": BigInteger(), "now": UtcDateTime()},
+    values=lambda p: {"assignee_id": p.agent_id, "updated_at": p.now},
 )
-_ADD_LOAD = (
-    update(users)
-    .where(users.c.id == bindparam("agent_id"))
-    .values(open_conversations=users.c.open_conversations + bindparam("count"))
+_ADD_LOAD = RowsUpdate(
+    users,
+    column="id",
+    key="agent_id",
+    types={"agent_id": BigInteger(), "count": Integer()},
+    values=lambda p: {"open_conversations": users.c.open_conversations + p.count},
 )
 
 
@@ -133,17 +138,17 @@ async def _assign(conn: AsyncConnection, assignments: list[Assignment]) -> None:
     if not assignments:
         return
     now = datetime.now(UTC)
-    await conn.execute(
-        _ASSIGN,
+    await _ASSIGN.execute(
+        conn,
         [
             {"conversation_id": a.conversation_id, "agent_id": a.agent_id, "now": now}
-            for a in assignments
+            for a in sorted(assignments, key=lambda a: a.conversation_id)
         ],
     )
     per_agent: dict[int, int] = defaultdict(int)
     for assignment in assignments:
         per_agent[assignment.agent_id] += 1
-    await conn.execute(
-        _ADD_LOAD,
+    await _ADD_LOAD.execute(
+        conn,
         [{"agent_id": agent_id, "count": count} for agent_id, count in sorted(per_agent.items())],
     )

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from timeline.bulk import insert_returning_ids
 from timeline.identities import IdentityKey
 from timeline.models import Customer, Identity
 from timeline.sql import in_list
@@ -23,8 +24,6 @@ _FIND = (
     .where(in_list(identities.c.value, "values"))
     .where(in_list(identities.c.kind, "kinds"))
 )
-_INSERT_CUSTOMERS = customers.insert().returning(customers.c.id, sort_by_parameter_order=True)
-_INSERT_IDENTITIES = identities.insert().returning(identities.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +68,9 @@ async def create_customers(
     """
     ordered = sorted(keys, key=lambda k: (k.kind, k.value))
     now = datetime.now(UTC)
-    created = await conn.execute(
-        _INSERT_CUSTOMERS,
+    created = await insert_returning_ids(
+        conn,
+        customers,
         [
             {
                 "workspace_id": workspace_id,
@@ -83,7 +83,7 @@ async def create_customers(
             for _ in ordered
         ],
     )
-    pairs = [(row.id, key) for row, key in zip(created, ordered, strict=True)]
+    pairs = [(customer_id, key) for customer_id, key in zip(created, ordered, strict=True)]
     return dict(zip(ordered, await _attach_identities(conn, workspace_id, pairs), strict=True))
 
 
@@ -91,8 +91,9 @@ async def _attach_identities(
     conn: AsyncConnection, workspace_id: int, pairs: list[tuple[int, IdentityKey]]
 ) -> list[IdentityRow]:
     now = datetime.now(UTC)
-    inserted = await conn.execute(
-        _INSERT_IDENTITIES,
+    inserted = await insert_returning_ids(
+        conn,
+        identities,
         [
             {
                 "workspace_id": workspace_id,
@@ -105,6 +106,6 @@ async def _attach_identities(
         ],
     )
     return [
-        IdentityRow(row.id, customer_id)
-        for row, (customer_id, _) in zip(inserted, pairs, strict=True)
+        IdentityRow(identity_id, customer_id)
+        for identity_id, (customer_id, _) in zip(inserted, pairs, strict=True)
     ]

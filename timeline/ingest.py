@@ -8,9 +8,10 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Boolean, String, bindparam, case, func, null, select, update
+from sqlalchemy import BigInteger, Boolean, Integer, String, case, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from timeline.bulk import RowsUpdate, insert_returning_ids, insert_rows
 from timeline.delivery import record_receipts
 from timeline.domain import (
     Assignment,
@@ -41,7 +42,8 @@ from timeline.models import (
     User,
 )
 from timeline.models.base import UtcDateTime
-from timeline.sql import in_list, insert_ignoring_conflicts, lock_keys, planned_for_actual_values
+from timeline.models.conversations import new_reply_token
+from timeline.sql import in_list, insert_ignoring_conflicts, lock_keys
 from timeline.thread_keys import (
     ThreadKeyRow,
     conversations_by_key,
@@ -71,31 +73,38 @@ _STORED_EVENTS = (
     .where(in_list(timeline_events.c.external_id, "external_ids"))
     .where(in_list(timeline_events.c.channel_account_id, "accounts"))
 )
-_APPEND = timeline_events.insert().returning(timeline_events.c.id, sort_by_parameter_order=True)
-_OPEN = conversations.insert().returning(conversations.c.id, sort_by_parameter_order=True)
-_reopened = bindparam("reopened", type_=Boolean())
-_UPDATE_CONVERSATION = (
-    update(conversations)
-    .where(conversations.c.id == bindparam("conversation_id"))
-    .values(
-        messages_count=conversations.c.messages_count + bindparam("messages"),
-        updated_at=bindparam("now", type_=UtcDateTime()),
-        last_message_at=bindparam("last_message", type_=UtcDateTime()),
-        waiting_since=func.coalesce(
-            bindparam("new_waiting_since", type_=UtcDateTime()), conversations.c.waiting_since
-        ),
-        status=func.coalesce(bindparam("new_status", type_=String()), conversations.c.status),
-        resolved_at=case((_reopened, null()), else_=conversations.c.resolved_at),
-        assignee_id=case((_reopened, null()), else_=conversations.c.assignee_id),
-    )
+_UPDATE_CONVERSATIONS = RowsUpdate(
+    conversations,
+    column="id",
+    key="conversation_id",
+    types={
+        "conversation_id": BigInteger(),
+        "messages": Integer(),
+        "now": UtcDateTime(),
+        "last_message": UtcDateTime(),
+        "new_waiting_since": UtcDateTime(),
+        "new_status": String(),
+        "reopened": Boolean(),
+    },
+    values=lambda p: {
+        "messages_count": conversations.c.messages_count + p.messages,
+        "updated_at": p.now,
+        "last_message_at": p.last_message,
+        "waiting_since": func.coalesce(p.new_waiting_since, conversations.c.waiting_since),
+        "status": func.coalesce(p.new_status, conversations.c.status),
+        "resolved_at": case((p.reopened, null()), else_=conversations.c.resolved_at),
+        "assignee_id": case((p.reopened, null()), else_=conversations.c.assignee_id),
+    },
 )
-_BUMP_CUSTOMER = (
-    update(customers)
-    .where(customers.c.id == bindparam("customer_id"))
-    .values(
-        events_count=customers.c.events_count + bindparam("events"),
-        last_seen_at=bindparam("last_seen", type_=UtcDateTime()),
-    )
+_BUMP_CUSTOMERS = RowsUpdate(
+    customers,
+    column="id",
+    key="customer_id",
+    types={"customer_id": BigInteger(), "events": Integer(), "last_seen": UtcDateTime()},
+    values=lambda p: {
+        "events_count": customers.c.events_count + p.events,
+        "last_seen_at": p.last_seen,
+    },
 )
 
 
@@ -232,14 +241,14 @@ class IngestPipeline:
             customer_events[identity.customer_id] = (count + 1, max(last, event.occurred_at))
         await _open_conversations(conn, [c for c in threads.changes if c.opened])
 
-        inserted = await conn.execute(
-            _APPEND,
+        outcome.event_ids = await insert_returning_ids(
+            conn,
+            timeline_events,
             [
                 _event_row(ctx, identity.customer_id, change.row.id if change else None, event)
                 for (ctx, event, identity), change in zip(resolved, placed, strict=True)
             ],
         )
-        outcome.event_ids = [row.id for row in inserted]
         outcome.appended = len(outcome.event_ids)
         await remember(conn, _thread_keys(resolved, placed))
         changes = threads.changes
@@ -304,8 +313,9 @@ def _identity_key(ctx: ChannelContext, event: InboundEvent) -> IdentityKey:
 
 async def _store_raw_payloads(conn: AsyncConnection, requests: list[IngestRequest]) -> None:
     unique = {(r.channel.workspace_id, r.raw.digest): r for r in requests}
-    await conn.execute(
-        insert_ignoring_conflicts(conn, RawPayloadRecord.__table__),
+    await insert_rows(
+        conn,
+        RawPayloadRecord.__table__,
         [
             {
                 "workspace_id": workspace_id,
@@ -316,6 +326,7 @@ async def _store_raw_payloads(conn: AsyncConnection, requests: list[IngestReques
             }
             for (workspace_id, digest), request in unique.items()
         ],
+        ignore_conflicts=True,
     )
 
 
@@ -374,22 +385,21 @@ async def _look_up(
         by_workspace[ctx.workspace_id].add(key)
     wanted = {(e.channel_account_id, e.external_id) for _, e in candidates}
     known = _Known()
-    async with planned_for_actual_values(conn):
-        rows = await conn.execute(
-            _STORED_EVENTS,
-            {"accounts": list({a for a, _ in wanted}), "external_ids": [x for _, x in wanted]},
-        )
-        known.stored.update({(row.channel_account_id, row.external_id) for row in rows} & wanted)
-        for workspace_id, workspace_keys in by_workspace.items():
-            found = await find_identities(conn, workspace_id, workspace_keys)
-            known.identities.update({(workspace_id, k): v for k, v in found.items()})
-        handles = {
-            _handle(ctx, known.identities[(ctx.workspace_id, key)])
-            for (ctx, event), key in zip(candidates, keys, strict=True)
-            if isinstance(event, MessageReceived) and (ctx.workspace_id, key) in known.identities
-        }
-        known.conversations.update(await find_conversations(conn, handles))
-        await _look_up_references(conn, candidates, known)
+    rows = await conn.execute(
+        _STORED_EVENTS,
+        {"accounts": list({a for a, _ in wanted}), "external_ids": [x for _, x in wanted]},
+    )
+    known.stored.update({(row.channel_account_id, row.external_id) for row in rows} & wanted)
+    for workspace_id, workspace_keys in by_workspace.items():
+        found = await find_identities(conn, workspace_id, workspace_keys)
+        known.identities.update({(workspace_id, k): v for k, v in found.items()})
+    handles = {
+        _handle(ctx, known.identities[(ctx.workspace_id, key)])
+        for (ctx, event), key in zip(candidates, keys, strict=True)
+        if isinstance(event, MessageReceived) and (ctx.workspace_id, key) in known.identities
+    }
+    known.conversations.update(await find_conversations(conn, handles))
+    await _look_up_references(conn, candidates, known)
     return known
 
 
@@ -531,8 +541,9 @@ async def _open_conversations(conn: AsyncConnection, opened: list[_ConversationC
     if not opened:
         return
     now = datetime.now(UTC)
-    result = await conn.execute(
-        _OPEN,
+    ids = await insert_returning_ids(
+        conn,
+        conversations,
         [
             {
                 "workspace_id": change.row.workspace_id,
@@ -541,6 +552,7 @@ async def _open_conversations(conn: AsyncConnection, opened: list[_ConversationC
                 "channel_account_id": change.row.channel_account_id,
                 "status": ConversationStatus.OPEN,
                 "subject": change.subject,
+                "reply_token": new_reply_token(),
                 "messages_count": 0,
                 "created_at": now,
                 "updated_at": now,
@@ -548,8 +560,8 @@ async def _open_conversations(conn: AsyncConnection, opened: list[_ConversationC
             for change in opened
         ],
     )
-    for change, row in zip(opened, result, strict=True):
-        change.row = replace(change.row, id=row.id)
+    for change, conversation_id in zip(opened, ids, strict=True):
+        change.row = replace(change.row, id=conversation_id)
 
 
 def _count_message(change: _ConversationChange, event: MessageReceived) -> None:
@@ -567,8 +579,8 @@ async def _save_conversation_changes(
     conn: AsyncConnection, changes: list[_ConversationChange]
 ) -> None:
     now = datetime.now(UTC)
-    await conn.execute(
-        _UPDATE_CONVERSATION,
+    await _UPDATE_CONVERSATIONS.execute(
+        conn,
         [
             {
                 "conversation_id": change.row.id,
@@ -590,8 +602,8 @@ async def _bump_customers(
     conn: AsyncConnection, customer_events: dict[int, tuple[int, datetime]]
 ) -> None:
     """Count the batch's events on their customers, in id order (so batches never deadlock)."""
-    await conn.execute(
-        _BUMP_CUSTOMER,
+    await _BUMP_CUSTOMERS.execute(
+        conn,
         [
             {"customer_id": customer_id, "events": count, "last_seen": last_seen}
             for customer_id, (count, last_seen) in sorted(customer_events.items())

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -118,25 +117,6 @@ async def lock_keys(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> N
         await conn.execute(_LOCK_KEYS, {"ids": ids})
 
 
-@asynccontextmanager
-async def planned_for_actual_values(conn: AsyncConnection) -> AsyncIterator[None]:
-    """Plan the lookups run inside for the keys they are given, every time (PostgreSQL).
-
-    PostgreSQL soon reuses one generic plan per prepared statement. Made while a table was nearly
-    empty, that plan may walk a whole index instead of seeking the few keys asked for, and it is
-    kept as the table grows, until the next ANALYZE. Keyed lookups plan in microseconds; bulk
-    writes do not, so only lookups belong inside.
-    """
-    if not is_postgres(conn):
-        yield
-        return
-    await conn.execute(_CUSTOM_PLANS)
-    yield
-    await conn.execute(_AUTO_PLANS)
-
-
-_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
-_AUTO_PLANS = text("SET LOCAL plan_cache_mode = auto")
 _LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k")
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from timeline.bulk import insert_rows
 from timeline.events import EmailThreadRef
 from timeline.models import Conversation, ThreadKey, TimelineEvent
-from timeline.sql import insert_ignoring_conflicts
 
 keys_table = ThreadKey.__table__
 conversations = Conversation.__table__
@@ -74,8 +74,9 @@ async def conversations_by_token(
 async def remember(conn: AsyncConnection, rows: list[ThreadKeyRow]) -> None:
     """Keep message ids (ours and the customer's) so replies naming them find their thread."""
     if rows:
-        await conn.execute(
-            insert_ignoring_conflicts(conn, keys_table),
+        await insert_rows(
+            conn,
+            keys_table,
             [
                 {
                     "workspace_id": r.workspace_id,
@@ -85,6 +86,7 @@ async def remember(conn: AsyncConnection, rows: list[ThreadKeyRow]) -> None:
                 }
                 for r in rows
             ],
+            ignore_conflicts=True,
         )
 
 

@@ -1,0 +1,179 @@
+"""Writes many rows in one statement: one array per column on PostgreSQL, executemany on SQLite.
+
+A batch of N rows costs PostgreSQL one round trip and one small plan, and costs Python a handful
+of parameters instead of N parameter sets to process: `unnest` turns the arrays back into rows
+on the server. The statement's text does not depend on N, so it is prepared once. SQLite keeps
+the plain per-row statement (it runs in-process; a round trip costs nothing there).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import JSON, Column, Table, Text, bindparam, cast, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement, Executable
+from sqlalchemy.sql.type_api import TypeEngine
+
+from timeline.sql import is_postgres
+
+_ORDINAL = "batch_ordinal"
+
+
+class _Parameters:
+    """Row values as bind parameters, for the per-row (SQLite) form of a statement."""
+
+    def __init__(self, types: Mapping[str, TypeEngine[Any]]) -> None:
+        self._params = {name: bindparam(name, type_=type_) for name, type_ in types.items()}
+
+    def __getattr__(self, name: str) -> ColumnElement[Any]:
+        return self._params[name]
+
+
+class _Unnested:
+    """`unnest(:a, :b, ...) WITH ORDINALITY AS batch(a, b, ..., batch_ordinal)` and its values.
+
+    JSON values travel as text and are cast back on the server: an array of JSON documents that
+    are themselves lists would read as a multi-dimensional array.
+    """
+
+    def __init__(self, types: Mapping[str, TypeEngine[Any]]) -> None:
+        self.json = frozenset(name for name, type_ in types.items() if _is_json(type_))
+        carried = {name: Text() if name in self.json else type_ for name, type_ in types.items()}
+        arrays = [bindparam(name, type_=postgresql.ARRAY(type_)) for name, type_ in carried.items()]
+        self.rows = (
+            func.unnest(*arrays)
+            .table_valued(
+                *[Column(name, type_) for name, type_ in carried.items()], with_ordinality=_ORDINAL
+            )
+            .render_derived(name="batch")
+        )
+        columns = self.rows.c
+        self.c = SimpleNamespace(
+            **{
+                name: cast(columns[name], types[name]) if name in self.json else columns[name]
+                for name in types
+            }
+        )
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        """One list per column, JSON encoded where it travels as text."""
+        return {
+            name: [json.dumps(row[name]) for row in rows]
+            if name in self.json
+            else [row[name] for row in rows]
+            for name in rows[0]
+        }
+
+
+def _is_json(type_: TypeEngine[Any]) -> bool:
+    return isinstance(type_, JSON)
+
+
+@cache
+def _unnest(table: Table, names: tuple[str, ...]) -> _Unnested:
+    return _Unnested({name: table.c[name].type for name in names})
+
+
+@cache
+def _insert(
+    table: Table, names: tuple[str, ...], postgres: bool, ignore_conflicts: bool, returning: bool
+) -> Executable:
+    dialect = postgresql if postgres else sqlite
+    if not postgres:
+        statement = dialect.insert(table)
+    else:
+        batch = _unnest(table, names)
+        source = select(*[getattr(batch.c, name) for name in names])
+        statement = dialect.insert(table).from_select(
+            list(names), source.order_by(batch.rows.c[_ORDINAL])
+        )
+    if ignore_conflicts:
+        statement = statement.on_conflict_do_nothing()
+    if returning:
+        (key,) = table.primary_key.columns
+        statement = statement.returning(key, sort_by_parameter_order=not postgres)
+    return statement
+
+
+async def insert_rows(
+    conn: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    ignore_conflicts: bool = False,
+) -> None:
+    """INSERT every row (all with the same keys), optionally skipping key conflicts."""
+    if not rows:
+        return
+    postgres = is_postgres(conn)
+    names = tuple(rows[0])
+    statement = _insert(table, names, postgres, ignore_conflicts, False)
+    await conn.execute(statement, _unnest(table, names).parameters(rows) if postgres else rows)
+
+
+async def insert_returning_ids(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """INSERT every row; their new ids, in the order of `rows`.
+
+    PostgreSQL inserts the unnested rows in ordinal order, so their ids (from the table's
+    sequence) ascend in that order: sorting what RETURNING gives restores it, as SQLAlchemy's
+    own multi-row insert does.
+    """
+    if not rows:
+        return []
+    postgres = is_postgres(conn)
+    names = tuple(rows[0])
+    statement = _insert(table, names, postgres, False, True)
+    if postgres:
+        result = await conn.execute(statement, _unnest(table, names).parameters(rows))
+        return sorted(row[0] for row in result)
+    result = await conn.execute(statement, list(rows))
+    return [row[0] for row in result]
+
+
+@dataclass(frozen=True, eq=False)
+class RowsUpdate:
+    """An UPDATE of many rows of `table`: the row whose `column` equals parameter `key` gets
+    that parameter row's values.
+
+    `values` builds the SET clause from the parameters (`p.name`), which it may combine with the
+    table's current columns; `types` gives each parameter's type. Parameters are not named like
+    the table's columns (SQLAlchemy reserves those names in an UPDATE).
+    """
+
+    table: Table
+    column: str
+    key: str
+    types: Mapping[str, TypeEngine[Any]]
+    values: Callable[[Any], Mapping[str, ColumnElement[Any]]]
+
+    async def execute(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Apply to every row; callers pass rows in key order so concurrent batches lock alike."""
+        if not rows:
+            return
+        if is_postgres(conn):
+            await conn.execute(self._statement(True), self._unnested().parameters(rows))
+        else:
+            await conn.execute(self._statement(False), list(rows))
+
+    @cache  # noqa: B019 - a few module-level instances, kept for the process's life
+    def _unnested(self) -> _Unnested:
+        return _Unnested(self.types)
+
+    @cache  # noqa: B019 - a few module-level instances, kept for the process's life
+    def _statement(self, postgres: bool) -> Executable:
+        params = self._unnested().c if postgres else _Parameters(self.types)
+        target = self.table.c[self.column]
+        return (
+            update(self.table)
+            .where(target == getattr(params, self.key))
+            .values(dict(self.values(params)))
+        )
