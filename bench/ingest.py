@@ -2,9 +2,12 @@
 
 Run: `make bench` or `.venv/bin/python bench/ingest.py [--events N] [--concurrency C]`.
 Prints the hub's acknowledged durable events/s, the baseline's rows/s and their ratio, the
-p99 acknowledgement latency at half the measured rate, and the lost/duplicated counts. The load
-comes from a bare keep-alive HTTP/1.1 client (it shares the machine's cores with the hub), and
-paced latencies count from when each request was due, so a lagging client cannot hide a slow hub.
+p99 acknowledgement latency at half the measured rate, and the lost/duplicated counts. A second
+reference, the HTTP ceiling, is measured in the same run: the same requests, client and
+concurrency against an aiohttp server that answers every POST at once (bench/hello_server.py).
+The load comes from a bare keep-alive HTTP/1.1 client (it shares the machine's cores with the
+hub), and paced latencies count from when each request was due, so a lagging client cannot hide
+a slow hub.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import asyncio
 import json
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -169,6 +173,35 @@ async def baseline(database: ScratchDatabase, count: int, concurrency: int) -> f
     return count / elapsed
 
 
+async def http_ceiling(url: str, requests: list[bytes], concurrency: int) -> float:
+    """Requests/s of an aiohttp server that only acknowledges, on the same client and load."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("hello_server.py")), str(port)]
+    )
+    try:
+        await _wait_listening(port)
+        target = url.replace(urlsplit(url).netloc, f"127.0.0.1:{port}")
+        await post_all(target, requests[:500], concurrency)  # warm-up
+        rate, _ = await post_all(target, requests[500:], concurrency)
+        return rate
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+async def _wait_listening(port: int) -> None:
+    for _ in range(300):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        return
+    raise RuntimeError(f"the HTTP reference server did not listen on port {port}")
+
+
 async def count_events(database: ScratchDatabase) -> tuple[int, int]:
     conn = await asyncpg.connect(database.dsn)
     try:
@@ -203,6 +236,7 @@ async def main() -> int:
             paced_latencies = await post_paced(sms["webhook_url"], paced_set, paced_rate)
         total, distinct = await count_events(database)
         base_rate = await baseline(database, args.events - 500, args.concurrency)
+        ceiling = await http_ceiling(sms["webhook_url"], throughput_set, args.concurrency)
 
     expected = args.events + paced_count
     p99 = percentile(paced_latencies, 0.99) * 1000
@@ -213,6 +247,11 @@ async def main() -> int:
     )
     print(f"baseline: asyncpg INSERT+COMMIT {base_rate:,.0f} rows/s (same concurrency)")
     print(f"ratio hub/baseline            {ratio:.2f}  (target >= {TARGET_RATIO})")
+    print(f"HTTP ceiling: bare aiohttp    {ceiling:,.0f} requests/s (same client and concurrency)")
+    print(
+        f"ratio hub/HTTP ceiling        {hub_rate / ceiling:.2f};"
+        f" ceiling/baseline {ceiling / base_rate:.2f}"
+    )
     print(
         f"closed-loop p50 / p99         {percentile(closed_latencies, 0.5) * 1000:.1f} / "
         f"{percentile(closed_latencies, 0.99) * 1000:.1f} ms"
