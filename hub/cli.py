@@ -86,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--capacity", type=int, default=10)
     user_create.set_defaults(command=_user_create)
 
+    team = commands.add_parser("team", help="teams").add_subparsers(required=True)
+    team_create = team.add_parser("create", help="create a team of existing users")
+    team_create.add_argument("--workspace", type=int, required=True)
+    team_create.add_argument("--name", required=True)
+    team_create.add_argument(
+        "--member", action="append", default=[], metavar="EMAIL", help="repeat for each member"
+    )
+    team_create.set_defaults(command=_team_create)
+
     token = commands.add_parser("token", help="API tokens").add_subparsers(required=True)
     token_create = token.add_parser("create", help="create an API token for a user")
     token_create.add_argument("--user", type=int, required=True)
@@ -259,6 +268,31 @@ async def _user_create(settings: Settings, args: argparse.Namespace) -> int:
             capacity=args.capacity,
         )
     print(user_id)
+    return 0
+
+
+async def _team_create(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.teams import TeamNameTaken, create_team
+    from timeline.models import User
+
+    emails = {email.strip().lower() for email in args.member}
+    async with _hub(settings) as hub, hub.engine.begin() as conn:
+        rows = await conn.execute(
+            select(User.email, User.id)
+            .where(User.workspace_id == args.workspace)
+            .where(User.email.in_(emails))
+        )
+        ids = dict(rows.tuples().all())
+        unknown = sorted(emails - ids.keys())
+        if unknown:
+            raise CommandError(f"no such users in workspace {args.workspace}: {', '.join(unknown)}")
+        try:
+            team = await create_team(conn, args.workspace, args.name, ids.values())
+        except TeamNameTaken as error:
+            raise CommandError(str(error)) from None
+    print(team.id)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Conversations: list with filters, get, reply, note, assign, resolve, reopen."""
+"""Conversations: list with filters, get, reply, note, assign, transfer, resolve, reopen."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from hub import audit
 from hub.api.framework import ApiRoutes, Call
 from hub.api.paging import decode_cursor, encode_cursor
 from hub.errors import ApiError, invalid, not_found
+from hub.teams import find_team
 from hub.web_keys import HUB
 from timeline.domain import DomainEvent, RoutingRequest
 from timeline.models import Consent, Conversation, ConversationStatus, TimelineEvent, User
@@ -77,6 +78,10 @@ class NoteOut(BaseModel):
 
 class AssignIn(BaseModel):
     agent_id: int | None = Field(description="the agent to assign; null to unassign")
+
+
+class TransferIn(BaseModel):
+    team_id: int | None = Field(description="the team to hand it to; null for the whole workspace")
 
 
 @routes.add(
@@ -228,6 +233,54 @@ async def assign(call: Call[AssignIn, Any]) -> ConversationOut:
     await _publish(
         call, "conversation.assigned", {"conversation_id": updated.id, "agent_id": agent_id}
     )
+    return updated
+
+
+@routes.add(
+    "POST",
+    "/conversations/{conversation_id}/transfer",
+    summary="Hand over to a team",
+    tag="conversations",
+    response=ConversationOut,
+    body=TransferIn,
+)
+async def transfer(call: Call[TransferIn, Any]) -> ConversationOut:
+    """The conversation leaves its agent and, unless resolved, goes to the team's next agent."""
+    team_id = call.body.team_id
+    hub = call.request.app[HUB]
+    async with hub.engine.begin() as conn:
+        conversation = await _load(conn, call, lock=True)
+        if not call.principal.manages and conversation.assignee_id != call.principal.user_id:
+            raise ApiError(403, "forbidden", "agents may only hand over their own conversations")
+        workspace_id = call.principal.workspace_id
+        if team_id is not None and await find_team(conn, workspace_id, team_id) is None:
+            raise invalid({"team_id": "no such team in this workspace"})
+        active = conversation.status != ConversationStatus.RESOLVED
+        if active:
+            await _move_load(conn, conversation.assignee_id, None)
+        await _set(conn, conversation.id, team_id=team_id, assignee_id=None)
+        assignments = (
+            await hub.router.route(conn, [RoutingRequest(workspace_id, conversation.id, team_id)])
+            if active
+            else []
+        )
+        await _audit(
+            conn,
+            call,
+            "conversation.transferred",
+            conversation.id,
+            {"team_id": [conversation.team_id, team_id]},
+        )
+        updated = await _load(conn, call)
+    await _publish(
+        call, "conversation.transferred", {"conversation_id": updated.id, "team_id": team_id}
+    )
+    for assignment in assignments:
+        await _publish(
+            call,
+            "conversation.assigned",
+            {"conversation_id": updated.id, "agent_id": assignment.agent_id},
+        )
     return updated
 
 

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import jsonschema
-import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from hub.app import create_app
 from hub.context import Hub
 from hub.models import AuditEntry
+from tests.hub.conftest import OpenApiChecker, bearer
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
 from timeline.models import Conversation, User
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def client(hub: Hub, aiohttp_client: Any) -> AsyncIterator[TestClient]:
-    yield await aiohttp_client(create_app(hub))
 
 
 async def _text(hub: Hub, ws: SeededWorkspace, sender: str, sid: str, at: datetime = T0) -> None:
@@ -30,27 +22,7 @@ async def _text(hub: Hub, ws: SeededWorkspace, sender: str, sid: str, at: dateti
 
 
 def _auth(ws: SeededWorkspace) -> dict[str, str]:
-    return {"Authorization": f"Bearer {ws.token}"}
-
-
-class OpenApiChecker:
-    """Validates each answer against the schema the OpenAPI document declares for it."""
-
-    def __init__(self, document: dict[str, Any]) -> None:
-        self.document = document
-
-    def check(self, method: str, template: str, status: int, body: Any) -> None:
-        operation = self.document["paths"][template][method.lower()]
-        schema = operation["responses"][str(status)]["content"]["application/json"]["schema"]
-        resolver_doc = {**schema, "components": self.document["components"]}
-        jsonschema.validate(body, resolver_doc)
-
-
-@pytest.fixture
-async def openapi(client: TestClient) -> OpenApiChecker:
-    response = await client.get("/api/v1/openapi.json")
-    assert response.status == 200
-    return OpenApiChecker(await response.json())
+    return bearer(ws.token)
 
 
 async def test_every_api_route_is_documented_and_nothing_else(

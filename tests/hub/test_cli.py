@@ -169,3 +169,27 @@ def test_replaying_what_still_fails_says_so(tmp_path: Path) -> None:
     replay = run(url, "quarantine", "replay")
     assert replay.returncode == 1
     assert "0 replayed, 1 still failing" in replay.stdout
+
+
+def test_teams_from_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/teams.db"
+    assert run(url, "migrate").returncode == 0
+    workspace = run(url, "workspace", "create", "Acme").stdout.strip()
+    for email in ("ann@acme.test", "bob@acme.test"):
+        made = run(url, "user", "create", "--workspace", workspace, "--email", email, "--name", "x")
+        assert made.returncode == 0, made.stderr
+    team = run(
+        url,
+        *("team", "create", "--workspace", workspace, "--name", "Billing"),
+        *("--member", "Ann@acme.test", "--member", "bob@acme.test"),
+    )
+    assert team.returncode == 0, team.stderr
+    assert team.stdout.strip().isdigit()
+    again = run(url, "team", "create", "--workspace", workspace, "--name", "Billing")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    stranger = run(
+        url,
+        *("team", "create", "--workspace", workspace, "--name", "Sales"),
+        *("--member", "eve@elsewhere.test"),
+    )
+    assert stranger.returncode == 1 and "eve@elsewhere.test" in stranger.stderr
