@@ -284,7 +284,7 @@ async def _team_create(settings: Settings, args: argparse.Namespace) -> int:
             .where(User.workspace_id == args.workspace)
             .where(User.email.in_(emails))
         )
-        ids = dict(rows.tuples().all())
+        ids = dict(rows.all())
         unknown = sorted(emails - ids.keys())
         if unknown:
             raise CommandError(f"no such users in workspace {args.workspace}: {', '.join(unknown)}")

@@ -1,0 +1,121 @@
+"""Multi-row writes (timeline/bulk.py) on SQLite and PostgreSQL: order, JSON, conflicts, updates."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.db import create_engine
+from timeline.bulk import RowsUpdate, insert_returning_ids, insert_rows
+from timeline.models.base import BigId, UtcDateTime
+
+metadata = MetaData()
+things = Table(
+    "bulk_test_things",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("name", String(50), nullable=False, unique=True),
+    Column("tags", JSON, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=True),
+    Column("count", Integer, nullable=False),
+)
+T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+_BUMP = RowsUpdate(
+    things,
+    column="id",
+    key="thing_id",
+    types={"thing_id": BigInteger(), "by": Integer(), "seen": UtcDateTime()},
+    values=lambda p: {
+        "count": things.c.count + p.by,
+        "seen_at": func.coalesce(p.seen, things.c.seen_at),
+    },
+)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+def _row(name: str, tags: object, count: int = 0) -> dict[str, object]:
+    return {"name": name, "tags": tags, "seen_at": None, "count": count}
+
+
+async def test_new_ids_come_back_in_the_order_of_the_rows(engine: AsyncEngine) -> None:
+    names = [f"thing-{n:03d}" for n in range(300)]
+    random.Random(7).shuffle(names)
+    async with engine.begin() as conn:
+        ids = await insert_returning_ids(conn, things, [_row(name, []) for name in names])
+        stored = dict((await conn.execute(select(things.c.id, things.c.name))).all())
+    assert len(set(ids)) == 300
+    assert [stored[i] for i in ids] == names
+
+
+async def test_json_values_that_are_lists_stay_lists(engine: AsyncEngine) -> None:
+    values: list[object] = [[], [[1, 2], [3]], {"a": [1]}, ["x", None], "plain"]
+    async with engine.begin() as conn:
+        ids = await insert_returning_ids(
+            conn, things, [_row(f"t{n}", value) for n, value in enumerate(values)]
+        )
+        stored = dict((await conn.execute(select(things.c.id, things.c.tags))).all())
+    assert [stored[i] for i in ids] == values
+
+
+async def test_conflicting_rows_are_skipped_and_the_rest_inserted(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await insert_rows(conn, things, [_row("a", ["first"]), _row("b", [])])
+        await insert_rows(
+            conn, things, [_row("a", ["second"]), _row("c", [])], ignore_conflicts=True
+        )
+        stored = dict((await conn.execute(select(things.c.name, things.c.tags))).all())
+    assert stored == {"a": ["first"], "b": [], "c": []}
+
+
+async def test_rows_update_applies_each_row_to_its_own_target(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        ids = await insert_returning_ids(
+            conn, things, [_row("a", [], 1), _row("b", [], 10), _row("c", [], 100)]
+        )
+        await _BUMP.execute(
+            conn,
+            [
+                {"thing_id": ids[0], "by": 2, "seen": T0},
+                {"thing_id": ids[2], "by": 5, "seen": None},
+            ],
+        )
+        await _BUMP.execute(conn, [{"thing_id": ids[0], "by": 1, "seen": None}])
+        rows = (
+            await conn.execute(
+                select(things.c.name, things.c.count, things.c.seen_at).order_by(things.c.name)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("a", 4, T0), ("b", 10, None), ("c", 105, None)]
+    assert rows[0].seen_at.tzinfo is not None and rows[0].seen_at - T0 == timedelta(0)
+
+
+async def test_empty_batches_write_nothing(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        assert await insert_returning_ids(conn, things, []) == []
+        await insert_rows(conn, things, [])
+        await _BUMP.execute(conn, [])
+        assert (await conn.execute(select(func.count()).select_from(things))).scalar_one() == 0
