@@ -69,7 +69,7 @@ async def _principal(request: web.Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "unauthorized", "send an API token as 'Authorization: Bearer <token>'")
-    async with request.app[HUB].engine.connect() as conn:
+    async with request.app[HUB].reads.connect() as conn:
         principal = await principal_for_token(conn, token.strip())
     if principal is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API token")
@@ -89,7 +89,7 @@ async def _healthz(_: web.Request) -> web.Response:
 
 async def _readyz(request: web.Request) -> web.Response:
     try:
-        async with request.app[HUB].engine.connect() as conn:
+        async with request.app[HUB].reads.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as error:
         return web.json_response({"status": "unavailable", "database": str(error)}, status=503)

@@ -9,7 +9,7 @@ from hub.batching import IngestBatcher
 from hub.channel_directory import ChannelDirectory
 from hub.config import Settings
 from hub.crypto import SecretBox
-from hub.db import create_engine
+from hub.db import create_engine, read_only
 from hub.jobs import InProcessJobs, JobFunction, JobQueue, RqJobs
 from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
@@ -32,6 +32,7 @@ class Hub:
     ) -> None:
         self.settings = settings
         self.engine = create_engine(settings.database_url)
+        self.reads = read_only(self.engine)
         self.secrets = SecretBox(settings.secret_key)
         self.channels = ChannelDirectory(self.engine, self.secrets, settings.base_url)
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()

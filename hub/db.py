@@ -5,6 +5,15 @@ force_custom_plan`): after a few runs it would otherwise keep one generic plan p
 statement, and one made while a table was nearly empty walks a whole index instead of seeking
 the few keys a lookup asks for, until the next ANALYZE. Keyed lookups and the ingest's
 array-based writes (timeline/bulk.py) plan in microseconds.
+
+Connections are not pinged at checkout: with asyncpg a ping is three round trips (BEGIN, an
+empty query, ROLLBACK), paid by every batch and every API call. A connection the server dropped
+fails its first statement instead; SQLAlchemy then discards the pool's connections, an ingest
+batch is retried request by request on fresh ones, and an API call answers 500 once. Pooled
+connections are replaced after RECYCLE_SECONDS, well within common idle timeouts.
+
+Read-only work uses `read_only(engine)`: the same pool in autocommit mode, which saves the
+BEGIN and ROLLBACK round trips around a few SELECTs.
 """
 
 from __future__ import annotations
@@ -13,6 +22,14 @@ from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+RECYCLE_SECONDS = 1800
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The engine in autocommit mode, for blocks that only read (each statement sees the latest
+    committed data; use `engine` where several reads must agree or anything is written)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def create_engine(database_url: str, *, pool_size: int = 20) -> AsyncEngine:
@@ -26,7 +43,7 @@ def create_engine(database_url: str, *, pool_size: int = 20) -> AsyncEngine:
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_recycle=RECYCLE_SECONDS,
         connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
     )
 

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 async def enqueue_due_work(hub: Hub) -> int:
     """One sweep: every outbound message whose (re)try is due gets a send_message job."""
-    async with hub.engine.connect() as conn:
+    async with hub.reads.connect() as conn:
         message_ids = await due_message_ids(conn)
     for message_id in message_ids:
         await hub.jobs.enqueue("send_message", message_id)

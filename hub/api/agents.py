@@ -41,7 +41,7 @@ class AvailabilityIn(BaseModel):
 
 @routes.add("GET", "/agents", summary="List agents", tag="agents", response=AgentList)
 async def list_agents(call: Call[Any, Any]) -> AgentList:
-    async with call.request.app[HUB].engine.connect() as conn:
+    async with call.request.app[HUB].reads.connect() as conn:
         rows = await conn.execute(
             select(*[users.c[n] for n in AgentOut.model_fields])
             .where(users.c.workspace_id == call.principal.workspace_id)

@@ -102,7 +102,7 @@ async def list_conversations(call: Call[Any, ConversationQuery]) -> Conversation
     if filters.cursor:
         (before,) = decode_cursor(filters.cursor, int)
         query = query.where(conversations.c.id < before)
-    async with call.request.app[HUB].engine.connect() as conn:
+    async with call.request.app[HUB].reads.connect() as conn:
         rows = (
             await conn.execute(query.order_by(conversations.c.id.desc()).limit(filters.limit + 1))
         ).all()
@@ -121,7 +121,7 @@ async def list_conversations(call: Call[Any, ConversationQuery]) -> Conversation
     response=ConversationOut,
 )
 async def get_conversation(call: Call[Any, Any]) -> ConversationOut:
-    async with call.request.app[HUB].engine.connect() as conn:
+    async with call.request.app[HUB].reads.connect() as conn:
         return await _load(conn, call)
 
 
@@ -136,7 +136,7 @@ async def get_conversation(call: Call[Any, Any]) -> ConversationOut:
 )
 async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
     hub = call.request.app[HUB]
-    async with hub.engine.connect() as conn:
+    async with hub.reads.connect() as conn:
         conversation = await _load(conn, call)
     channel = await hub.channels.get(conversation.channel_account_id)
     limit = channel.adapter.capabilities.max_body_length

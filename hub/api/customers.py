@@ -87,7 +87,7 @@ class TimelineQuery(BaseModel):
 async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
     workspace_id = call.principal.workspace_id
     query = select(customers).where(customers.c.workspace_id == workspace_id)
-    async with call.request.app[HUB].engine.connect() as conn:
+    async with call.request.app[HUB].reads.connect() as conn:
         if call.query.q:
             country = (
                 await conn.execute(
@@ -120,7 +120,7 @@ async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
     response=CustomerOut,
 )
 async def get_customer(call: Call[Any, Any]) -> CustomerOut:
-    async with call.request.app[HUB].engine.connect() as conn:
+    async with call.request.app[HUB].reads.connect() as conn:
         row = (
             await conn.execute(
                 select(customers)
@@ -144,17 +144,12 @@ async def get_customer(call: Call[Any, Any]) -> CustomerOut:
 )
 async def customer_timeline(call: Call[Any, TimelineQuery]) -> TimelinePage:
     customer_id = call.ids["customer_id"]
-    async with call.request.app[HUB].engine.connect() as conn:
-        owned = (
-            await conn.execute(
-                select(customers.c.id)
-                .where(customers.c.id == customer_id)
-                .where(customers.c.workspace_id == call.principal.workspace_id)
-            )
-        ).first()
-        if owned is None:
+    workspace_id = call.principal.workspace_id
+    async with call.request.app[HUB].reads.connect() as conn:
+        query = timeline_page_query(customer_id, workspace_id, call.query)
+        rows = (await conn.execute(query)).all()
+        if not rows and not await _customer_exists(conn, workspace_id, customer_id):
             raise not_found("customer")
-        rows = (await conn.execute(timeline_page_query(customer_id, call.query))).all()
     page = rows[: call.query.limit]
     next_cursor = (
         encode_cursor(page[-1].occurred_at, page[-1].id) if len(rows) > call.query.limit else None
@@ -163,10 +158,24 @@ async def customer_timeline(call: Call[Any, TimelineQuery]) -> TimelinePage:
     return TimelinePage(items=items, next_cursor=next_cursor)
 
 
-def timeline_page_query(customer_id: int, page: TimelineQuery) -> Any:
-    """Keyset pagination on (occurred_at, id): a deep page costs what the first one does."""
-    query = select(*[events.c[name] for name in TimelineEventOut.model_fields]).where(
-        events.c.customer_id == customer_id
+async def _customer_exists(conn: Any, workspace_id: int, customer_id: int) -> bool:
+    found = await conn.execute(
+        select(customers.c.id)
+        .where(customers.c.id == customer_id)
+        .where(customers.c.workspace_id == workspace_id)
+    )
+    return found.first() is not None
+
+
+def timeline_page_query(customer_id: int, workspace_id: int, page: TimelineQuery) -> Any:
+    """Keyset pagination on (occurred_at, id): a deep page costs what the first one does.
+
+    Another workspace's customer has no events here: every event row carries its workspace.
+    """
+    query = (
+        select(*[events.c[name] for name in TimelineEventOut.model_fields])
+        .where(events.c.customer_id == customer_id)
+        .where(events.c.workspace_id == workspace_id)
     )
     if page.cursor:
         occurred_at, event_id = decode_cursor(page.cursor, datetime, int)

@@ -39,7 +39,7 @@ class MessageOut(BaseModel):
     response=MessageOut,
 )
 async def get_message(call: Call[Any, Any]) -> MessageOut:
-    async with call.request.app[HUB].engine.connect() as conn:
+    async with call.request.app[HUB].reads.connect() as conn:
         row = (
             await conn.execute(
                 select(*[outbound.c[n] for n in MessageOut.model_fields])

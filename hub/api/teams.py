@@ -35,7 +35,7 @@ class MembersIn(BaseModel):
 
 @routes.add("GET", "/teams", summary="List teams", tag="teams", response=TeamList)
 async def get_teams(call: Call[Any, Any]) -> TeamList:
-    async with call.request.app[HUB].engine.connect() as conn:
+    async with call.request.app[HUB].reads.connect() as conn:
         found = await list_teams(conn, call.principal.workspace_id)
     return TeamList(items=[_out(team) for team in found])
 
