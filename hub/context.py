@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from hub.batching import IngestBatcher
 from hub.channel_directory import ChannelDirectory
@@ -49,6 +48,7 @@ class Hub:
         self._scheduler_interval = scheduler_interval
         self.readers = PullRunner(self) if pull_channels else None
         self._scheduler: asyncio.Task[None] | None = None
+        self._scheduler_stopping = asyncio.Event()
 
     async def start(self, *, background: bool = True) -> None:
         """Start services; `background` adds the ingest batcher, job runners and the scheduler."""
@@ -56,7 +56,10 @@ class Hub:
         if background:
             self.batcher.start()
             await self.jobs.start(self)
-            self._scheduler = asyncio.create_task(run_scheduler(self, self._scheduler_interval))
+            self._scheduler_stopping.clear()
+            self._scheduler = asyncio.create_task(
+                run_scheduler(self, self._scheduler_interval, self._scheduler_stopping)
+            )
             if self.readers is not None:
                 await self.readers.start()
 
@@ -64,9 +67,8 @@ class Hub:
         if self.readers is not None:
             await self.readers.stop()
         if self._scheduler is not None:
-            self._scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scheduler
+            self._scheduler_stopping.set()
+            await self._scheduler
         await self.batcher.stop()
         await self.jobs.stop()
         await self.bus.stop()

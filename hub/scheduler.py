@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -23,10 +24,13 @@ async def enqueue_due_work(hub: Hub) -> int:
     return len(message_ids)
 
 
-async def run_scheduler(hub: Hub, interval: float) -> None:
-    while True:
+async def run_scheduler(hub: Hub, interval: float, stopping: asyncio.Event) -> None:
+    """Sweep every `interval` seconds until `stopping` is set; a sweep under way is finished,
+    never cut off mid-query (its connection goes back to the pool)."""
+    while not stopping.is_set():
         try:
             await enqueue_due_work(hub)
         except Exception:
             log.exception("scheduler sweep failed; trying again in %.1f s", interval)
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)
