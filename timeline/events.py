@@ -57,6 +57,9 @@ class EmailThreadRef:
     references: tuple[str, ...] = ()
     subject: str = ""
     reply_token: str | None = None
+    subject_token: str | None = None
+    """The conversation token our subjects carry (`[#SB-...]`); it resolves only among the
+    conversations of the mailbox the mail arrived in."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,17 @@
-"""Reference threading: message ids replies name (In-Reply-To/References) and reply tokens."""
+"""Reference threading: message ids replies name (In-Reply-To/References), reply and subject
+tokens."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.events import EmailThreadRef
 from timeline.models import Conversation, ThreadKey, TimelineEvent
+from timeline.models.conversations import new_subject_token
 from timeline.sql import insert_ignoring_conflicts
 
 keys_table = ThreadKey.__table__
@@ -25,6 +27,11 @@ _BY_TOKEN = (
     select(conversations.c.workspace_id, conversations.c.reply_token, conversations.c.id)
     .where(conversations.c.workspace_id.in_(bindparam("workspaces", expanding=True)))
     .where(conversations.c.reply_token.in_(bindparam("tokens", expanding=True)))
+)
+_BY_SUBJECT_TOKEN = (
+    select(conversations.c.channel_account_id, conversations.c.subject_token, conversations.c.id)
+    .where(conversations.c.subject_token.in_(bindparam("tokens", expanding=True)))
+    .where(conversations.c.channel_account_id.in_(bindparam("accounts", expanding=True)))
 )
 
 
@@ -71,6 +78,21 @@ async def conversations_by_token(
     return {pair: conversation for pair, conversation in found.items() if pair in wanted}
 
 
+async def conversations_by_subject_token(
+    conn: AsyncConnection, wanted: Collection[tuple[int, str]]
+) -> dict[tuple[int, str], int]:
+    """(channel account, subject token) -> conversation id: a token names a conversation only
+    on the mailbox it was sent from, so one copied into another workspace's mail finds nothing."""
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        _BY_SUBJECT_TOKEN,
+        {"accounts": list({a for a, _ in wanted}), "tokens": list({t for _, t in wanted})},
+    )
+    found = {(row.channel_account_id, row.subject_token): row.id for row in rows}
+    return {pair: conversation for pair, conversation in found.items() if pair in wanted}
+
+
 async def remember(conn: AsyncConnection, rows: list[ThreadKeyRow]) -> None:
     """Keep message ids (ours and the customer's) so replies naming them find their thread."""
     if rows:
@@ -98,21 +120,25 @@ def thread_json(ref: EmailThreadRef) -> dict[str, object]:
     }
 
 
-def thread_from_json(data: dict[str, object], reply_token: str | None) -> EmailThreadRef:
+def thread_from_json(
+    data: dict[str, object], *, reply_token: str | None, subject_token: str | None
+) -> EmailThreadRef:
     return EmailThreadRef(
         message_id=data.get("message_id"),  # type: ignore[arg-type]
         in_reply_to=tuple(data.get("in_reply_to") or ()),  # type: ignore[arg-type]
         references=tuple(data.get("references") or ()),  # type: ignore[arg-type]
         subject=str(data.get("subject") or ""),
         reply_token=reply_token,
+        subject_token=subject_token,
     )
 
 
 async def thread_for_reply(conn: AsyncConnection, conversation_id: int) -> EmailThreadRef | None:
-    """The thread of the customer's newest mail in a conversation, with its reply token."""
+    """The thread of the customer's newest mail in a conversation, with its reply token and
+    subject token; a conversation gets its subject token here, on its first reply."""
     row = (
         await conn.execute(
-            select(events.c.meta, conversations.c.reply_token)
+            select(events.c.meta, conversations.c.reply_token, conversations.c.subject_token)
             .join(conversations, conversations.c.id == events.c.conversation_id)
             .where(events.c.conversation_id == conversation_id)
             .where(events.c.direction == "inbound")
@@ -122,4 +148,19 @@ async def thread_for_reply(conn: AsyncConnection, conversation_id: int) -> Email
     ).first()
     if row is None or "thread" not in row.meta:
         return None
-    return thread_from_json(row.meta["thread"], row.reply_token)
+    subject_token = row.subject_token or await _give_subject_token(conn, conversation_id)
+    return thread_from_json(
+        row.meta["thread"], reply_token=row.reply_token, subject_token=subject_token
+    )
+
+
+async def _give_subject_token(conn: AsyncConnection, conversation_id: int) -> str:
+    """Set the conversation's subject token unless a concurrent reply just did; return it."""
+    await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .where(conversations.c.subject_token.is_(None))
+        .values(subject_token=new_subject_token())
+    )
+    query = select(conversations.c.subject_token).where(conversations.c.id == conversation_id)
+    return (await conn.execute(query)).scalar_one()

@@ -234,6 +234,29 @@ def test_german_thunderbird_reply_in_latin1_with_format_flowed() -> None:
     assert parsed.thread_ref.in_reply_to == ("<ticket-4711-1@switchboard.example>",)
 
 
+def test_a_reply_that_lost_its_references_keeps_our_subject_token() -> None:
+    parsed = parse("message_received__reply_subject_token_only.eml")
+
+    assert parsed.subject == "AW: Wo bleibt meine Bestellung? [#SB-7KQ2M9XRTA]"
+    ref = parsed.thread_ref
+    assert (ref.in_reply_to, ref.references, ref.reply_token) == ((), (), None)
+    assert ref.subject_token == "7KQ2M9XRTA"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Re: Export fails [#1042]",  # other helpdesks' ticket numbers are not ours
+        "RE: [Ticket#2024030410000011] Invoice",
+        "Re: Order [#SB-1234]",  # too short to be one of ours
+        "Re: Order [SB-7KQ2M9XRTA]",
+        "Re: Order [#SB-7KQ2M9XRTA0]",
+    ],
+)
+def test_tokens_that_are_not_ours_are_not_read(subject: str) -> None:
+    assert parse(mail(f"Subject: {subject}")).thread_ref.subject_token is None
+
+
 def test_message_without_message_id_or_date() -> None:
     parsed = parse("message_received__no_message_id.eml")
 
