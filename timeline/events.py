@@ -124,8 +124,14 @@ class MessageReceived(InboundEvent):
     """A customer sent a message."""
 
     body: str
+    """What the customer wrote this time; a reply's quoted history is in `quoted`."""
     subject: str | None = None
     html: str | None = None
+    quoted: str | None = None
+    """The history (and signature) quoted below `body`, kept apart for display; nothing is
+    dropped: body and quoted together are the whole text."""
+    quoted_html: str | None = None
+    """The same for `html`."""
     attachments: tuple[Attachment, ...] = ()
     recipients: tuple[ExternalIdentity, ...] = ()
     automated: bool = False

@@ -668,6 +668,8 @@ def _event_row(
                 **dict(event.extra),
                 **_thread_meta(event.thread_ref),
                 **({"html": event.html} if event.html else {}),
+                **({"quoted": event.quoted} if event.quoted else {}),
+                **({"quoted_html": event.quoted_html} if event.quoted_html else {}),
             },
         )
     elif isinstance(event, ConsentChanged):

@@ -21,6 +21,8 @@ Addresses are lower-cased; recipients are To + Cc; Reply-To is kept apart, never
 Bodies: text is the text/plain parts (format=flowed joined), else a rendering of the HTML
 (html_text.py); html is the text/html parts sanitized (html.py). Every other part is a
 ParsedAttachment (attachments.py). automated marks mail no human typed (automated.py).
+The event's body and html are the new text of a reply, its quoted and quoted_html the history
+and signature below it (quoting.py).
 
 external_id, the dedupe key per mailbox, is "<Message-ID>|" + content_digest (digest.py), or
 "digest:" + content_digest for mail without a Message-ID: a re-fetched or re-delivered copy
@@ -53,6 +55,7 @@ from channels.email.headers import (
 from channels.email.html import sanitize_html
 from channels.email.html_text import html_to_text
 from channels.email.mime_tree import walk_message
+from channels.email.quoting import split_reply, split_reply_html
 from timeline.events import (
     EmailThreadRef,
     ExternalIdentity,
@@ -136,7 +139,9 @@ def parse_email(
 
 
 def to_event(parsed: ParsedEmail) -> MessageReceived:
-    """The typed inbound event for a parsed email (the full text; splitting is for display)."""
+    """The typed inbound event for a parsed email: the new text as body, the history apart."""
+    text, quoted = split_reply(parsed.text)
+    html, quoted_html = split_reply_html(parsed.html) if parsed.html else (None, "")
     return MessageReceived(
         channel_account_id=parsed.channel_account_id,
         kind=KIND,
@@ -145,9 +150,11 @@ def to_event(parsed: ParsedEmail) -> MessageReceived:
         occurred_at=parsed.occurred_at,
         raw_ref=parsed.raw_ref,
         thread_ref=parsed.thread_ref,
-        body=parsed.text,
+        body=text,
         subject=parsed.subject or None,
-        html=parsed.html,
+        html=html,
+        quoted=quoted or None,
+        quoted_html=quoted_html or None,
         attachments=tuple(a.meta for a in parsed.attachments),
         recipients=parsed.recipients,
         automated=parsed.automated,

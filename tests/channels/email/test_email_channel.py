@@ -9,12 +9,14 @@ from datetime import timedelta
 from email import message_from_bytes, policy
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from channels.email.imap_url import MailboxUrl
 from channels.email.reader import MailboxReader, ReaderSettings
+from hub.app import create_app
 from hub.context import Hub
 from hub.provisioning import create_channel
 from hub.pull import ChannelPullSink, pull_once
@@ -22,6 +24,7 @@ from tests.channels.email import smtp_server as smtp_testing
 from tests.channels.email.dovecot import ImapAccount
 from tests.channels.email.smtp_server import SmtpServer
 from tests.channels.email.tcp_proxy import TcpProxy
+from tests.hub.test_api import OpenApiChecker
 from tests.hub.test_cli import run
 from tests.workspace import SeededWorkspace, seed_workspace
 from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
@@ -523,6 +526,39 @@ async def test_html_mail_is_kept_sanitized_with_its_text(
         event = (await conn.execute(select(TimelineEvent.body, TimelineEvent.meta))).one()
     assert "Hello there" in event.body
     assert "<b>there</b>" in event.meta["html"] and "script" not in event.meta["html"]
+
+
+async def test_the_timeline_shows_a_replys_new_text_and_its_quoted_history_apart(
+    hub: Hub,
+    imap_account: ImapAccount,
+    mailbox_channel: tuple[SeededWorkspace, int],
+    aiohttp_client: Any,
+) -> None:
+    ws, channel_id = mailbox_channel
+    history = (
+        "On Mon, 23 Nov 2026 at 09:00, Support <support@shop.test> wrote:\r\n"
+        "> Your parcel left today.\r\n> Support"
+    )
+    imap_account.append(mail("ann@customer.test", "Re: Parcel", f"Thanks!\r\n\r\n{history}"))
+    await _sync(hub, channel_id)
+    client = await aiohttp_client(create_app(hub))
+    headers = {"Authorization": f"Bearer {ws.token}"}
+    customers = await (await client.get("/api/v1/customers", headers=headers)).json()
+    [customer] = customers["items"]
+    response = await client.get(f"/api/v1/customers/{customer['id']}/timeline", headers=headers)
+    body = await response.json()
+    assert response.status == 200, body
+    OpenApiChecker(await (await client.get("/api/v1/openapi.json")).json()).check(
+        "GET", "/api/v1/customers/{customer_id}/timeline", 200, body
+    )
+    [event] = body["items"]
+    assert event["body"] == "Thanks!"
+    assert event["quoted"] == history.replace("\r\n", "\n")
+    assert event["quoted_html"] is None
+    assert "quoted" not in event["meta"]
+    async with hub.engine.connect() as conn:
+        meta = (await conn.execute(select(TimelineEvent.meta))).scalar_one()
+    assert meta["quoted"] == event["quoted"]  # stored with the event, not recomputed
 
 
 async def test_a_colleague_forwarding_a_customer_mail_files_it_under_the_customer(

@@ -72,7 +72,10 @@ def test_every_fixture_parses_into_a_consistent_event(name: str) -> None:
     else:
         assert event.external_id == f"digest:{parsed.content_digest}"
     assert ("content_digest", parsed.content_digest) in event.extra
-    assert event.body == parsed.text and "\r" not in event.body
+    quoted = event.quoted or ""  # nothing dropped: the body, blanks, then the quoted history
+    assert parsed.text.startswith(event.body) and parsed.text.endswith(quoted)
+    assert not parsed.text[len(event.body) : len(parsed.text) - len(quoted)].strip()
+    assert "\r" not in event.body and (event.body or not parsed.text)
     assert event.attachments == tuple(a.meta for a in parsed.attachments)
     if event.html is not None:
         assert "<script" not in event.html.lower()
@@ -241,6 +244,33 @@ def test_a_reply_that_lost_its_references_keeps_our_subject_token() -> None:
     ref = parsed.thread_ref
     assert (ref.in_reply_to, ref.references, ref.reply_token) == ((), (), None)
     assert ref.subject_token == "7KQ2M9XRTA"
+
+
+def test_a_reply_event_carries_the_new_text_as_body_and_the_history_apart() -> None:
+    event = to_event(parse("message_received__reply_subject_token_only.eml"))
+
+    assert event.body == (
+        "Hallo,\n\ndie Bestellung ist immer noch nicht da. Können Sie bitte nachsehen?\n\n"
+        "Viele Grüße\nLena Müller"
+    )
+    assert event.quoted is not None
+    assert event.quoted.startswith("Am 04.03.2024 um 16:20 schrieb Switchboard Support")
+    assert event.quoted.endswith("> Switchboard Support")
+    assert event.html is None and event.quoted_html is None
+
+
+def test_an_html_reply_keeps_its_quoted_html_apart() -> None:
+    event = to_event(parse("message_received__reply_gmail.eml"))
+
+    assert event.html is not None and event.quoted_html is not None
+    assert "gmail_quote" not in event.html and 'class="gmail_quote"' in event.quoted_html
+    assert event.quoted is not None and event.quoted not in event.body
+
+
+def test_a_mail_without_history_has_nothing_quoted() -> None:
+    event = to_event(parse(mail("Subject: Hi", "Just a question.\n")))
+
+    assert (event.body, event.quoted, event.quoted_html) == ("Just a question.", None, None)
 
 
 @pytest.mark.parametrize(
