@@ -46,6 +46,12 @@ class Attachment:
     url: str | None = None
     content_id: str | None = None
     digest: str | None = None
+    too_large: bool = False
+    """Its bytes were over the channel's attachment size limit and were not kept (the raw
+    payload still holds them); the metadata is."""
+    content: bytes | None = field(default=None, repr=False, compare=False)
+    """The bytes, on their way to the blob store (timeline/blobs.py); never in the JSON kept
+    on the event, and not compared: `digest` names them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from functools import cache
 from sqlalchemy import Boolean, String, bindparam, case, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from timeline.blobs import store_attachments
 from timeline.delivery import record_receipts
 from timeline.domain import (
     Assignment,
@@ -241,6 +242,9 @@ class IngestPipeline:
             ],
         )
         outcome.event_ids = [row.id for row in inserted]
+        await store_attachments(
+            conn, [(c.workspace_id, e) for c, e, _ in resolved], outcome.event_ids
+        )
         outcome.appended = len(outcome.event_ids)
         await remember(conn, _thread_keys(resolved, placed))
         changes = threads.changes
@@ -699,7 +703,7 @@ def _kind_of(event_type: type[InboundEvent]) -> str:
 
 
 def _attachment_json(attachment: Attachment) -> dict[str, object]:
-    return {k: v for k, v in asdict(attachment).items() if v is not None}
+    return {k: v for k, v in asdict(attachment).items() if v is not None and k != "content"}
 
 
 def _needs_agent(change: _ConversationChange) -> bool:

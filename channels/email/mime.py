@@ -99,15 +99,6 @@ class ParsedEmail:
             return f"{self.message_id}|{self.content_digest}"
         return f"digest:{self.content_digest}"
 
-    @property
-    def blobs(self) -> dict[str, bytes]:
-        """Attachment bytes by sha256 digest, ready for a content-addressed store."""
-        return {
-            a.meta.digest: a.data
-            for a in self.attachments
-            if a.data is not None and a.meta.digest is not None
-        }
-
 
 def parse_email(
     raw: bytes,
@@ -178,9 +169,6 @@ def _event_extra(parsed: ParsedEmail) -> tuple[tuple[str, str], ...]:
     if parsed.automated_reason:
         extra.append(("automated_reason", parsed.automated_reason))
     extra += [("reply_to", r.value) for r in parsed.reply_to]
-    extra += [
-        ("attachment_too_large", a.meta.digest or "") for a in parsed.attachments if a.too_large
-    ]
     extra += [("bounced_recipient", r) for r in parsed.bounced_recipients]
     if parsed.bounced_message_id:
         extra.append(("bounced_message_id", parsed.bounced_message_id))

@@ -1,6 +1,7 @@
 """SQLAlchemy 2 typed models; every row belongs to exactly one workspace."""
 
 from timeline.models.base import Base
+from timeline.models.blobs import Blob, EventAttachment
 from timeline.models.channels import (
     ChannelAccount,
     ChannelCursor,
@@ -15,6 +16,7 @@ from timeline.models.people import Role, Team, TeamMember, User, Workspace
 
 __all__ = [
     "Base",
+    "Blob",
     "ChannelAccount",
     "ChannelCursor",
     "Consent",
@@ -22,6 +24,7 @@ __all__ = [
     "ConversationStatus",
     "Customer",
     "DeliveryReceipt",
+    "EventAttachment",
     "Identity",
     "OutboundMessage",
     "QuarantinedPayload",

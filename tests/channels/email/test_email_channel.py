@@ -74,7 +74,13 @@ async def mailbox_channel(
     yield ws, await add_mailbox(hub, ws, imap_account.url(), smtp_server.url())
 
 
-async def add_mailbox(hub: Hub, ws: SeededWorkspace, imap_url: str, smtp_url: str) -> int:
+async def add_mailbox(
+    hub: Hub,
+    ws: SeededWorkspace,
+    imap_url: str,
+    smtp_url: str,
+    settings: dict[str, Any] | None = None,
+) -> int:
     async with hub.engine.begin() as conn:
         channel = await create_channel(
             conn,
@@ -85,6 +91,7 @@ async def add_mailbox(hub: Hub, ws: SeededWorkspace, imap_url: str, smtp_url: st
             name="Support",
             address=SUPPORT,
             credentials={"imap_url": imap_url, "smtp_url": smtp_url},
+            settings=settings,
         )
     return channel.id
 

@@ -155,20 +155,20 @@ def test_pdf_attachment_metadata_bytes_and_digest() -> None:
         content_id="f_lte3k9q80",
         digest=PDF_SHA256,
     )
-    assert pdf.data is not None and pdf.data.startswith(b"%PDF-1.4")
-    assert hashlib.sha256(pdf.data).hexdigest() == PDF_SHA256
-    assert not pdf.inline and not pdf.too_large
-    assert parsed.blobs == {PDF_SHA256: pdf.data}
+    content = pdf.meta.content
+    assert content is not None and content.startswith(b"%PDF-1.4")
+    assert hashlib.sha256(content).hexdigest() == PDF_SHA256
+    assert not pdf.inline and not pdf.meta.too_large
+    assert to_event(parsed).attachments[0].content == content
 
 
 def test_attachment_over_the_limit_keeps_metadata_but_not_bytes() -> None:
     parsed = parse("message_received__attachment_pdf.eml", max_attachment_bytes=100)
 
     [pdf] = parsed.attachments
-    assert pdf.too_large and pdf.data is None
+    assert pdf.meta.too_large and pdf.meta.content is None
     assert pdf.meta.size == 224 and pdf.meta.digest == PDF_SHA256
-    assert parsed.blobs == {}
-    assert ("attachment_too_large", PDF_SHA256) in to_event(parsed).extra
+    assert to_event(parsed).attachments == (pdf.meta,)
 
 
 def test_inline_image_is_an_attachment_with_its_content_id() -> None:
@@ -182,7 +182,8 @@ def test_inline_image_is_an_attachment_with_its_content_id() -> None:
         content_id="image001.png@01DA6E2B.5A4C3D20",
         digest=PNG_SHA256,
     )
-    assert image.inline and image.data is not None and image.data.startswith(b"\x89PNG")
+    assert image.inline and image.meta.content is not None
+    assert image.meta.content.startswith(b"\x89PNG")
     assert parsed.html is not None
     assert 'src="cid:image001.png@01DA6E2B.5A4C3D20"' in parsed.html
     assert "MsoNormal" not in parsed.html and "<style" not in parsed.html
@@ -447,13 +448,13 @@ def test_delivery_status_notification() -> None:
         "delivery-status.txt",
         "message/delivery-status",
     )
-    assert status.data is not None and b"Status: 5.1.1" in status.data
+    assert status.meta.content is not None and b"Status: 5.1.1" in status.meta.content
     assert (original.meta.filename, original.meta.content_type) == (
         "Your ticket [#4200].eml",
         "message/rfc822",
     )
-    assert original.data is not None
-    assert b"Message-ID: <ticket-4200-1@switchboard.example>" in original.data
+    assert original.meta.content is not None
+    assert b"Message-ID: <ticket-4200-1@switchboard.example>" in original.meta.content
     assert ("bounced_recipient", "nobody@customer.example") in to_event(parsed).extra
 
 
@@ -623,7 +624,8 @@ def test_global_delivery_status_with_utf8_recipient() -> None:
     assert parsed.text == "Not delivered."
     [status] = parsed.attachments
     assert status.meta.content_type == "message/global-delivery-status"
-    assert status.data is not None and "José@Exämple.org".encode() in status.data
+    assert status.meta.content is not None
+    assert "José@Exämple.org".encode() in status.meta.content
 
 
 def test_read_receipt_is_automated() -> None:
