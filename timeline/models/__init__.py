@@ -7,6 +7,7 @@ from timeline.models.channels import (
     ChannelCursor,
     DeliveryReceipt,
     OutboundMessage,
+    PullLease,
     ThreadKey,
 )
 from timeline.models.conversations import Conversation, ConversationStatus, TimelineEvent
@@ -27,6 +28,7 @@ __all__ = [
     "EventAttachment",
     "Identity",
     "OutboundMessage",
+    "PullLease",
     "QuarantinedPayload",
     "RawPayloadRecord",
     "Role",

@@ -1,4 +1,5 @@
-"""Email leftovers: conversations' subject tokens; attachment blobs and their references.
+"""Email leftovers: conversations' subject tokens; attachment blobs and their references;
+pull channels' reader leases.
 
 Revision ID: 0002
 Revises: 0001
@@ -56,8 +57,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("event_id", "position", name=op.f("pk_event_attachments")),
     )
 
+    op.create_table(
+        "pull_leases",
+        sa.Column(
+            "channel_account_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("holder", sa.String(length=200), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["channel_account_id"],
+            ["channel_accounts.id"],
+            name=op.f("fk_pull_leases_channel_account_id_channel_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspaces.id"], name=op.f("fk_pull_leases_workspace_id_workspaces")
+        ),
+        sa.PrimaryKeyConstraint("channel_account_id", name=op.f("pk_pull_leases")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("pull_leases")
     op.drop_table("event_attachments")
     op.drop_table("blobs")
     op.drop_index("ix_conversations_subject_token", table_name="conversations")
