@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Column, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.events import EmailThreadRef
@@ -18,20 +19,20 @@ keys_table = ThreadKey.__table__
 conversations = Conversation.__table__
 events = TimelineEvent.__table__
 
-_BY_KEY = (
-    select(keys_table.c.channel_account_id, keys_table.c.key, keys_table.c.conversation_id)
-    .where(keys_table.c.channel_account_id.in_(bindparam("accounts", expanding=True)))
-    .where(keys_table.c.key.in_(bindparam("keys", expanding=True)))
-)
-_BY_TOKEN = (
-    select(conversations.c.workspace_id, conversations.c.reply_token, conversations.c.id)
-    .where(conversations.c.workspace_id.in_(bindparam("workspaces", expanding=True)))
-    .where(conversations.c.reply_token.in_(bindparam("tokens", expanding=True)))
-)
-_BY_SUBJECT_TOKEN = (
-    select(conversations.c.channel_account_id, conversations.c.subject_token, conversations.c.id)
-    .where(conversations.c.subject_token.in_(bindparam("tokens", expanding=True)))
-    .where(conversations.c.channel_account_id.in_(bindparam("accounts", expanding=True)))
+
+def _lookup(scope: Column[int], key: Column[str], conversation: Column[int]) -> Select[Any]:
+    """(scope, key, conversation id) rows for the scopes and keys given as `scopes`, `keys`."""
+    return (
+        select(scope.label("scope"), key.label("key"), conversation.label("conversation_id"))
+        .where(scope.in_(bindparam("scopes", expanding=True)))
+        .where(key.in_(bindparam("keys", expanding=True)))
+    )
+
+
+_BY_KEY = _lookup(keys_table.c.channel_account_id, keys_table.c.key, keys_table.c.conversation_id)
+_BY_TOKEN = _lookup(conversations.c.workspace_id, conversations.c.reply_token, conversations.c.id)
+_BY_SUBJECT_TOKEN = _lookup(
+    conversations.c.channel_account_id, conversations.c.subject_token, conversations.c.id
 )
 
 
@@ -54,28 +55,14 @@ async def conversations_by_key(
     conn: AsyncConnection, wanted: Collection[tuple[int, str]]
 ) -> dict[tuple[int, str], int]:
     """(channel account, message id) -> conversation id, for the ids we know."""
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        _BY_KEY,
-        {"accounts": list({a for a, _ in wanted}), "keys": list({k for _, k in wanted})},
-    )
-    found = {(row.channel_account_id, row.key): row.conversation_id for row in rows}
-    return {pair: conversation for pair, conversation in found.items() if pair in wanted}
+    return await _conversations(conn, _BY_KEY, wanted)
 
 
 async def conversations_by_token(
     conn: AsyncConnection, wanted: Collection[tuple[int, str]]
 ) -> dict[tuple[int, str], int]:
     """(workspace, reply token) -> conversation id."""
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        _BY_TOKEN,
-        {"workspaces": list({w for w, _ in wanted}), "tokens": list({t for _, t in wanted})},
-    )
-    found = {(row.workspace_id, row.reply_token): row.id for row in rows}
-    return {pair: conversation for pair, conversation in found.items() if pair in wanted}
+    return await _conversations(conn, _BY_TOKEN, wanted)
 
 
 async def conversations_by_subject_token(
@@ -83,13 +70,18 @@ async def conversations_by_subject_token(
 ) -> dict[tuple[int, str], int]:
     """(channel account, subject token) -> conversation id: a token names a conversation only
     on the mailbox it was sent from, so one copied into another workspace's mail finds nothing."""
+    return await _conversations(conn, _BY_SUBJECT_TOKEN, wanted)
+
+
+async def _conversations(
+    conn: AsyncConnection, lookup: Select[Any], wanted: Collection[tuple[int, str]]
+) -> dict[tuple[int, str], int]:
     if not wanted:
         return {}
     rows = await conn.execute(
-        _BY_SUBJECT_TOKEN,
-        {"accounts": list({a for a, _ in wanted}), "tokens": list({t for _, t in wanted})},
+        lookup, {"scopes": list({s for s, _ in wanted}), "keys": list({k for _, k in wanted})}
     )
-    found = {(row.channel_account_id, row.subject_token): row.id for row in rows}
+    found = {(row.scope, row.key): row.conversation_id for row in rows}
     return {pair: conversation for pair, conversation in found.items() if pair in wanted}
 
 

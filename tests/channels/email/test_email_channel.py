@@ -248,6 +248,16 @@ async def _conversation_of(hub: Hub, subject: str) -> int | None:
         ).scalar_one()
 
 
+async def _sent_subject(
+    hub: Hub, ws: SeededWorkspace, smtp: SmtpServer, conversation_id: int, body: str
+) -> str:
+    """Reply in the conversation and return the Subject of the mail the SMTP server got."""
+    before = len(smtp.received)
+    await _reply(hub, ws, conversation_id, body)
+    sent = (await smtp.wait_for(before + 1))[before]
+    return str(sent.parsed()["Subject"])
+
+
 async def test_a_reply_carrying_only_our_subject_token_joins_its_conversation(
     hub: Hub,
     imap_account: ImapAccount,
@@ -261,9 +271,7 @@ async def test_a_reply_carrying_only_our_subject_token_joins_its_conversation(
     conversation_id = await _conversation_of(hub, "Where is my order?")
     assert conversation_id is not None
 
-    await _reply(hub, ws, conversation_id, "It ships today")
-    [sent] = await smtp_server.wait_for(1)
-    subject = sent.parsed()["Subject"]
+    subject = await _sent_subject(hub, ws, smtp_server, conversation_id, "It ships today")
     found = SUBJECT_TOKEN.fullmatch(subject.removeprefix("Re: Where is my order? "))
     assert found is not None, subject
     async with hub.engine.connect() as conn:
@@ -280,9 +288,8 @@ async def test_a_reply_carrying_only_our_subject_token_joins_its_conversation(
     forged = await _conversation_of(hub, "Re: Where is my order? [#SB-0000000000]")
     assert forged not in (None, conversation_id)
 
-    await _reply(hub, ws, conversation_id, "Sorry, it left this morning")
-    [_, second] = await smtp_server.wait_for(2)
-    assert second.parsed()["Subject"] == f"Re: Where is my order? [#SB-{stored}]"
+    second = await _sent_subject(hub, ws, smtp_server, conversation_id, "It left this morning")
+    assert second == f"Re: Where is my order? [#SB-{stored}]"
 
 
 async def test_references_and_the_reply_address_come_before_the_subject_token(
@@ -302,9 +309,7 @@ async def test_references_and_the_reply_address_come_before_the_subject_token(
     by_reference = await _conversation_of(hub, "Order 1042")
     tokened = await _conversation_of(hub, "Invoice")
     assert by_reference is not None and tokened is not None
-    await _reply(hub, ws, tokened, "We will fix it")
-    [sent] = await smtp_server.wait_for(1)
-    invoice_subject = sent.parsed()["Subject"]
+    invoice_subject = await _sent_subject(hub, ws, smtp_server, tokened, "We will fix it")
     async with hub.engine.connect() as conn:
         reply_token = (
             await conn.execute(
@@ -347,9 +352,7 @@ async def test_a_subject_token_copied_into_another_workspace_finds_nothing_there
     await _sync(hub, channel_id)
     conversation_id = await _conversation_of(hub, "Order 1042")
     assert conversation_id is not None
-    await _reply(hub, ws, conversation_id, "On its way")
-    [sent] = await smtp_server.wait_for(1)
-    token_subject = sent.parsed()["Subject"]
+    token_subject = await _sent_subject(hub, ws, smtp_server, conversation_id, "On its way")
     assert SUBJECT_TOKEN.search(token_subject)
 
     other_imap_account.append(mail("ann@customer.test", token_subject, "to the other shop"))
