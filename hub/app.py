@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
-from hub.api import agents, conversations, customers, messages, teams
+from hub.api import agents, conversations, customers, events, messages, teams
 from hub.api.framework import ApiRoutes
 from hub.api.openapi import build_openapi
 from hub.auth import Principal, principal_for_token
@@ -18,7 +18,7 @@ from hub.web_keys import HUB
 from hub.webhooks import MAX_WEBHOOK_BYTES
 from hub.webhooks import add_routes as add_webhook_routes
 
-API_MODULES = (customers, conversations, agents, teams, messages)
+API_MODULES = (customers, conversations, agents, teams, messages, events)
 
 
 def api_routes() -> ApiRoutes:

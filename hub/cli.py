@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     email.add_argument("--imap", help="imap[s]://user:password@host:port/MAILBOX")
     email.add_argument("--smtp", help="smtp[s]://user:password@host:port")
     email.add_argument("--after-import", default="none", help="none, seen or move:<Folder>")
+    email.add_argument(
+        "--max-attachment-mb",
+        type=float,
+        default=None,
+        help="attachments larger than this keep only their metadata (default 25)",
+    )
     channel_add.set_defaults(command=_channel_add)
 
     email_sync = commands.add_parser("email", help="email channels").add_subparsers(required=True)
@@ -363,11 +369,16 @@ def _email_account(args: argparse.Namespace) -> dict[str, Any]:
     address = args.address or (imap.user if "@" in imap.user else None)
     if not address:
         raise CommandError("give --address: the IMAP user name is not an email address")
+    settings: dict[str, Any] = {"after_import": args.after_import}
+    if args.max_attachment_mb is not None:
+        if args.max_attachment_mb < 0:
+            raise CommandError("--max-attachment-mb must not be negative")
+        settings["max_attachment_bytes"] = int(args.max_attachment_mb * 1024 * 1024)
     return {
         "provider": args.provider or "imap",
         "address": address.lower(),
         "credentials": {"imap_url": args.imap, "smtp_url": args.smtp},
-        "settings": {"after_import": args.after_import},
+        "settings": settings,
     }
 
 

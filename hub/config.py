@@ -24,6 +24,8 @@ class Settings:
     base_url: str
     host: str
     port: int
+    pull_lease_seconds: float = 30.0
+    """How long a process's hold on a pull channel (a mailbox) lasts unless renewed."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -42,7 +44,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     base_url = (env.get("SWITCHBOARD_BASE_URL") or f"http://{host}:{port}").rstrip("/")
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
         raise ConfigError(f"SWITCHBOARD_BASE_URL must be an http(s) URL, got {base_url!r}")
-    return Settings(database_url, redis_url, secret_key, base_url, host, port)
+    lease = _lease_seconds(env.get("SWITCHBOARD_PULL_LEASE_SECONDS", "30"))
+    return Settings(database_url, redis_url, secret_key, base_url, host, port, lease)
+
+
+def _lease_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0
+    if not 1 <= seconds <= 3600:
+        raise ConfigError(
+            "SWITCHBOARD_PULL_LEASE_SECONDS must be a number of seconds from 1 to 3600, "
+            f"got {value!r}"
+        )
+    return seconds
 
 
 def _port(value: str) -> int:

@@ -46,7 +46,9 @@ class Hub:
             else RqJobs(settings.redis_url, self.job_functions)
         )
         self._scheduler_interval = scheduler_interval
-        self.readers = PullRunner(self) if pull_channels else None
+        self.readers = (
+            PullRunner(self, lease_seconds=settings.pull_lease_seconds) if pull_channels else None
+        )
         self._scheduler: asyncio.Task[None] | None = None
         self._scheduler_stopping = asyncio.Event()
 

@@ -1,18 +1,23 @@
-"""Runs pull transports (IMAP readers): the PullSink that commits their batches and cursors."""
+"""Runs pull transports (IMAP readers): the PullSink that commits their batches and cursors,
+and one reader per channel across all serving processes, by a lease in the database."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import MalformedPayload, PullSink, PullTransport, SyncCounts, UnsupportedEvent
+from hub import leases
 from hub.channel_directory import Channel
 from timeline.events import RawPayload
 from timeline.ingest import IngestRequest
@@ -105,11 +110,19 @@ async def pull_once(hub: Hub, channel: Channel, progress: Any = None) -> SyncCou
 
 
 class PullRunner:
-    """Keeps one long-running reader per active pull channel while the hub serves."""
+    """Keeps one long-running reader per active pull channel while the hub serves.
 
-    def __init__(self, hub: Hub) -> None:
+    With several processes serving, only the one holding a channel's lease reads it: the
+    others wait, retrying every third of the lease time, and take over once a holder that
+    stopped renewing (killed, hung, cut off from the database) lets it expire. The holder
+    renews every third of the lease time and stops its reader as soon as a renewal fails.
+    """
+
+    def __init__(self, hub: Hub, *, lease_seconds: float = 30.0) -> None:
         self._hub = hub
-        self._tasks: dict[int, asyncio.Task[SyncCounts]] = {}
+        self._lease = timedelta(seconds=lease_seconds)
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._tasks: dict[int, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         async with self._hub.engine.connect() as conn:
@@ -125,9 +138,9 @@ class PullRunner:
         for channel_id in ids:
             channel = await self._hub.channels.get(channel_id)
             if isinstance(channel.adapter, PullTransport):
-                sink = ChannelPullSink(self._hub, channel)
                 self._tasks[channel_id] = asyncio.create_task(
-                    channel.adapter.pull(sink, once=False), name=f"pull-channel-{channel_id}"
+                    self._read_while_leading(channel, channel.adapter),
+                    name=f"pull-channel-{channel_id}",
                 )
 
     async def stop(self) -> None:
@@ -137,3 +150,53 @@ class PullRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+
+    async def _read_while_leading(self, channel: Channel, adapter: PullTransport) -> None:
+        pause = self._lease.total_seconds() / 3
+        try:
+            while True:
+                if await self._take(channel):
+                    await self._read_until_lease_lost(channel, adapter, pause)
+                await asyncio.sleep(pause)
+        finally:
+            await self._release(channel)
+
+    async def _read_until_lease_lost(
+        self, channel: Channel, adapter: PullTransport, pause: float
+    ) -> None:
+        channel_id = channel.context.channel_account_id
+        log.info("channel %s: reading (lease held by %s)", channel_id, self._holder)
+        reader = asyncio.create_task(adapter.pull(ChannelPullSink(self._hub, channel), once=False))
+        try:
+            while not reader.done():
+                await asyncio.wait([reader], timeout=pause)
+                if not reader.done() and not await self._take(channel):
+                    log.warning("channel %s: lease lost; reader stopped", channel_id)
+                    return
+            log.error("channel %s: reader ended: %r", channel_id, reader.exception())
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _take(self, channel: Channel) -> bool:
+        """Take or renew the lease; a database error counts as not holding it."""
+        try:
+            async with self._hub.engine.begin() as conn:
+                return await leases.take(
+                    conn,
+                    channel_account_id=channel.context.channel_account_id,
+                    workspace_id=channel.context.workspace_id,
+                    holder=self._holder,
+                    duration=self._lease,
+                )
+        except Exception:
+            log.exception("channel %s: lease check failed", channel.context.channel_account_id)
+            return False
+
+    async def _release(self, channel: Channel) -> None:
+        with contextlib.suppress(Exception):  # unreleased, the lease simply expires
+            async with self._hub.engine.begin() as conn:
+                await leases.release(
+                    conn, channel_account_id=channel.context.channel_account_id, holder=self._holder
+                )

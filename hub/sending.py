@@ -35,7 +35,7 @@ async def send_message(hub: Hub, message_id: int) -> None:
     channel = await hub.channels.get(message.channel_account_id)
     thread = None
     if channel.adapter.capabilities.threads_by_message_id:
-        async with hub.engine.connect() as conn:
+        async with hub.engine.begin() as conn:  # may give the conversation its subject token
             thread = await thread_for_reply(conn, message.conversation_id)
     outbound = OutboundMessage(
         message_id=message.id,

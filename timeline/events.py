@@ -46,6 +46,12 @@ class Attachment:
     url: str | None = None
     content_id: str | None = None
     digest: str | None = None
+    too_large: bool = False
+    """Its bytes were over the channel's attachment size limit and were not kept (the raw
+    payload still holds them); the metadata is."""
+    content: bytes | None = field(default=None, repr=False, compare=False)
+    """The bytes, on their way to the blob store (timeline/blobs.py); never in the JSON kept
+    on the event, and not compared: `digest` names them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,9 @@ class EmailThreadRef:
     references: tuple[str, ...] = ()
     subject: str = ""
     reply_token: str | None = None
+    subject_token: str | None = None
+    """The conversation token our subjects carry (`[#SB-...]`); it resolves only among the
+    conversations of the mailbox the mail arrived in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +130,14 @@ class MessageReceived(InboundEvent):
     """A customer sent a message."""
 
     body: str
+    """What the customer wrote this time; a reply's quoted history is in `quoted`."""
     subject: str | None = None
     html: str | None = None
+    quoted: str | None = None
+    """The history (and signature) quoted below `body`, kept apart for display; nothing is
+    dropped: body and quoted together are the whole text."""
+    quoted_html: str | None = None
+    """The same for `html`."""
     attachments: tuple[Attachment, ...] = ()
     recipients: tuple[ExternalIdentity, ...] = ()
     automated: bool = False

@@ -11,6 +11,7 @@ from functools import cache
 from sqlalchemy import BigInteger, Boolean, Integer, String, case, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from timeline.blobs import store_attachments
 from timeline.bulk import RowsUpdate, insert_returning_ids, insert_rows
 from timeline.delivery import record_receipts
 from timeline.domain import (
@@ -47,6 +48,7 @@ from timeline.sql import in_list, insert_ignoring_conflicts, lock_keys
 from timeline.thread_keys import (
     ThreadKeyRow,
     conversations_by_key,
+    conversations_by_subject_token,
     conversations_by_token,
     referenced_ids,
     remember,
@@ -249,6 +251,9 @@ class IngestPipeline:
                 for (ctx, event, identity), change in zip(resolved, placed, strict=True)
             ],
         )
+        await store_attachments(
+            conn, [(c.workspace_id, e) for c, e, _ in resolved], outcome.event_ids
+        )
         outcome.appended = len(outcome.event_ids)
         await remember(conn, _thread_keys(resolved, placed))
         changes = threads.changes
@@ -367,6 +372,8 @@ class _Known:
     """(channel account, message id) -> the conversation holding that message."""
     by_token: dict[tuple[int, str], ConversationRow] = field(default_factory=dict)
     """(workspace, reply token) -> its conversation."""
+    by_subject_token: dict[tuple[int, str], ConversationRow] = field(default_factory=dict)
+    """(channel account, subject token) -> its conversation."""
 
 
 async def _look_up(
@@ -406,20 +413,26 @@ async def _look_up(
 async def _look_up_references(
     conn: AsyncConnection, candidates: list[tuple[ChannelContext, InboundEvent]], known: _Known
 ) -> None:
-    """Conversations that the batch's mails name by message id or by reply token."""
+    """Conversations that the batch's mails name by message id, reply or subject token."""
     keys: set[tuple[int, str]] = set()
     tokens: set[tuple[int, str]] = set()
+    subject_tokens: set[tuple[int, str]] = set()
     for ctx, event in candidates:
         ref = event.thread_ref
         if isinstance(event, MessageReceived) and isinstance(ref, EmailThreadRef):
             keys.update((ctx.channel_account_id, key) for key in referenced_ids(ref))
             if ref.reply_token:
                 tokens.add((ctx.workspace_id, ref.reply_token))
+            if ref.subject_token:
+                subject_tokens.add((ctx.channel_account_id, ref.subject_token))
     by_key = await conversations_by_key(conn, keys)
     by_token = await conversations_by_token(conn, tokens)
-    rows = await conversations_by_id(conn, {*by_key.values(), *by_token.values()})
+    by_subject = await conversations_by_subject_token(conn, subject_tokens)
+    found = {*by_key.values(), *by_token.values(), *by_subject.values()}
+    rows = await conversations_by_id(conn, found)
     known.referenced.update({pair: rows[cid] for pair, cid in by_key.items() if cid in rows})
     known.by_token.update({pair: rows[cid] for pair, cid in by_token.items() if cid in rows})
+    known.by_subject_token.update({p: rows[cid] for p, cid in by_subject.items() if cid in rows})
 
 
 def _handle(ctx: ChannelContext, identity: IdentityRow) -> ChannelHandle:
@@ -474,8 +487,10 @@ class _Threads:
             row = self._batch_keys.get(pair) or self._known.referenced.get(pair)
             if row is not None:
                 return row
-        if ref.reply_token:
-            return self._known.by_token.get((ctx.workspace_id, ref.reply_token))
+        if ref.reply_token and (ctx.workspace_id, ref.reply_token) in self._known.by_token:
+            return self._known.by_token[(ctx.workspace_id, ref.reply_token)]
+        if ref.subject_token:
+            return self._known.by_subject_token.get((ctx.channel_account_id, ref.subject_token))
         return None
 
     def _continue(
@@ -669,6 +684,8 @@ def _event_row(
                 **dict(event.extra),
                 **_thread_meta(event.thread_ref),
                 **({"html": event.html} if event.html else {}),
+                **({"quoted": event.quoted} if event.quoted else {}),
+                **({"quoted_html": event.quoted_html} if event.quoted_html else {}),
             },
         )
     elif isinstance(event, ConsentChanged):
@@ -698,7 +715,7 @@ def _kind_of(event_type: type[InboundEvent]) -> str:
 
 
 def _attachment_json(attachment: Attachment) -> dict[str, object]:
-    return {k: v for k, v in asdict(attachment).items() if v is not None}
+    return {k: v for k, v in asdict(attachment).items() if v is not None and k != "content"}
 
 
 def _needs_agent(change: _ConversationChange) -> bool:

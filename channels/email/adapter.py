@@ -16,6 +16,7 @@ from channels.base import (
     SyncCounts,
     WebhookRequest,
 )
+from channels.email.attachments import DEFAULT_MAX_ATTACHMENT_BYTES
 from channels.email.compose import compose
 from channels.email.imap_url import AfterImport, MailboxUrl
 from channels.email.mime import parse_email, to_event
@@ -36,7 +37,8 @@ class ImapSmtpEmailAdapter:
 
     Credentials: `imap_url` (imap:// or imaps://) and `smtp_url` (smtp:// or smtps://).
     Settings: `after_import` (`none`, `seen` or `move:<Folder>`), `from_name`,
-    `reply_domain` (for `reply+<token>@` addresses; defaults to the mailbox's domain).
+    `reply_domain` (for `reply+<token>@` addresses; defaults to the mailbox's domain),
+    `max_attachment_bytes` (larger attachments keep only their metadata; default 25 MiB).
     """
 
     kind: ClassVar[str] = "email"
@@ -48,6 +50,9 @@ class ImapSmtpEmailAdapter:
     def __init__(self, config: ChannelConfig, *, clock: Callable[[], datetime] = _utc_now) -> None:
         self.config = config
         self._clock = clock
+        self._max_attachment_bytes = int(
+            config.settings.get("max_attachment_bytes", DEFAULT_MAX_ATTACHMENT_BYTES)
+        )
         self._smtp = SmtpUrl.parse(_credential(config, "smtp_url"))
         after_import = AfterImport.parse(str(config.settings.get("after_import", "none")))
         self._reader = MailboxReader(
@@ -64,6 +69,7 @@ class ImapSmtpEmailAdapter:
             channel_account_id=self.config.id,
             raw_ref=raw.digest,
             received_at=self._clock(),
+            max_attachment_bytes=self._max_attachment_bytes,
         )
         return [to_event(parsed)]
 

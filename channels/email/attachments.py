@@ -2,8 +2,9 @@
 
 Every part that is not body text, inline images included, is an attachment: decoded filename
 (RFC 2231 / RFC 2047, path parts removed), content type, size, Content-ID without <>, sha256
-of the decoded bytes, and the bytes unless they exceed the size limit (default 25 MiB): then
-too_large is set and only the metadata is kept.
+of the decoded bytes, and the bytes (Attachment.content, for the blob store) unless they
+exceed the size limit (default 25 MiB, the channel's `max_attachment_bytes` setting): then
+Attachment.too_large is set and only the metadata is kept.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ class ParsedAttachment:
     """One attachment or inline image: its metadata and, unless too large, its decoded bytes."""
 
     meta: Attachment
-    data: bytes | None
     inline: bool = False
-    too_large: bool = False
 
 
 def make_attachment(
@@ -53,8 +52,10 @@ def make_attachment(
         size=len(payload),
         content_id=content_id,
         digest=hashlib.sha256(payload).hexdigest(),
+        too_large=too_large,
+        content=None if too_large else payload,
     )
-    return ParsedAttachment(meta, None if too_large else payload, inline, too_large)
+    return ParsedAttachment(meta, inline)
 
 
 def safe_filename(name: str) -> str:

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from types import MappingProxyType
 
 from channels.base import OutboundMessage, PermanentSendError
+from channels.email.subject_token import with_subject_token
 from timeline.events import Attachment, EmailThreadRef, IdentityKind
 
 MAX_REFERENCES = 20
@@ -53,9 +54,10 @@ def compose(
     customer's last message, as parsed on the way in): its `message_id` becomes In-Reply-To;
     References is its `references` chain (or, when it had none, its `in_reply_to`) followed
     by its `message_id`, de-duplicated and trimmed to MAX_REFERENCES; its `subject` gives
-    "Re: <subject>" unless `message.subject` is set; its `reply_token` gives
-    `Reply-To: reply+<token>@<reply_domain>`. A thread_ref without `message_id` (a new mail
-    that should still carry a reply token) adds no In-Reply-To.
+    "Re: <subject>" unless `message.subject` is set; its `subject_token` is added to the
+    subject as `[#SB-<token>]` (once: a subject already carrying it keeps it where it is);
+    its `reply_token` gives `Reply-To: reply+<token>@<reply_domain>`. A thread_ref without
+    `message_id` (a new mail that should still carry a reply token) adds no In-Reply-To.
 
     Attachment bytes are looked up by `Attachment.digest` in `attachments`; one missing raises
     PermanentSendError. Attachments with a content_id go next to the HTML part
@@ -137,8 +139,12 @@ def _add_threading(email: EmailMessage, thread: EmailThreadRef) -> None:
 
 def _subject(subject: str | None, thread: EmailThreadRef | None) -> str:
     if subject and subject.strip():
-        return _one_line(subject)
-    return reply_subject(thread.subject) if thread is not None else ""
+        text = _one_line(subject)
+    else:
+        text = reply_subject(thread.subject) if thread is not None else ""
+    if thread is not None and thread.subject_token:
+        return with_subject_token(text, thread.subject_token)
+    return text
 
 
 def _recipient(message: OutboundMessage) -> Address:

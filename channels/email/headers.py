@@ -4,7 +4,8 @@ Header values are always decoded here, from the raw header text, whichever email
 the message. Addresses are lower-cased. Message ids are normalized to `<id>` with whitespace
 removed; References keeps every id in order, de-duplicated. thread_ref.reply_token comes from
 the first To, Cc, Delivered-To, X-Original-To or Envelope-To address shaped
-`reply+<token>@...`, its case kept as written. A garbage or missing Date, or one before 1980 or
+`reply+<token>@...`, its case kept as written; thread_ref.subject_token is our `[#SB-...]`
+token in the Subject (subject_token.py). A garbage or missing Date, or one before 1980 or
 more than a day after received_at, falls back to received_at.
 """
 
@@ -21,6 +22,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from channels.base import MalformedPayload
 from channels.email.charsets import decode_text
+from channels.email.subject_token import find_subject_token
 from timeline.events import EmailThreadRef
 
 
@@ -204,17 +206,19 @@ def _reply_token(headers: HeaderFields, hint: str | None) -> str | None:
 
 
 def parse_thread_ref(headers: HeaderFields, hint: str | None) -> EmailThreadRef:
-    """Message-ID, In-Reply-To, References, Subject and the reply token, for threading."""
+    """Message-ID, In-Reply-To, References, Subject, the reply and subject tokens."""
 
     def ids(name: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys(i for value in headers.all(name) for i in _message_ids(value)))
 
+    subject = decode_header_text(headers.first("subject") or "", hint)
     return EmailThreadRef(
         message_id=first_message_id(headers.first("message-id")),
         in_reply_to=ids("in-reply-to"),
         references=ids("references"),
-        subject=decode_header_text(headers.first("subject") or "", hint),
+        subject=subject,
         reply_token=_reply_token(headers, hint),
+        subject_token=find_subject_token(subject),
     )
 
 

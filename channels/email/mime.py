@@ -21,6 +21,8 @@ Addresses are lower-cased; recipients are To + Cc; Reply-To is kept apart, never
 Bodies: text is the text/plain parts (format=flowed joined), else a rendering of the HTML
 (html_text.py); html is the text/html parts sanitized (html.py). Every other part is a
 ParsedAttachment (attachments.py). automated marks mail no human typed (automated.py).
+The event's body and html are the new text of a reply, its quoted and quoted_html the history
+and signature below it (quoting.py).
 
 external_id, the dedupe key per mailbox, is "<Message-ID>|" + content_digest (digest.py), or
 "digest:" + content_digest for mail without a Message-ID: a re-fetched or re-delivered copy
@@ -53,6 +55,7 @@ from channels.email.headers import (
 from channels.email.html import sanitize_html
 from channels.email.html_text import html_to_text
 from channels.email.mime_tree import walk_message
+from channels.email.quoting import split_reply, split_reply_html
 from timeline.events import (
     EmailThreadRef,
     ExternalIdentity,
@@ -96,15 +99,6 @@ class ParsedEmail:
             return f"{self.message_id}|{self.content_digest}"
         return f"digest:{self.content_digest}"
 
-    @property
-    def blobs(self) -> dict[str, bytes]:
-        """Attachment bytes by sha256 digest, ready for a content-addressed store."""
-        return {
-            a.meta.digest: a.data
-            for a in self.attachments
-            if a.data is not None and a.meta.digest is not None
-        }
-
 
 def parse_email(
     raw: bytes,
@@ -136,7 +130,9 @@ def parse_email(
 
 
 def to_event(parsed: ParsedEmail) -> MessageReceived:
-    """The typed inbound event for a parsed email (the full text; splitting is for display)."""
+    """The typed inbound event for a parsed email: the new text as body, the history apart."""
+    text, quoted = split_reply(parsed.text)
+    html, quoted_html = split_reply_html(parsed.html) if parsed.html else (None, "")
     return MessageReceived(
         channel_account_id=parsed.channel_account_id,
         kind=KIND,
@@ -145,9 +141,11 @@ def to_event(parsed: ParsedEmail) -> MessageReceived:
         occurred_at=parsed.occurred_at,
         raw_ref=parsed.raw_ref,
         thread_ref=parsed.thread_ref,
-        body=parsed.text,
+        body=text,
         subject=parsed.subject or None,
-        html=parsed.html,
+        html=html,
+        quoted=quoted or None,
+        quoted_html=quoted_html or None,
         attachments=tuple(a.meta for a in parsed.attachments),
         recipients=parsed.recipients,
         automated=parsed.automated,
@@ -171,9 +169,6 @@ def _event_extra(parsed: ParsedEmail) -> tuple[tuple[str, str], ...]:
     if parsed.automated_reason:
         extra.append(("automated_reason", parsed.automated_reason))
     extra += [("reply_to", r.value) for r in parsed.reply_to]
-    extra += [
-        ("attachment_too_large", a.meta.digest or "") for a in parsed.attachments if a.too_large
-    ]
     extra += [("bounced_recipient", r) for r in parsed.bounced_recipients]
     if parsed.bounced_message_id:
         extra.append(("bounced_message_id", parsed.bounced_message_id))

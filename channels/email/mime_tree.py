@@ -68,7 +68,7 @@ class MimeContents:
         if key not in self.seen:
             self.seen.add(key)
             self.attachments.append(attachment)
-        if attachment.too_large:
+        if attachment.meta.too_large:
             self.defects.append(f"attachment over {self.max_bytes} bytes kept as metadata only")
 
 

@@ -27,7 +27,9 @@ class SmtpUrl:
 
     `smtp://[user[:password]@]host[:port][?starttls=auto|no|require][&tls_verify=yes|no]`
     (port 587 by default) or `smtps://...` (implicit TLS, port 465 by default, no starttls
-    option). User and password are percent-decoded.
+    option). User and password are percent-decoded. An smtp:// URL that logs in (has a user)
+    defaults to `starttls=require`, so a password never crosses the network in clear unless
+    `starttls=no` says so; without a login the default is `auto`.
     """
 
     host: str
@@ -59,7 +61,7 @@ class SmtpUrl:
             host=_host(parts.hostname),
             port=_port(parts, _DEFAULT_PORTS[scheme]),
             implicit_tls=implicit_tls,
-            starttls=_starttls(options.get("starttls", "auto")),
+            starttls=_starttls(options.get("starttls", _default_starttls(username))),
             tls_verify=_boolean("tls_verify", options.get("tls_verify", "yes")),
             username=username,
             password=password,
@@ -140,6 +142,11 @@ def _options(query: str) -> dict[str, str]:
             raise ValueError(f"SMTP URL gives {key} twice")
         options[key] = value.strip().lower()
     return options
+
+
+def _default_starttls(username: str | None) -> StartTls:
+    """Require STARTTLS where the client logs in (AUTH would send the password in clear)."""
+    return StartTls.AUTO if username is None else StartTls.REQUIRE
 
 
 def _starttls(value: str) -> StartTls:

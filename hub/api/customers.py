@@ -60,10 +60,26 @@ class TimelineEventOut(BaseModel):
     author_user_id: int | None
     external_id: str | None
     subject: str | None
-    body: str
+    body: str = Field(description="what was written this time; a reply's quoted history is apart")
+    quoted: str | None = Field(
+        None, description="the history (and signature) a reply quoted below its body, if any"
+    )
+    quoted_html: str | None = Field(None, description="the same for the HTML in meta.html")
     attachments: list[dict[str, Any]]
     meta: dict[str, Any]
     occurred_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> TimelineEventOut:
+        """An event row as the API shows it: the quoted history out of meta, in its own fields."""
+        data = dict(row._mapping)
+        meta = dict(data.pop("meta"))
+        quoted = {name: meta.pop(name, None) for name in _QUOTED}
+        return cls(**data, **quoted, meta=meta)
+
+
+_QUOTED = ("quoted", "quoted_html")
+"""TimelineEventOut fields kept in the event's meta column."""
 
 
 class TimelinePage(BaseModel):
@@ -154,7 +170,7 @@ async def customer_timeline(call: Call[Any, TimelineQuery]) -> TimelinePage:
     next_cursor = (
         encode_cursor(page[-1].occurred_at, page[-1].id) if len(rows) > call.query.limit else None
     )
-    items = [TimelineEventOut.model_validate(row._mapping) for row in page]
+    items = [TimelineEventOut.of(row) for row in page]
     return TimelinePage(items=items, next_cursor=next_cursor)
 
 
@@ -172,8 +188,9 @@ def timeline_page_query(customer_id: int, workspace_id: int, page: TimelineQuery
 
     Another workspace's customer has no events here: every event row carries its workspace.
     """
+    columns = [events.c[name] for name in TimelineEventOut.model_fields if name not in _QUOTED]
     query = (
-        select(*[events.c[name] for name in TimelineEventOut.model_fields])
+        select(*columns)
         .where(events.c.customer_id == customer_id)
         .where(events.c.workspace_id == workspace_id)
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -32,7 +34,39 @@ class Call(Generic[Body, Query]):
     ids: dict[str, int]
 
 
-Handler = Callable[[Call[Any, Any]], Awaitable[BaseModel]]
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A file answered as its own bytes, not JSON: declare the endpoint with response=Download.
+
+    Always `Content-Disposition: attachment`, `nosniff` and a sandboxing CSP, so a customer's
+    HTML or SVG file never runs as a page of the hub's origin.
+    """
+
+    filename: str
+    content_type: str
+    content: bytes
+
+    def response(self) -> web.Response:
+        content_type = self.content_type if _MEDIA_TYPE.fullmatch(self.content_type) else None
+        fallback = re.sub(r"[^A-Za-z0-9._ -]", "_", self.filename) or "attachment"
+        disposition = (
+            f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(self.filename)}"
+        )
+        return web.Response(
+            body=self.content,
+            content_type=content_type or "application/octet-stream",
+            headers={
+                "Content-Disposition": disposition,
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "sandbox",
+            },
+        )
+
+
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
+
+Handler = Callable[[Call[Any, Any]], Awaitable[BaseModel | Download]]
+Response = type[BaseModel] | type[Download]
 
 
 @dataclass(slots=True)
@@ -42,7 +76,7 @@ class Endpoint:
     handler: Handler
     summary: str
     tag: str
-    response: type[BaseModel]
+    response: Response
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     status: int = 200
@@ -60,7 +94,7 @@ class ApiRoutes:
         *,
         summary: str,
         tag: str,
-        response: type[BaseModel],
+        response: Response,
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
         status: int = 200,
@@ -95,6 +129,8 @@ def _view(
             ids=_path_ids(request),
         )
         result = await endpoint.handler(call)
+        if isinstance(result, Download):
+            return result.response()
         return web.Response(
             status=endpoint.status,
             text=result.model_dump_json(),

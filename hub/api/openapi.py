@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from hub.api.framework import ApiRoutes, Endpoint
+from hub.api.framework import ApiRoutes, Download, Endpoint
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -54,7 +54,7 @@ def _models(routes: ApiRoutes) -> list[type[BaseModel]]:
     seen: dict[str, type[BaseModel]] = {}
     for endpoint in routes.endpoints:
         for model in (endpoint.response, endpoint.body):
-            if model is not None:
+            if model is not None and issubclass(model, BaseModel):
                 seen[model.__name__] = model
     return list(seen.values())
 
@@ -66,10 +66,7 @@ def _operation(endpoint: Endpoint, path: str) -> dict[str, Any]:
         "tags": [endpoint.tag],
         "parameters": _path_parameters(path) + _query_parameters(endpoint),
         "responses": {
-            str(endpoint.status): {
-                "description": "success",
-                "content": {"application/json": {"schema": _ref(endpoint.response)}},
-            },
+            str(endpoint.status): _success(endpoint.response),
             **{
                 status: {
                     "description": text,
@@ -96,6 +93,15 @@ _ERRORS = {
     "409": "the object's state does not allow this",
     "422": "invalid input; `fields` names each offending field",
 }
+
+
+def _success(response: type[BaseModel] | type[Download]) -> dict[str, Any]:
+    if issubclass(response, Download):
+        return {
+            "description": "the file's bytes, with its own Content-Type, as an attachment",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    return {"description": "success", "content": {"application/json": {"schema": _ref(response)}}}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:

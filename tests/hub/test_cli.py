@@ -102,6 +102,8 @@ def test_users_tokens_and_channels_from_the_command_line(tmp_path: Path) -> None
         ("SWITCHBOARD_SECRET_KEY", "short", "at least 32"),
         ("SWITCHBOARD_DATABASE_URL", "mysql://x", "SWITCHBOARD_DATABASE_URL"),
         ("SWITCHBOARD_REDIS_URL", "http://localhost", "SWITCHBOARD_REDIS_URL"),
+        ("SWITCHBOARD_PULL_LEASE_SECONDS", "0.1", "SWITCHBOARD_PULL_LEASE_SECONDS"),
+        ("SWITCHBOARD_PULL_LEASE_SECONDS", "soon", "SWITCHBOARD_PULL_LEASE_SECONDS"),
     ],
 )
 def test_bad_configuration_fails_with_one_clear_line(

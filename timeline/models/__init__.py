@@ -1,11 +1,13 @@
 """SQLAlchemy 2 typed models; every row belongs to exactly one workspace."""
 
 from timeline.models.base import Base
+from timeline.models.blobs import Blob, EventAttachment
 from timeline.models.channels import (
     ChannelAccount,
     ChannelCursor,
     DeliveryReceipt,
     OutboundMessage,
+    PullLease,
     ThreadKey,
 )
 from timeline.models.conversations import Conversation, ConversationStatus, TimelineEvent
@@ -15,6 +17,7 @@ from timeline.models.people import Role, Team, TeamMember, User, Workspace
 
 __all__ = [
     "Base",
+    "Blob",
     "ChannelAccount",
     "ChannelCursor",
     "Consent",
@@ -22,8 +25,10 @@ __all__ = [
     "ConversationStatus",
     "Customer",
     "DeliveryReceipt",
+    "EventAttachment",
     "Identity",
     "OutboundMessage",
+    "PullLease",
     "QuarantinedPayload",
     "RawPayloadRecord",
     "Role",

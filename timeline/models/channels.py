@@ -83,6 +83,19 @@ class ChannelCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PullLease(Base):
+    """Which process reads a pull channel now, until when; renewed while it reads."""
+
+    __tablename__ = "pull_leases"
+
+    channel_account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_accounts.id"), primary_key=True
+    )
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
+
+
 class ThreadKey(Base):
     """A message id replies may name (In-Reply-To / References), and its conversation."""
 

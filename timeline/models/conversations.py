@@ -12,10 +12,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from timeline.models.base import Base, BigId, utcnow
 
+_SUBJECT_TOKEN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I L O U
+
 
 def new_reply_token() -> str:
     """The unguessable token in a conversation's reply address (`reply+<token>@...`)."""
     return secrets.token_hex(10)
+
+
+def new_subject_token() -> str:
+    """A random 10-character (50-bit) token for a conversation's email subjects; never its id."""
+    return "".join(secrets.choice(_SUBJECT_TOKEN_ALPHABET) for _ in range(10))
 
 
 class ConversationStatus(StrEnum):
@@ -33,6 +40,7 @@ class Conversation(Base):
         Index("ix_conversations_thread", "identity_id", "channel_account_id", "id"),
         Index("ix_conversations_status", "workspace_id", "status", "id"),
         Index("ix_conversations_assignee", "workspace_id", "assignee_id", "id"),
+        Index("ix_conversations_subject_token", "subject_token", "channel_account_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -45,6 +53,9 @@ class Conversation(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     subject: Mapped[str | None] = mapped_column(String(500))
     reply_token: Mapped[str] = mapped_column(String(32), default=new_reply_token, unique=True)
+    subject_token: Mapped[str | None] = mapped_column(String(16))
+    """Given on the conversation's first email reply (timeline/thread_keys.py); unique per
+    mailbox."""
     messages_count: Mapped[int] = mapped_column(default=0)
     waiting_since: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]

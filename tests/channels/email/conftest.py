@@ -43,9 +43,19 @@ def dovecot() -> Iterator[Dovecot]:
     server.stop()
 
 
-@pytest.fixture
-def imap_account(dovecot: Dovecot) -> ImapAccount:
-    """A new user with a random password; its INBOX exists (Dovecot creates it at login)."""
+def _new_account(dovecot: Dovecot) -> ImapAccount:
     name = f"user{next(_account_numbers)}-{secrets.token_hex(3)}"
     user = dovecot.add_user(name, secrets.token_urlsafe(12) + "%@/?# ")
     return ImapAccount(server=dovecot, user=user)
+
+
+@pytest.fixture
+def imap_account(dovecot: Dovecot) -> ImapAccount:
+    """A new user with a random password; its INBOX exists (Dovecot creates it at login)."""
+    return _new_account(dovecot)
+
+
+@pytest.fixture
+def other_imap_account(dovecot: Dovecot) -> ImapAccount:
+    """A second new user, for a mailbox of another workspace."""
+    return _new_account(dovecot)

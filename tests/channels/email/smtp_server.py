@@ -117,6 +117,7 @@ class RecordingHandler:
         self._armed: WeakKeyDictionary[Session, list[_Rule]] = WeakKeyDictionary()
         self.received: list[ReceivedMail] = []
         self.transactions = 0
+        self.logins = 0
 
     def wait_for(self, count: int, timeout: float) -> list[ReceivedMail]:
         """Block until `count` mails have arrived (AssertionError after `timeout` seconds)."""
@@ -255,6 +256,11 @@ class SmtpServer:
         return await asyncio.to_thread(self.handler.wait_for, count, timeout)
 
     @property
+    def logins_attempted(self) -> int:
+        """How many AUTH exchanges reached the server (a password crossed the wire each time)."""
+        return self.handler.logins
+
+    @property
     def running(self) -> bool:
         return self._controller is not None
 
@@ -325,7 +331,7 @@ class SmtpServer:
             "auth_require_tls": False,
         }
         if self.auth is not None:
-            options["authenticator"] = _authenticator(*self.auth)
+            options["authenticator"] = _authenticator(*self.auth, self.handler)
             options["auth_required"] = True
             # AUTH without TLS is what the tests mean (set here: pytest resets filters per test).
             warnings.filterwarnings(
@@ -334,12 +340,15 @@ class SmtpServer:
         return options
 
 
-def _authenticator(user: str, password: str) -> Callable[..., AuthResult]:
+def _authenticator(
+    user: str, password: str, handler: RecordingHandler
+) -> Callable[..., AuthResult]:
     expected = LoginPassword(user.encode(), password.encode())
 
     def authenticate(
         server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
+        handler.logins += 1
         if mechanism in ("PLAIN", "LOGIN") and data == expected:
             return AuthResult(success=True, auth_data=data)
         return AuthResult(success=False, handled=False)

@@ -36,6 +36,8 @@ class TcpProxy:
         self.source_host = source_host
         self.port = 0
         self.downstream_bytes = 0
+        self.accepted = 0
+        """Connections clients made, ever."""
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
         self._cut_at: int | None = None
@@ -84,6 +86,7 @@ class TcpProxy:
         self._flowing.set()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         try:
             up_reader, up_writer = await asyncio.open_connection(
                 self.target_host,

@@ -16,6 +16,7 @@ from aiosmtplib.email import flatten_message
 
 from channels.base import OutboundMessage, PermanentSendError
 from channels.email.compose import MAX_REFERENCES, compose, message_id_for, reply_subject
+from channels.email.mime import parse_email
 from channels.email.smtp import send_email
 from channels.email.smtp_url import SmtpUrl
 from tests.channels.email import smtp_server as smtp_testing
@@ -220,6 +221,45 @@ def test_subject_comes_from_the_thread_unless_given() -> None:
 def test_no_subject_header_when_there_is_nothing_to_say() -> None:
     email = build(outbound(thread_ref=EmailThreadRef(message_id="<a@x>", subject="")))
     assert email["Subject"] is None
+
+
+def tokened(subject: str, token: str = "7KQ2M9XRTA") -> OutboundMessage:
+    return outbound(thread_ref=replace(CUSTOMER_THREAD, subject=subject, subject_token=token))
+
+
+@pytest.mark.parametrize(
+    ("customer_subject", "expected"),
+    [
+        ("Where is my order?", "Re: Where is my order? [#SB-7KQ2M9XRTA]"),
+        ("Re: Where is my order? [#SB-7KQ2M9XRTA]", "Re: Where is my order? [#SB-7KQ2M9XRTA]"),
+        ("AW: [#sb-7kq2m9xrta] Where is my order?", "Re: [#sb-7kq2m9xrta] Where is my order?"),
+        ("Re: Old matter [#SB-00000AAAAA]", "Re: Old matter [#SB-7KQ2M9XRTA]"),
+        ("Re: twice [#SB-7KQ2M9XRTA] [#SB-7KQ2M9XRTA]", "Re: twice [#SB-7KQ2M9XRTA]"),
+        (
+            "Ticket [#12345] and [SB-7KQ2M9XRTA]",
+            "Re: Ticket [#12345] and [SB-7KQ2M9XRTA] [#SB-7KQ2M9XRTA]",
+        ),
+        ("", "[#SB-7KQ2M9XRTA]"),
+    ],
+)
+def test_the_subject_token_is_carried_exactly_once(customer_subject: str, expected: str) -> None:
+    assert build(tokened(customer_subject))["Subject"] == expected
+
+
+def test_a_subject_the_agent_wrote_carries_the_token_too() -> None:
+    email = build(replace(tokened("Order 1042"), subject="Your refund"))
+    assert email["Subject"] == "Your refund [#SB-7KQ2M9XRTA]"
+
+
+def test_a_composed_token_reads_back_from_the_mail_as_sent() -> None:
+    email = build(tokened("Где мой заказ? " + "длинная тема " * 8))  # encoded and folded
+    parsed = parse_email(
+        flatten_message(email),
+        channel_account_id=1,
+        raw_ref="r",
+        received_at=datetime(2026, 11, 23, tzinfo=UTC),
+    )
+    assert parsed.thread_ref.subject_token == "7KQ2M9XRTA"
 
 
 # ------------------------------------------------------------------------------ addresses

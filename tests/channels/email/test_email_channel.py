@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from channels.email.imap_url import MailboxUrl
 from channels.email.reader import MailboxReader, ReaderSettings
+from hub.app import create_app
 from hub.context import Hub
 from hub.provisioning import create_channel
 from hub.pull import ChannelPullSink, pull_once
@@ -21,6 +24,7 @@ from tests.channels.email import smtp_server as smtp_testing
 from tests.channels.email.dovecot import ImapAccount
 from tests.channels.email.smtp_server import SmtpServer
 from tests.channels.email.tcp_proxy import TcpProxy
+from tests.hub.test_api import OpenApiChecker
 from tests.hub.test_cli import run
 from tests.workspace import SeededWorkspace, seed_workspace
 from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
@@ -28,6 +32,7 @@ from timeline.outbox import queue_reply
 
 smtp_server = smtp_testing.smtp_server
 SUPPORT = "support@shop.test"
+SUBJECT_TOKEN = re.compile(r"\[#SB-([0-9A-Z]{10})\]")
 
 
 def mail(
@@ -69,7 +74,13 @@ async def mailbox_channel(
     yield ws, await add_mailbox(hub, ws, imap_account.url(), smtp_server.url())
 
 
-async def add_mailbox(hub: Hub, ws: SeededWorkspace, imap_url: str, smtp_url: str) -> int:
+async def add_mailbox(
+    hub: Hub,
+    ws: SeededWorkspace,
+    imap_url: str,
+    smtp_url: str,
+    settings: dict[str, Any] | None = None,
+) -> int:
     async with hub.engine.begin() as conn:
         channel = await create_channel(
             conn,
@@ -80,6 +91,7 @@ async def add_mailbox(hub: Hub, ws: SeededWorkspace, imap_url: str, smtp_url: st
             name="Support",
             address=SUPPORT,
             credentials={"imap_url": imap_url, "smtp_url": smtp_url},
+            settings=settings,
         )
     return channel.id
 
@@ -161,13 +173,14 @@ async def test_five_mails_back_and_forth_stay_one_conversation(
         conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
 
     chain = [first_id]
+    subjects: set[str] = set()
     for turn in range(2):
         await _reply(hub, ws, conversation_id, f"Our answer {turn}")
         [sent] = (await smtp_server.wait_for(turn + 1))[turn:]
         ours = message_from_bytes(sent.data, policy=policy.default)
         assert ours["In-Reply-To"] == chain[-1]
         assert ours["References"].split() == chain
-        assert ours["Subject"] == "Re: Order 1042"
+        subjects.add(ours["Subject"])
         chain.append(ours["Message-ID"])
         customer_id = make_msgid(domain="customer.test")
         imap_account.append(
@@ -184,6 +197,8 @@ async def test_five_mails_back_and_forth_stay_one_conversation(
         await _sync(hub, channel_id)
 
     assert await _count(hub, Conversation) == 1
+    (subject,) = subjects  # one subject token for the whole conversation
+    assert SUBJECT_TOKEN.fullmatch(subject.removeprefix("Re: Order 1042 ")), subject
     async with hub.engine.connect() as conn:
         kinds = (
             await conn.execute(select(TimelineEvent.kind).order_by(TimelineEvent.id))
@@ -222,6 +237,136 @@ async def test_a_reply_to_the_reply_address_joins_its_conversation(
     )
     await _sync(hub, channel_id)
     assert await _count(hub, Conversation) == 1
+
+
+async def _conversation_of(hub: Hub, subject: str) -> int | None:
+    async with hub.engine.connect() as conn:
+        return (
+            await conn.execute(
+                select(TimelineEvent.conversation_id).where(TimelineEvent.subject == subject)
+            )
+        ).scalar_one()
+
+
+async def _sent_subject(
+    hub: Hub, ws: SeededWorkspace, smtp: SmtpServer, conversation_id: int, body: str
+) -> str:
+    """Reply in the conversation and return the Subject of the mail the SMTP server got."""
+    before = len(smtp.received)
+    await _reply(hub, ws, conversation_id, body)
+    sent = (await smtp.wait_for(before + 1))[before]
+    return str(sent.parsed()["Subject"])
+
+
+async def test_a_reply_carrying_only_our_subject_token_joins_its_conversation(
+    hub: Hub,
+    imap_account: ImapAccount,
+    smtp_server: SmtpServer,
+    mailbox_channel: tuple[SeededWorkspace, int],
+) -> None:
+    ws, channel_id = mailbox_channel
+    await hub.start()
+    imap_account.append(mail("ann@customer.test", "Where is my order?", "It has been a week"))
+    await _sync(hub, channel_id)
+    conversation_id = await _conversation_of(hub, "Where is my order?")
+    assert conversation_id is not None
+
+    subject = await _sent_subject(hub, ws, smtp_server, conversation_id, "It ships today")
+    found = SUBJECT_TOKEN.fullmatch(subject.removeprefix("Re: Where is my order? "))
+    assert found is not None, subject
+    async with hub.engine.connect() as conn:
+        stored = (await conn.execute(select(Conversation.subject_token))).scalar_one()
+    assert found.group(1) == stored
+
+    # No In-Reply-To, no References, sent to the plain address: only the subject token is left.
+    imap_account.append(
+        mail("ann@customer.test", f"AW: Where is my order? [#SB-{stored}]", "Still nothing"),
+        mail("ann@customer.test", "Re: Where is my order? [#SB-0000000000]", "forged token"),
+    )
+    await _sync(hub, channel_id)
+    assert await _conversation_of(hub, f"AW: Where is my order? [#SB-{stored}]") == conversation_id
+    forged = await _conversation_of(hub, "Re: Where is my order? [#SB-0000000000]")
+    assert forged not in (None, conversation_id)
+
+    second = await _sent_subject(hub, ws, smtp_server, conversation_id, "It left this morning")
+    assert second == f"Re: Where is my order? [#SB-{stored}]"
+
+
+async def test_references_and_the_reply_address_come_before_the_subject_token(
+    hub: Hub,
+    imap_account: ImapAccount,
+    smtp_server: SmtpServer,
+    mailbox_channel: tuple[SeededWorkspace, int],
+) -> None:
+    ws, channel_id = mailbox_channel
+    await hub.start()
+    first_id = make_msgid(domain="customer.test")
+    imap_account.append(
+        mail("ann@customer.test", "Order 1042", "Where is it?", message_id=first_id),
+        mail("ann@customer.test", "Invoice", "Wrong address"),
+    )
+    await _sync(hub, channel_id)
+    by_reference = await _conversation_of(hub, "Order 1042")
+    tokened = await _conversation_of(hub, "Invoice")
+    assert by_reference is not None and tokened is not None
+    invoice_subject = await _sent_subject(hub, ws, smtp_server, tokened, "We will fix it")
+    async with hub.engine.connect() as conn:
+        reply_token = (
+            await conn.execute(
+                select(Conversation.reply_token).where(Conversation.id == by_reference)
+            )
+        ).scalar_one()
+    imap_account.append(
+        mail("ann@customer.test", invoice_subject, "one", in_reply_to=first_id),
+        mail("ann@customer.test", invoice_subject + " ", "two").replace(
+            f"To: {SUPPORT}".encode(), f"To: reply+{reply_token}@shop.test".encode()
+        ),
+    )
+    await _sync(hub, channel_id)
+    async with hub.engine.connect() as conn:
+        placed = (
+            await conn.execute(
+                select(TimelineEvent.body, TimelineEvent.conversation_id).where(
+                    TimelineEvent.subject.like("%[#SB-%")
+                )
+            )
+        ).all()
+    assert {row.body: row.conversation_id for row in placed} == {
+        "one": by_reference,
+        "two": by_reference,
+    }
+
+
+async def test_a_subject_token_copied_into_another_workspace_finds_nothing_there(
+    hub: Hub,
+    imap_account: ImapAccount,
+    other_imap_account: ImapAccount,
+    smtp_server: SmtpServer,
+    mailbox_channel: tuple[SeededWorkspace, int],
+) -> None:
+    ws, channel_id = mailbox_channel
+    await hub.start()
+    other = await seed_workspace(hub, name="other")
+    other_channel_id = await add_mailbox(hub, other, other_imap_account.url(), smtp_server.url())
+    imap_account.append(mail("ann@customer.test", "Order 1042", "Where is it?"))
+    await _sync(hub, channel_id)
+    conversation_id = await _conversation_of(hub, "Order 1042")
+    assert conversation_id is not None
+    token_subject = await _sent_subject(hub, ws, smtp_server, conversation_id, "On its way")
+    assert SUBJECT_TOKEN.search(token_subject)
+
+    other_imap_account.append(mail("ann@customer.test", token_subject, "to the other shop"))
+    await _sync(hub, other_channel_id)
+    async with hub.engine.connect() as conn:
+        landed = (
+            await conn.execute(
+                select(Conversation.id, Conversation.workspace_id)
+                .join(TimelineEvent, TimelineEvent.conversation_id == Conversation.id)
+                .where(TimelineEvent.subject == token_subject)
+            )
+        ).one()
+    assert landed.id != conversation_id and landed.workspace_id == other.id
+    assert await _count(hub, Conversation) == 2
 
 
 async def test_replies_queue_while_smtp_is_down_and_go_out_once_when_it_is_back(
@@ -391,6 +536,39 @@ async def test_html_mail_is_kept_sanitized_with_its_text(
         event = (await conn.execute(select(TimelineEvent.body, TimelineEvent.meta))).one()
     assert "Hello there" in event.body
     assert "<b>there</b>" in event.meta["html"] and "script" not in event.meta["html"]
+
+
+async def test_the_timeline_shows_a_replys_new_text_and_its_quoted_history_apart(
+    hub: Hub,
+    imap_account: ImapAccount,
+    mailbox_channel: tuple[SeededWorkspace, int],
+    aiohttp_client: Any,
+) -> None:
+    ws, channel_id = mailbox_channel
+    history = (
+        "On Mon, 23 Nov 2026 at 09:00, Support <support@shop.test> wrote:\r\n"
+        "> Your parcel left today.\r\n> Support"
+    )
+    imap_account.append(mail("ann@customer.test", "Re: Parcel", f"Thanks!\r\n\r\n{history}"))
+    await _sync(hub, channel_id)
+    client = await aiohttp_client(create_app(hub))
+    headers = {"Authorization": f"Bearer {ws.token}"}
+    customers = await (await client.get("/api/v1/customers", headers=headers)).json()
+    [customer] = customers["items"]
+    response = await client.get(f"/api/v1/customers/{customer['id']}/timeline", headers=headers)
+    body = await response.json()
+    assert response.status == 200, body
+    OpenApiChecker(await (await client.get("/api/v1/openapi.json")).json()).check(
+        "GET", "/api/v1/customers/{customer_id}/timeline", 200, body
+    )
+    [event] = body["items"]
+    assert event["body"] == "Thanks!"
+    assert event["quoted"] == history.replace("\r\n", "\n")
+    assert event["quoted_html"] is None
+    assert "quoted" not in event["meta"]
+    async with hub.engine.connect() as conn:
+        meta = (await conn.execute(select(TimelineEvent.meta))).scalar_one()
+    assert meta["quoted"] == event["quoted"]  # stored with the event, not recomputed
 
 
 async def test_a_colleague_forwarding_a_customer_mail_files_it_under_the_customer(

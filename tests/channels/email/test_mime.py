@@ -72,7 +72,10 @@ def test_every_fixture_parses_into_a_consistent_event(name: str) -> None:
     else:
         assert event.external_id == f"digest:{parsed.content_digest}"
     assert ("content_digest", parsed.content_digest) in event.extra
-    assert event.body == parsed.text and "\r" not in event.body
+    quoted = event.quoted or ""  # nothing dropped: the body, blanks, then the quoted history
+    assert parsed.text.startswith(event.body) and parsed.text.endswith(quoted)
+    assert not parsed.text[len(event.body) : len(parsed.text) - len(quoted)].strip()
+    assert "\r" not in event.body and (event.body or not parsed.text)
     assert event.attachments == tuple(a.meta for a in parsed.attachments)
     if event.html is not None:
         assert "<script" not in event.html.lower()
@@ -152,20 +155,20 @@ def test_pdf_attachment_metadata_bytes_and_digest() -> None:
         content_id="f_lte3k9q80",
         digest=PDF_SHA256,
     )
-    assert pdf.data is not None and pdf.data.startswith(b"%PDF-1.4")
-    assert hashlib.sha256(pdf.data).hexdigest() == PDF_SHA256
-    assert not pdf.inline and not pdf.too_large
-    assert parsed.blobs == {PDF_SHA256: pdf.data}
+    content = pdf.meta.content
+    assert content is not None and content.startswith(b"%PDF-1.4")
+    assert hashlib.sha256(content).hexdigest() == PDF_SHA256
+    assert not pdf.inline and not pdf.meta.too_large
+    assert to_event(parsed).attachments[0].content == content
 
 
 def test_attachment_over_the_limit_keeps_metadata_but_not_bytes() -> None:
     parsed = parse("message_received__attachment_pdf.eml", max_attachment_bytes=100)
 
     [pdf] = parsed.attachments
-    assert pdf.too_large and pdf.data is None
+    assert pdf.meta.too_large and pdf.meta.content is None
     assert pdf.meta.size == 224 and pdf.meta.digest == PDF_SHA256
-    assert parsed.blobs == {}
-    assert ("attachment_too_large", PDF_SHA256) in to_event(parsed).extra
+    assert to_event(parsed).attachments == (pdf.meta,)
 
 
 def test_inline_image_is_an_attachment_with_its_content_id() -> None:
@@ -179,7 +182,8 @@ def test_inline_image_is_an_attachment_with_its_content_id() -> None:
         content_id="image001.png@01DA6E2B.5A4C3D20",
         digest=PNG_SHA256,
     )
-    assert image.inline and image.data is not None and image.data.startswith(b"\x89PNG")
+    assert image.inline and image.meta.content is not None
+    assert image.meta.content.startswith(b"\x89PNG")
     assert parsed.html is not None
     assert 'src="cid:image001.png@01DA6E2B.5A4C3D20"' in parsed.html
     assert "MsoNormal" not in parsed.html and "<style" not in parsed.html
@@ -232,6 +236,56 @@ def test_german_thunderbird_reply_in_latin1_with_format_flowed() -> None:
     assert "> anbei das Rücksendeetikett für Ihre Bestellung 4711." in parsed.text
     assert parsed.thread_ref.reply_token == "Q7hZ2"
     assert parsed.thread_ref.in_reply_to == ("<ticket-4711-1@switchboard.example>",)
+
+
+def test_a_reply_that_lost_its_references_keeps_our_subject_token() -> None:
+    parsed = parse("message_received__reply_subject_token_only.eml")
+
+    assert parsed.subject == "AW: Wo bleibt meine Bestellung? [#SB-7KQ2M9XRTA]"
+    ref = parsed.thread_ref
+    assert (ref.in_reply_to, ref.references, ref.reply_token) == ((), (), None)
+    assert ref.subject_token == "7KQ2M9XRTA"
+
+
+def test_a_reply_event_carries_the_new_text_as_body_and_the_history_apart() -> None:
+    event = to_event(parse("message_received__reply_subject_token_only.eml"))
+
+    assert event.body == (
+        "Hallo,\n\ndie Bestellung ist immer noch nicht da. Können Sie bitte nachsehen?\n\n"
+        "Viele Grüße\nLena Müller"
+    )
+    assert event.quoted is not None
+    assert event.quoted.startswith("Am 04.03.2024 um 16:20 schrieb Switchboard Support")
+    assert event.quoted.endswith("> Switchboard Support")
+    assert event.html is None and event.quoted_html is None
+
+
+def test_an_html_reply_keeps_its_quoted_html_apart() -> None:
+    event = to_event(parse("message_received__reply_gmail.eml"))
+
+    assert event.html is not None and event.quoted_html is not None
+    assert "gmail_quote" not in event.html and 'class="gmail_quote"' in event.quoted_html
+    assert event.quoted is not None and event.quoted not in event.body
+
+
+def test_a_mail_without_history_has_nothing_quoted() -> None:
+    event = to_event(parse(mail("Subject: Hi", "Just a question.\n")))
+
+    assert (event.body, event.quoted, event.quoted_html) == ("Just a question.", None, None)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Re: Export fails [#1042]",  # other helpdesks' ticket numbers are not ours
+        "RE: [Ticket#2024030410000011] Invoice",
+        "Re: Order [#SB-1234]",  # too short to be one of ours
+        "Re: Order [SB-7KQ2M9XRTA]",
+        "Re: Order [#SB-7KQ2M9XRTA0]",
+    ],
+)
+def test_tokens_that_are_not_ours_are_not_read(subject: str) -> None:
+    assert parse(mail(f"Subject: {subject}")).thread_ref.subject_token is None
 
 
 def test_message_without_message_id_or_date() -> None:
@@ -394,13 +448,13 @@ def test_delivery_status_notification() -> None:
         "delivery-status.txt",
         "message/delivery-status",
     )
-    assert status.data is not None and b"Status: 5.1.1" in status.data
+    assert status.meta.content is not None and b"Status: 5.1.1" in status.meta.content
     assert (original.meta.filename, original.meta.content_type) == (
         "Your ticket [#4200].eml",
         "message/rfc822",
     )
-    assert original.data is not None
-    assert b"Message-ID: <ticket-4200-1@switchboard.example>" in original.data
+    assert original.meta.content is not None
+    assert b"Message-ID: <ticket-4200-1@switchboard.example>" in original.meta.content
     assert ("bounced_recipient", "nobody@customer.example") in to_event(parsed).extra
 
 
@@ -570,7 +624,8 @@ def test_global_delivery_status_with_utf8_recipient() -> None:
     assert parsed.text == "Not delivered."
     [status] = parsed.attachments
     assert status.meta.content_type == "message/global-delivery-status"
-    assert status.data is not None and "José@Exämple.org".encode() in status.data
+    assert status.meta.content is not None
+    assert "José@Exämple.org".encode() in status.meta.content
 
 
 def test_read_receipt_is_automated() -> None:

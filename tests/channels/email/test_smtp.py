@@ -128,14 +128,32 @@ async def test_several_recipients_in_one_transaction(smtp_server: SmtpServer) ->
 
 async def test_auth_with_percent_encoded_password(smtp_server_factory: Factory) -> None:
     server = smtp_server_factory(auth=(USER, PASSWORD))
-    await send(server)
+    await send(server, url=server.url(query="starttls=no"))
     assert server.received[0].login == USER
+
+
+async def test_a_password_without_starttls_is_never_sent_by_default(
+    smtp_server_factory: Factory,
+) -> None:
+    server = smtp_server_factory(auth=(USER, PASSWORD))  # offers AUTH but no STARTTLS
+    with pytest.raises(PermanentSendError, match="does not offer STARTTLS"):
+        await send(server)
+    assert server.received == []
+    assert server.logins_attempted == 0
+
+
+async def test_a_password_goes_over_starttls_by_default(smtp_server_factory: Factory) -> None:
+    server = smtp_server_factory(starttls=True, auth=(USER, PASSWORD))
+    assert "starttls" not in server.url()
+    await send(server)
+    (received,) = server.received
+    assert (received.tls, received.login) == (True, USER)
 
 
 async def test_wrong_password_is_permanent_535(smtp_server_factory: Factory) -> None:
     server = smtp_server_factory(auth=(USER, PASSWORD))
     with pytest.raises(PermanentSendError) as caught:
-        await send(server, url=server.url(user=USER, password="wrong-secret"))
+        await send(server, url=server.url(user=USER, password="wrong-secret", query="starttls=no"))
     text = str(caught.value)
     assert "AUTH" in text
     assert "535 5.7.8 Authentication credentials invalid" in text

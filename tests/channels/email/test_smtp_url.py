@@ -16,8 +16,25 @@ def test_smtp_with_credentials_and_port() -> None:
         "password",
     )
     assert url.implicit_tls is False
-    assert url.starttls is StartTls.AUTO
+    assert url.starttls is StartTls.REQUIRE  # a login never goes out in clear by default
     assert url.tls_verify is True
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://user:secret@host", StartTls.REQUIRE),
+        ("smtp://user:@host", StartTls.REQUIRE),
+        ("smtp://user@host", StartTls.REQUIRE),
+        ("smtp://user:secret@host?starttls=no", StartTls.NO),
+        ("smtp://user:secret@host?starttls=auto", StartTls.AUTO),
+        ("smtp://host", StartTls.AUTO),
+    ],
+)
+def test_a_login_requires_starttls_unless_the_url_says_otherwise(
+    url: str, expected: StartTls
+) -> None:
+    assert SmtpUrl.parse(url).starttls is expected
 
 
 def test_default_ports() -> None:

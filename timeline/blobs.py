@@ -1,0 +1,148 @@
+"""Attachment bytes into the blob store with the events that carry them, and back out per workspace.
+
+The pipeline calls `store_attachments` inside its transaction, so an event and its files commit
+together. Bytes are kept once per sha256 digest (a file sent a hundred times is stored once);
+each event's attachment gets a reference row carrying the event's workspace, and
+`attachment_content` reads only through such a row of the caller's workspace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from timeline.events import InboundEvent, MessageReceived
+from timeline.models import Blob, EventAttachment, TimelineEvent
+from timeline.sql import in_list, insert_ignoring_conflicts
+
+blobs = Blob.__table__
+references = EventAttachment.__table__
+events = TimelineEvent.__table__
+
+
+class BlobStore(Protocol):
+    """Bytes by sha256 digest, written and read inside the caller's transaction."""
+
+    async def put(self, conn: AsyncConnection, contents: Mapping[str, bytes]) -> None:
+        """Keep these bytes (digest -> bytes); digests already kept are left alone."""
+
+    async def get(self, conn: AsyncConnection, digest: str) -> bytes | None: ...
+
+
+class DatabaseBlobStore:
+    """The `blobs` table: one row per digest; bytes already stored are not sent again."""
+
+    async def put(self, conn: AsyncConnection, contents: Mapping[str, bytes]) -> None:
+        if not contents:
+            return
+        rows = await conn.execute(
+            select(blobs.c.digest).where(in_list(blobs.c.digest, "digests")),
+            {"digests": list(contents)},
+        )
+        missing = contents.keys() - set(rows.scalars())
+        if missing:
+            await conn.execute(
+                insert_ignoring_conflicts(conn, blobs),
+                [{"digest": d, "size": len(contents[d]), "content": contents[d]} for d in missing],
+            )
+
+    async def get(self, conn: AsyncConnection, digest: str) -> bytes | None:
+        query = select(blobs.c.content).where(blobs.c.digest == digest)
+        return (await conn.execute(query)).scalar_one_or_none()
+
+
+DATABASE_BLOBS = DatabaseBlobStore()
+
+
+async def store_attachments(
+    conn: AsyncConnection,
+    appended: Sequence[tuple[int, InboundEvent]],
+    event_ids: Sequence[int],
+    store: BlobStore = DATABASE_BLOBS,
+) -> None:
+    """Keep the bytes the batch's messages carry, referenced by (event, position).
+
+    `appended` is (workspace id, event) in the order the events were appended as `event_ids`.
+    """
+    contents: dict[str, bytes] = {}
+    rows: list[dict[str, Any]] = []
+    for (workspace_id, event), event_id in zip(appended, event_ids, strict=True):
+        if not isinstance(event, MessageReceived):
+            continue
+        for position, attachment in enumerate(event.attachments):
+            if attachment.content is None:
+                continue
+            digest = hashlib.sha256(attachment.content).hexdigest()
+            contents[digest] = attachment.content
+            rows.append(
+                {
+                    "event_id": event_id,
+                    "position": position,
+                    "workspace_id": workspace_id,
+                    "digest": digest,
+                }
+            )
+    if rows:
+        await store.put(conn, contents)
+        await conn.execute(references.insert(), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentFile:
+    """One attachment of an event, as a download: its name, type and bytes."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+class AttachmentNotKept(LookupError):
+    """The event has this attachment, but its bytes were not kept (see `reason`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def attachment_content(
+    conn: AsyncConnection,
+    workspace_id: int,
+    event_id: int,
+    position: int,
+    store: BlobStore = DATABASE_BLOBS,
+) -> AttachmentFile | None:
+    """The `position`-th attachment of an event of this workspace; None when there is no such
+    event or attachment in the workspace. Raises AttachmentNotKept when only its metadata is."""
+    row = (
+        await conn.execute(
+            select(events.c.attachments, references.c.digest)
+            .outerjoin(
+                references,
+                (references.c.event_id == events.c.id)
+                & (references.c.position == position)
+                & (references.c.workspace_id == workspace_id),
+            )
+            .where(events.c.id == event_id)
+            .where(events.c.workspace_id == workspace_id)
+        )
+    ).first()
+    if row is None or not 0 <= position < len(row.attachments):
+        return None
+    meta = row.attachments[position]
+    content = await store.get(conn, row.digest) if row.digest is not None else None
+    if content is None:
+        raise AttachmentNotKept(_why_not_kept(meta))
+    return AttachmentFile(str(meta["filename"]), str(meta["content_type"]), content)
+
+
+def _why_not_kept(meta: Mapping[str, Any]) -> str:
+    if meta.get("too_large"):
+        return "its bytes were over the channel's attachment size limit (the raw message has them)"
+    if meta.get("url"):
+        return "the provider holds its bytes at its url"
+    return "its bytes were not received"
