@@ -49,6 +49,9 @@ class Capabilities:
     threads_by_message_id: bool = False
     """Replies name the message they answer (email's In-Reply-To): our replies carry the
     customer's thread, and the ids we send are kept so their replies find the conversation."""
+    max_outbound_file_bytes: int | None = None
+    """How many bytes of files one outgoing message may carry in all; None: it carries none
+    (the channel cannot send files, or only as links the provider fetches)."""
 
 
 @dataclass(frozen=True, slots=True)

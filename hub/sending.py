@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from channels.base import OutboundMessage, PermanentSendError, TransientSendError
+from timeline.blobs import files_of_event
 from timeline.events import ExternalIdentity, IdentityKind
 from timeline.outbox import ClaimedMessage, claim, record_failure, record_retry, record_sent
 from timeline.thread_keys import ThreadKeyRow, remember, thread_for_reply
@@ -33,6 +34,8 @@ async def send_message(hub: Hub, message_id: int) -> None:
     if message is None:
         return
     channel = await hub.channels.get(message.channel_account_id)
+    async with hub.reads.connect() as conn:
+        files = await files_of_event(conn, message.workspace_id, message.event_id)
     thread = None
     if channel.adapter.capabilities.threads_by_message_id:
         async with hub.engine.begin() as conn:  # may give the conversation its subject token
@@ -43,6 +46,7 @@ async def send_message(hub: Hub, message_id: int) -> None:
         recipient=ExternalIdentity(IdentityKind(message.recipient_kind), message.recipient_value),
         body=message.body,
         idempotency_key=f"switchboard-message-{message.id}",
+        attachments=files,
         thread_ref=thread,
         status_callback_url=hub.channels.webhook_url(
             channel.kind, channel.provider, message.channel_account_id

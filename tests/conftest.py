@@ -1,4 +1,5 @@
-"""Real databases for the suite: every database test runs on SQLite and on PostgreSQL."""
+"""Real databases for the suite (every database test runs on SQLite and on PostgreSQL), a hub,
+an API client and a checker of its answers against the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import jsonschema
 import pytest
 import redis
+from aiohttp.test_utils import TestClient
 
 from hub.config import Settings
 from hub.migrate import upgrade
@@ -148,3 +152,35 @@ async def served_hub(database_url: str) -> AsyncIterator[ServedHub]:
     await server.start_server()
     yield ServedHub(instance, base_url)
     await server.close()
+
+
+@pytest.fixture
+async def client(hub: object, aiohttp_client: Any) -> AsyncIterator[TestClient]:
+    """A test client of the app serving the `hub` fixture."""
+    from hub.app import create_app
+
+    yield await aiohttp_client(create_app(hub))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class OpenApiChecker:
+    """Validates each answer against the schema the OpenAPI document declares for it."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    def check(self, method: str, template: str, status: int, body: Any) -> None:
+        operation = self.document["paths"][template][method.lower()]
+        schema = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+        resolver_doc = {**schema, "components": self.document["components"]}
+        jsonschema.validate(body, resolver_doc)
+
+
+@pytest.fixture
+async def openapi(client: TestClient) -> OpenApiChecker:
+    response = await client.get("/api/v1/openapi.json")
+    assert response.status == 200
+    return OpenApiChecker(await response.json())

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from timeline.events import InboundEvent, MessageReceived
+from timeline.bulk import insert_rows
+from timeline.events import Attachment, InboundEvent, MessageReceived
 from timeline.models import Blob, EventAttachment, TimelineEvent
 from timeline.sql import in_list, insert_ignoring_conflicts
 
@@ -69,12 +70,27 @@ async def store_attachments(
 
     `appended` is (workspace id, event) in the order the events were appended as `event_ids`.
     """
+    await keep_files(
+        conn,
+        [
+            (workspace_id, event_id, event.attachments)
+            for (workspace_id, event), event_id in zip(appended, event_ids, strict=True)
+            if isinstance(event, MessageReceived)
+        ],
+        store,
+    )
+
+
+async def keep_files(
+    conn: AsyncConnection,
+    files: Sequence[tuple[int, int, Sequence[Attachment]]],
+    store: BlobStore = DATABASE_BLOBS,
+) -> None:
+    """Keep the bytes of each (workspace id, event id, attachments) that came with them."""
     contents: dict[str, bytes] = {}
     rows: list[dict[str, Any]] = []
-    for (workspace_id, event), event_id in zip(appended, event_ids, strict=True):
-        if not isinstance(event, MessageReceived):
-            continue
-        for position, attachment in enumerate(event.attachments):
+    for workspace_id, event_id, attachments in files:
+        for position, attachment in enumerate(attachments):
             if attachment.content is None:
                 continue
             digest = hashlib.sha256(attachment.content).hexdigest()
@@ -89,7 +105,43 @@ async def store_attachments(
             )
     if rows:
         await store.put(conn, contents)
-        await conn.execute(references.insert(), rows)
+        await insert_rows(conn, references, rows)
+
+
+async def files_of_event(
+    conn: AsyncConnection, workspace_id: int, event_id: int, store: BlobStore = DATABASE_BLOBS
+) -> tuple[Attachment, ...]:
+    """An event's attachments whose bytes are kept, with their bytes (in position order)."""
+    row = (
+        await conn.execute(
+            select(events.c.attachments)
+            .where(events.c.id == event_id)
+            .where(events.c.workspace_id == workspace_id)
+        )
+    ).first()
+    if row is None or not row.attachments:
+        return ()
+    kept = await conn.execute(
+        select(references.c.position, references.c.digest)
+        .where(references.c.event_id == event_id)
+        .where(references.c.workspace_id == workspace_id)
+        .order_by(references.c.position)
+    )
+    found = []
+    for position, digest in kept:
+        content = await store.get(conn, digest)
+        meta = row.attachments[position]
+        found.append(
+            Attachment(
+                filename=str(meta["filename"]),
+                content_type=str(meta["content_type"]),
+                size=len(content) if content is not None else None,
+                content_id=meta.get("content_id"),
+                digest=digest,
+                content=content,
+            )
+        )
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)

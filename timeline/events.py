@@ -53,6 +53,25 @@ class Attachment:
     """The bytes, on their way to the blob store (timeline/blobs.py); never in the JSON kept
     on the event, and not compared: `digest` names them."""
 
+    def metadata(self) -> dict[str, object]:
+        """What the timeline event keeps of it: everything but the bytes, and no empty keys."""
+        return {
+            name: getattr(self, name)
+            for name in _ATTACHMENT_METADATA
+            if getattr(self, name) is not None
+        }
+
+
+_ATTACHMENT_METADATA = (
+    "filename",
+    "content_type",
+    "size",
+    "url",
+    "content_id",
+    "digest",
+    "too_large",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class EmailThreadRef:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -22,7 +22,6 @@ from timeline.domain import (
     RoutingRequest,
 )
 from timeline.events import (
-    Attachment,
     ConsentChanged,
     EmailThreadRef,
     InboundEvent,
@@ -676,7 +675,7 @@ def _event_row(
         row.update(
             subject=event.subject,
             body=event.body,
-            attachments=[_attachment_json(a) for a in event.attachments],
+            attachments=[a.metadata() for a in event.attachments],
             meta={
                 "sender": event.sender.value,
                 "automated": event.automated,
@@ -712,10 +711,6 @@ def _event_kind(event: InboundEvent) -> str:
 def _kind_of(event_type: type[InboundEvent]) -> str:
     name = event_type.__name__
     return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
-
-
-def _attachment_json(attachment: Attachment) -> dict[str, object]:
-    return {k: v for k, v in asdict(attachment).items() if v is not None and k != "content"}
 
 
 def _needs_agent(change: _ConversationChange) -> bool:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from timeline.blobs import keep_files
 from timeline.delivery import advance_status, apply_known_receipts
-from timeline.events import DeliveryStatus
+from timeline.events import Attachment, DeliveryStatus
 from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
 
 outbound = OutboundMessage.__table__
@@ -32,6 +34,7 @@ class ClaimedMessage:
 
     id: int
     workspace_id: int
+    event_id: int
     channel_account_id: int
     conversation_id: int
     recipient_kind: str
@@ -47,8 +50,12 @@ async def queue_reply(
     conversation_id: int,
     author_user_id: int | None,
     body: str,
+    attachments: Sequence[Attachment] = (),
 ) -> QueuedReply:
-    """Append the reply to the timeline and its outbox row, and mark the customer answered."""
+    """Append the reply to the timeline and its outbox row, and mark the customer answered.
+
+    Attachments' bytes go to the blob store in the same transaction; the send job reads them
+    back from there (`files_of_event`)."""
     now = datetime.now(UTC)
     conversation = (
         await conn.execute(
@@ -74,13 +81,14 @@ async def queue_reply(
                 "direction": "outbound",
                 "author_user_id": author_user_id,
                 "body": body,
-                "attachments": [],
+                "attachments": [attachment.metadata() for attachment in attachments],
                 "meta": {},
                 "occurred_at": now,
                 "created_at": now,
             },
         )
     ).scalar_one()
+    await keep_files(conn, [(workspace_id, event_id, attachments)])
     message_id = (
         await conn.execute(
             outbound.insert().returning(outbound.c.id),

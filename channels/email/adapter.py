@@ -26,6 +26,10 @@ from channels.email.smtp_url import SmtpUrl
 from channels.registry import register
 from timeline.events import DeliveryStatus, InboundEvent, RawPayload
 
+MAX_OUTBOUND_FILE_BYTES = 18 * 1024 * 1024
+"""Files on one reply, in all: base64 makes them a third larger, under the 25 MB most mail
+servers accept."""
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -44,7 +48,11 @@ class ImapSmtpEmailAdapter:
     kind: ClassVar[str] = "email"
     provider: ClassVar[str] = "imap"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        attachments=True, html=True, subject=True, threads_by_message_id=True
+        attachments=True,
+        html=True,
+        subject=True,
+        threads_by_message_id=True,
+        max_outbound_file_bytes=MAX_OUTBOUND_FILE_BYTES,
     )
 
     def __init__(self, config: ChannelConfig, *, clock: Callable[[], datetime] = _utc_now) -> None:
@@ -80,6 +88,11 @@ class ImapSmtpEmailAdapter:
             from_name=self.config.settings.get("from_name"),
             reply_domain=self.config.settings.get("reply_domain")
             or self.config.address.rsplit("@", 1)[-1],
+            attachments={
+                a.digest: a.content
+                for a in message.attachments
+                if a.digest is not None and a.content is not None
+            },
         )
         await send_email(self._smtp, self.config.address, [message.recipient.value], email)
         return SendResult(external_id=str(email["Message-ID"]), status=DeliveryStatus.SENT)

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import audit
+from hub.api.files import FileIn, decode_files
 from hub.api.framework import ApiRoutes, Call
 from hub.api.paging import decode_cursor, encode_cursor
 from hub.errors import ApiError, invalid, not_found
@@ -60,6 +61,7 @@ class ConversationQuery(BaseModel):
 
 class ReplyIn(BaseModel):
     body: str = Field(min_length=1, max_length=100_000)
+    attachments: list[FileIn] = Field(default_factory=list, max_length=20)
 
 
 class NoteIn(BaseModel):
@@ -139,9 +141,11 @@ async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
     async with hub.reads.connect() as conn:
         conversation = await _load(conn, call)
     channel = await hub.channels.get(conversation.channel_account_id)
-    limit = channel.adapter.capabilities.max_body_length
+    capabilities = channel.adapter.capabilities
+    limit = capabilities.max_body_length
     if limit is not None and len(call.body.body) > limit:
         raise invalid({"body": f"longer than this channel's limit of {limit} characters"})
+    files = decode_files(call.body.attachments, capabilities.max_outbound_file_bytes, "attachments")
     async with hub.engine.begin() as conn:
         await _refuse_if_opted_out(conn, conversation.id)
         queued = await queue_reply(
@@ -150,6 +154,7 @@ async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
             conversation_id=conversation.id,
             author_user_id=call.principal.user_id,
             body=call.body.body,
+            attachments=files,
         )
         await _audit(
             conn, call, "conversation.replied", conversation.id, {"message_id": queued.message_id}

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from hub.context import Hub
 from hub.models import AuditEntry
-from tests.hub.conftest import OpenApiChecker, bearer
+from tests.conftest import OpenApiChecker, bearer
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
 from timeline.models import Conversation, User
 

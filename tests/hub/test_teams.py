@@ -8,7 +8,7 @@ from sqlalchemy import select
 from hub.context import Hub
 from hub.models import AuditEntry
 from hub.provisioning import create_api_token
-from tests.hub.conftest import OpenApiChecker, bearer
+from tests.conftest import OpenApiChecker, bearer
 from tests.workspace import seed_workspace, sms_request
 from timeline.models import Conversation, User
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from channels.email.imap_url import MailboxUrl
@@ -24,9 +26,9 @@ from tests.channels.email import smtp_server as smtp_testing
 from tests.channels.email.dovecot import ImapAccount
 from tests.channels.email.smtp_server import SmtpServer
 from tests.channels.email.tcp_proxy import TcpProxy
-from tests.hub.test_api import OpenApiChecker
+from tests.conftest import OpenApiChecker, bearer
 from tests.hub.test_cli import run
-from tests.workspace import SeededWorkspace, seed_workspace
+from tests.workspace import SeededWorkspace, seed_workspace, sms_request
 from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
 from timeline.outbox import queue_reply
 
@@ -597,3 +599,76 @@ async def test_a_colleague_forwarding_a_customer_mail_files_it_under_the_custome
             .all()
         )
     assert senders == ["ann@customer.test", "stranger@else.test"]
+
+
+async def test_a_reply_with_files_goes_out_as_mime_attachments_and_stays_downloadable(
+    hub: Hub,
+    imap_account: ImapAccount,
+    smtp_server: SmtpServer,
+    mailbox_channel: tuple[SeededWorkspace, int],
+    client: TestClient,
+    openapi: OpenApiChecker,
+) -> None:
+    ws, channel_id = mailbox_channel
+    await hub.start()
+    imap_account.append(mail("ann@customer.test", "Invoice", "Could you send my invoice?"))
+    await _sync(hub, channel_id)
+    async with hub.engine.connect() as conn:
+        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+    invoice = b"%PDF-1.4\n" + bytes(range(256)) * 40
+    path = f"/api/v1/conversations/{conversation_id}/replies"
+    files = [
+        {
+            "filename": "invoice-1042.pdf",
+            "content_type": "application/pdf",
+            "content_base64": base64.b64encode(invoice).decode(),
+        },
+        {"filename": "notes.txt", "content_base64": base64.b64encode(b"thanks").decode()},
+    ]
+    response = await client.post(
+        path, json={"body": "Here it is.", "attachments": files}, headers=bearer(ws.token)
+    )
+    queued = await response.json()
+    assert response.status == 202, queued
+    openapi.check("POST", "/api/v1/conversations/{conversation_id}/replies", 202, queued)
+
+    [sent] = await smtp_server.wait_for(1)
+    email = message_from_bytes(sent.data, policy=policy.default)
+    parts = {part.get_filename(): part for part in email.iter_attachments()}
+    assert parts["invoice-1042.pdf"].get_content() == invoice
+    assert parts["invoice-1042.pdf"].get_content_type() == "application/pdf"
+    assert parts["notes.txt"].get_content() == b"thanks"
+    assert email.get_body(("plain",)).get_content().strip() == "Here it is."
+
+    download = await client.get(
+        f"/api/v1/events/{queued['event_id']}/attachments/0", headers=bearer(ws.token)
+    )
+    assert download.status == 200 and await download.read() == invoice
+
+
+async def test_files_a_channel_cannot_carry_or_cannot_decode_are_refused(
+    hub: Hub, mailbox_channel: tuple[SeededWorkspace, int], client: TestClient
+) -> None:
+    ws, _ = mailbox_channel
+    await hub.pipeline.ingest([sms_request(ws, "SM1", "+14155550123")])
+    async with hub.engine.connect() as conn:
+        sms_conversation = (await conn.execute(select(Conversation.id))).scalar_one()
+    path = f"/api/v1/conversations/{sms_conversation}/replies"
+    one_file = [{"filename": "a.txt", "content_base64": "aGk="}]
+    response = await client.post(
+        path, json={"body": "hi", "attachments": one_file}, headers=bearer(ws.token)
+    )
+    assert response.status == 422
+    assert (await response.json())["error"]["fields"] == {
+        "attachments": "this channel cannot send files"
+    }
+    for bad, field in [
+        ({"filename": "a.txt", "content_base64": "not base64!"}, "attachments.0.content_base64"),
+        ({"filename": "../etc/passwd", "content_base64": "aGk="}, "attachments.0.filename"),
+    ]:
+        response = await client.post(
+            path, json={"body": "hi", "attachments": [bad]}, headers=bearer(ws.token)
+        )
+        assert response.status == 422, bad
+        assert set((await response.json())["error"]["fields"]) == {field}
+    assert await _count(hub, OutboundMessage) == 0
