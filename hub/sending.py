@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 from channels.base import OutboundMessage, PermanentSendError, TransientSendError
 from timeline.blobs import files_of_event
 from timeline.events import ExternalIdentity, IdentityKind
-from timeline.outbox import ClaimedMessage, claim, record_failure, record_retry, record_sent
+from timeline.outbox import (
+    ClaimedMessage,
+    claim,
+    record_failure,
+    record_retry,
+    record_sent,
+    reply_html,
+)
 from timeline.thread_keys import ThreadKeyRow, remember, thread_for_reply
 
 if TYPE_CHECKING:
@@ -36,6 +43,7 @@ async def send_message(hub: Hub, message_id: int) -> None:
     channel = await hub.channels.get(message.channel_account_id)
     async with hub.reads.connect() as conn:
         files = await files_of_event(conn, message.workspace_id, message.event_id)
+        html = await reply_html(conn, message.event_id)
     thread = None
     if channel.adapter.capabilities.threads_by_message_id:
         async with hub.engine.begin() as conn:  # may give the conversation its subject token
@@ -45,6 +53,7 @@ async def send_message(hub: Hub, message_id: int) -> None:
         channel_account_id=message.channel_account_id,
         recipient=ExternalIdentity(IdentityKind(message.recipient_kind), message.recipient_value),
         body=message.body,
+        html=html,
         idempotency_key=f"switchboard-message-{message.id}",
         attachments=files,
         thread_ref=thread,

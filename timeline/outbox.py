@@ -50,6 +50,7 @@ async def queue_reply(
     conversation_id: int,
     author_user_id: int | None,
     body: str,
+    html: str | None = None,
     attachments: Sequence[Attachment] = (),
 ) -> QueuedReply:
     """Append the reply to the timeline and its outbox row, and mark the customer answered.
@@ -82,7 +83,7 @@ async def queue_reply(
                 "author_user_id": author_user_id,
                 "body": body,
                 "attachments": [attachment.metadata() for attachment in attachments],
-                "meta": {},
+                "meta": {"html": html} if html is not None else {},
                 "occurred_at": now,
                 "created_at": now,
             },
@@ -120,6 +121,14 @@ async def queue_reply(
         )
     )
     return QueuedReply(event_id, message_id)
+
+
+async def reply_html(conn: AsyncConnection, event_id: int) -> str | None:
+    """The HTML version a reply was written with, if any (kept on its timeline event)."""
+    meta = (
+        await conn.execute(select(events.c.meta).where(events.c.id == event_id))
+    ).scalar_one_or_none()
+    return (meta or {}).get("html")
 
 
 async def claim(conn: AsyncConnection, message_id: int) -> ClaimedMessage | None:

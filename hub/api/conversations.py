@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import nh3
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -61,6 +62,12 @@ class ConversationQuery(BaseModel):
 
 class ReplyIn(BaseModel):
     body: str = Field(min_length=1, max_length=100_000)
+    html: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200_000,
+        description="an HTML version of the body for channels that show HTML; sanitized",
+    )
     attachments: list[FileIn] = Field(default_factory=list, max_length=20)
 
 
@@ -145,6 +152,8 @@ async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
     limit = capabilities.max_body_length
     if limit is not None and len(call.body.body) > limit:
         raise invalid({"body": f"longer than this channel's limit of {limit} characters"})
+    if call.body.html is not None and not capabilities.html:
+        raise invalid({"html": "this channel sends plain text only"})
     files = decode_files(call.body.attachments, capabilities.max_outbound_file_bytes, "attachments")
     async with hub.engine.begin() as conn:
         await _refuse_if_opted_out(conn, conversation.id)
@@ -154,6 +163,7 @@ async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
             conversation_id=conversation.id,
             author_user_id=call.principal.user_id,
             body=call.body.body,
+            html=nh3.clean(call.body.html) if call.body.html is not None else None,
             attachments=files,
         )
         await _audit(

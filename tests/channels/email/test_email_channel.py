@@ -601,7 +601,7 @@ async def test_a_colleague_forwarding_a_customer_mail_files_it_under_the_custome
     assert senders == ["ann@customer.test", "stranger@else.test"]
 
 
-async def test_a_reply_with_files_goes_out_as_mime_attachments_and_stays_downloadable(
+async def test_a_reply_with_html_and_files_goes_out_as_mime_parts_and_stays_downloadable(
     hub: Hub,
     imap_account: ImapAccount,
     smtp_server: SmtpServer,
@@ -625,8 +625,11 @@ async def test_a_reply_with_files_goes_out_as_mime_attachments_and_stays_downloa
         },
         {"filename": "notes.txt", "content_base64": base64.b64encode(b"thanks").decode()},
     ]
+    html = '<p>Here it <b>is</b>.</p><script>alert("x")</script>'
     response = await client.post(
-        path, json={"body": "Here it is.", "attachments": files}, headers=bearer(ws.token)
+        path,
+        json={"body": "Here it is.", "html": html, "attachments": files},
+        headers=bearer(ws.token),
     )
     queued = await response.json()
     assert response.status == 202, queued
@@ -639,6 +642,8 @@ async def test_a_reply_with_files_goes_out_as_mime_attachments_and_stays_downloa
     assert parts["invoice-1042.pdf"].get_content_type() == "application/pdf"
     assert parts["notes.txt"].get_content() == b"thanks"
     assert email.get_body(("plain",)).get_content().strip() == "Here it is."
+    sent_html = email.get_body(("html",)).get_content()
+    assert "<p>Here it <b>is</b>.</p>" in sent_html and "script" not in sent_html
 
     download = await client.get(
         f"/api/v1/events/{queued['event_id']}/attachments/0", headers=bearer(ws.token)
@@ -646,7 +651,7 @@ async def test_a_reply_with_files_goes_out_as_mime_attachments_and_stays_downloa
     assert download.status == 200 and await download.read() == invoice
 
 
-async def test_files_a_channel_cannot_carry_or_cannot_decode_are_refused(
+async def test_html_or_files_a_channel_cannot_carry_or_decode_are_refused(
     hub: Hub, mailbox_channel: tuple[SeededWorkspace, int], client: TestClient
 ) -> None:
     ws, _ = mailbox_channel
@@ -662,6 +667,11 @@ async def test_files_a_channel_cannot_carry_or_cannot_decode_are_refused(
     assert (await response.json())["error"]["fields"] == {
         "attachments": "this channel cannot send files"
     }
+    response = await client.post(
+        path, json={"body": "hi", "html": "<p>hi</p>"}, headers=bearer(ws.token)
+    )
+    assert response.status == 422
+    assert set((await response.json())["error"]["fields"]) == {"html"}
     for bad, field in [
         ({"filename": "a.txt", "content_base64": "not base64!"}, "attachments.0.content_base64"),
         ({"filename": "../etc/passwd", "content_base64": "aGk="}, "attachments.0.filename"),
