@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from sqlalchemy import BigInteger, Boolean, Integer, String, case, func, null, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timeline.blobs import store_attachments
@@ -168,7 +169,19 @@ class IngestPipeline:
         return outcome
 
     async def commit(self, requests: list[IngestRequest]) -> IngestOutcome:
-        """Persist in a transaction of its own; the caller publishes the outcome's events."""
+        """Persist in a transaction of its own; the caller publishes the outcome's events.
+
+        A connection the database dropped (a restart, say) fails the first statement; the
+        batch is then run once more on a fresh connection. Even a commit lost in flight is
+        safe to repeat: the pipeline is idempotent on the providers' ids.
+        """
+        try:
+            async with self._engine.begin() as conn:
+                return await self.persist(conn, requests)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            log.warning("database connection lost (%s); retrying the batch once", error.orig)
         async with self._engine.begin() as conn:
             return await self.persist(conn, requests)
 

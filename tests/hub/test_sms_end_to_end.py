@@ -6,13 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
+import asyncpg
 import pytest
 from sqlalchemy import func, select
 
 from channels.sms.simulate import inbound_sms_form, signed
 from hub.context import Hub
 from tests.channels.sms.fake_twilio import FakeTwilio
-from tests.conftest import ServedHub
+from tests.conftest import POSTGRES_ADMIN_DSN, ServedHub
 from tests.workspace import (
     OUR_NUMBER,
     SMS_ACCOUNT_SID,
@@ -254,3 +255,24 @@ async def test_fifty_concurrent_connections_assign_every_customer_once_within_ca
     for agent in agents:
         held = sum(1 for c in conversations if c.assignee_id == agent.id)
         assert held == agent.open_conversations <= agent.capacity
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_webhooks_after_the_database_dropped_every_connection_are_still_stored(
+    served_hub: ServedHub, twilio: FakeTwilio, http: aiohttp.ClientSession, database_url: str
+) -> None:
+    ws = await _workspace(served_hub, twilio)
+    assert (await _text(http, ws, "+14155550123", "before", sid="SM" + "b" * 32)).status == 200
+    database = database_url.rsplit("/", 1)[-1]
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        dropped = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            database,
+        )
+    finally:
+        await admin.close()
+    assert dropped >= 1
+    assert (await _text(http, ws, "+14155550123", "after", sid="SM" + "c" * 32)).status == 200
+    hub: Hub = served_hub.hub  # type: ignore[assignment]
+    assert await _scalar(hub, select(func.count()).select_from(TimelineEvent)) == 2
