@@ -8,8 +8,8 @@ array-based writes (timeline/bulk.py) plan in microseconds.
 
 Connections are not pinged at checkout: with asyncpg a ping is three round trips (BEGIN, an
 empty query, ROLLBACK), paid by every batch and every API call. A connection the server dropped
-fails its first statement instead; SQLAlchemy then discards the pool's connections, an ingest
-batch is retried request by request on fresh ones, and an API call answers 500 once. Pooled
+fails its first statement instead; SQLAlchemy then discards the pool's connections, the
+ingest pipeline runs the batch once more on a fresh one, and an API call answers 500 once. Pooled
 connections are replaced after RECYCLE_SECONDS, well within common idle timeouts.
 
 Read-only work uses `read_only(engine)`: the same pool in autocommit mode, which saves the
