@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from channels.base import OutboundMessage, PermanentSendError, TransientSendError
-from timeline.blobs import files_of_event
 from timeline.events import ExternalIdentity, IdentityKind
 from timeline.outbox import (
     ClaimedMessage,
@@ -15,7 +14,7 @@ from timeline.outbox import (
     record_failure,
     record_retry,
     record_sent,
-    reply_html,
+    reply_content,
 )
 from timeline.thread_keys import ThreadKeyRow, remember, thread_for_reply
 
@@ -42,8 +41,7 @@ async def send_message(hub: Hub, message_id: int) -> None:
         return
     channel = await hub.channels.get(message.channel_account_id)
     async with hub.reads.connect() as conn:
-        files = await files_of_event(conn, message.workspace_id, message.event_id)
-        html = await reply_html(conn, message.event_id)
+        content = await reply_content(conn, message.workspace_id, message.event_id)
     thread = None
     if channel.adapter.capabilities.threads_by_message_id:
         async with hub.engine.begin() as conn:  # may give the conversation its subject token
@@ -53,9 +51,9 @@ async def send_message(hub: Hub, message_id: int) -> None:
         channel_account_id=message.channel_account_id,
         recipient=ExternalIdentity(IdentityKind(message.recipient_kind), message.recipient_value),
         body=message.body,
-        html=html,
+        html=content.html,
         idempotency_key=f"switchboard-message-{message.id}",
-        attachments=files,
+        attachments=content.attachments,
         thread_ref=thread,
         status_callback_url=hub.channels.webhook_url(
             channel.kind, channel.provider, message.channel_account_id

@@ -34,6 +34,9 @@ class BlobStore(Protocol):
 
     async def get(self, conn: AsyncConnection, digest: str) -> bytes | None: ...
 
+    async def get_many(self, conn: AsyncConnection, digests: Sequence[str]) -> dict[str, bytes]:
+        """digest -> bytes for the digests kept; the others are absent."""
+
 
 class DatabaseBlobStore:
     """The `blobs` table: one row per digest; bytes already stored are not sent again."""
@@ -55,6 +58,15 @@ class DatabaseBlobStore:
     async def get(self, conn: AsyncConnection, digest: str) -> bytes | None:
         query = select(blobs.c.content).where(blobs.c.digest == digest)
         return (await conn.execute(query)).scalar_one_or_none()
+
+    async def get_many(self, conn: AsyncConnection, digests: Sequence[str]) -> dict[str, bytes]:
+        if not digests:
+            return {}
+        rows = await conn.execute(
+            select(blobs.c.digest, blobs.c.content).where(in_list(blobs.c.digest, "digests")),
+            {"digests": list(set(digests))},
+        )
+        return {digest: content for digest, content in rows}
 
 
 DATABASE_BLOBS = DatabaseBlobStore()
@@ -108,40 +120,37 @@ async def keep_files(
         await insert_rows(conn, references, rows)
 
 
-async def files_of_event(
-    conn: AsyncConnection, workspace_id: int, event_id: int, store: BlobStore = DATABASE_BLOBS
+async def kept_files(
+    conn: AsyncConnection,
+    workspace_id: int,
+    event_id: int,
+    metadata: Sequence[Mapping[str, Any]],
+    store: BlobStore = DATABASE_BLOBS,
 ) -> tuple[Attachment, ...]:
-    """An event's attachments whose bytes are kept, with their bytes (in position order)."""
-    row = (
-        await conn.execute(
-            select(events.c.attachments)
-            .where(events.c.id == event_id)
-            .where(events.c.workspace_id == workspace_id)
-        )
-    ).first()
-    if row is None or not row.attachments:
+    """The event's attachments (`metadata`: what the event keeps of them) whose bytes are kept,
+    with their bytes, in position order."""
+    if not metadata:
         return ()
-    kept = await conn.execute(
-        select(references.c.position, references.c.digest)
-        .where(references.c.event_id == event_id)
-        .where(references.c.workspace_id == workspace_id)
-        .order_by(references.c.position)
-    )
-    found = []
-    for position, digest in kept:
-        content = await store.get(conn, digest)
-        meta = row.attachments[position]
-        found.append(
-            Attachment(
-                filename=str(meta["filename"]),
-                content_type=str(meta["content_type"]),
-                size=len(content) if content is not None else None,
-                content_id=meta.get("content_id"),
-                digest=digest,
-                content=content,
-            )
+    kept = (
+        await conn.execute(
+            select(references.c.position, references.c.digest)
+            .where(references.c.event_id == event_id)
+            .where(references.c.workspace_id == workspace_id)
+            .order_by(references.c.position)
         )
-    return tuple(found)
+    ).all()
+    contents = await store.get_many(conn, [digest for _, digest in kept])
+    return tuple(
+        Attachment(
+            filename=str(metadata[position]["filename"]),
+            content_type=str(metadata[position]["content_type"]),
+            size=metadata[position].get("size"),
+            content_id=metadata[position].get("content_id"),
+            digest=digest,
+            content=contents.get(digest),  # missing bytes fail the send, visibly, not silently
+        )
+        for position, digest in kept
+    )
 
 
 @dataclass(frozen=True, slots=True)

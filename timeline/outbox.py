@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from timeline.blobs import keep_files
+from timeline.blobs import keep_files, kept_files
 from timeline.delivery import advance_status, apply_known_receipts
 from timeline.events import Attachment, DeliveryStatus
 from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
@@ -56,7 +56,7 @@ async def queue_reply(
     """Append the reply to the timeline and its outbox row, and mark the customer answered.
 
     Attachments' bytes go to the blob store in the same transaction; the send job reads them
-    back from there (`files_of_event`)."""
+    back from there (`reply_content`)."""
     now = datetime.now(UTC)
     conversation = (
         await conn.execute(
@@ -123,12 +123,25 @@ async def queue_reply(
     return QueuedReply(event_id, message_id)
 
 
-async def reply_html(conn: AsyncConnection, event_id: int) -> str | None:
-    """The HTML version a reply was written with, if any (kept on its timeline event)."""
-    meta = (
-        await conn.execute(select(events.c.meta).where(events.c.id == event_id))
-    ).scalar_one_or_none()
-    return (meta or {}).get("html")
+@dataclass(frozen=True, slots=True)
+class ReplyContent:
+    """What a reply was written with besides its text: an HTML version, files with bytes."""
+
+    html: str | None
+    attachments: tuple[Attachment, ...]
+
+
+async def reply_content(conn: AsyncConnection, workspace_id: int, event_id: int) -> ReplyContent:
+    """The HTML and the files kept with a reply's timeline event."""
+    row = (
+        await conn.execute(
+            select(events.c.meta, events.c.attachments)
+            .where(events.c.id == event_id)
+            .where(events.c.workspace_id == workspace_id)
+        )
+    ).one()
+    files = await kept_files(conn, workspace_id, event_id, row.attachments)
+    return ReplyContent(html=(row.meta or {}).get("html"), attachments=files)
 
 
 async def claim(conn: AsyncConnection, message_id: int) -> ClaimedMessage | None:
