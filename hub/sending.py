@@ -37,11 +37,10 @@ async def send_message(hub: Hub, message_id: int) -> None:
     """Idempotent: a message already sent, failed, not due or held by another run is left alone."""
     async with hub.engine.begin() as conn:
         message = await claim(conn, message_id)
-    if message is None:
-        return
-    channel = await hub.channels.get(message.channel_account_id)
-    async with hub.reads.connect() as conn:
+        if message is None:
+            return
         content = await reply_content(conn, message.workspace_id, message.event_id)
+    channel = await hub.channels.get(message.channel_account_id)
     thread = None
     if channel.adapter.capabilities.threads_by_message_id:
         async with hub.engine.begin() as conn:  # may give the conversation its subject token

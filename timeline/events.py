@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 
@@ -56,21 +56,10 @@ class Attachment:
     def metadata(self) -> dict[str, object]:
         """What the timeline event keeps of it: everything but the bytes, and no empty keys."""
         return {
-            name: getattr(self, name)
-            for name in _ATTACHMENT_METADATA
-            if getattr(self, name) is not None
+            item.name: getattr(self, item.name)
+            for item in fields(self)
+            if item.name != "content" and getattr(self, item.name) is not None
         }
-
-
-_ATTACHMENT_METADATA = (
-    "filename",
-    "content_type",
-    "size",
-    "url",
-    "content_id",
-    "digest",
-    "too_large",
-)
 
 
 @dataclass(frozen=True, slots=True)

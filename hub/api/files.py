@@ -42,7 +42,7 @@ def decode_files(files: list[FileIn], limit: int | None, field: str) -> list[Att
         )
     if limit is None:
         raise invalid({field: "this channel cannot send files"})
-    total = sum(len(a.content or b"") for a in decoded)
+    total = sum(a.size or 0 for a in decoded)
     if total > limit:
         raise invalid({field: f"{total} bytes of files; this channel sends at most {limit}"})
     return decoded
