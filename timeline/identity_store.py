@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,6 +32,14 @@ class IdentityRow:
     customer_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """How many events a batch brings a customer, and when the newest of them happened."""
+
+    events: int
+    last_seen_at: datetime
+
+
 async def find_identities(
     conn: AsyncConnection, workspace_id: int, keys: Collection[IdentityKey]
 ) -> dict[IdentityKey, IdentityRow]:
@@ -59,14 +67,16 @@ async def attach_identity(
 
 
 async def create_customers(
-    conn: AsyncConnection, workspace_id: int, keys: Collection[IdentityKey]
+    conn: AsyncConnection, workspace_id: int, activity: Mapping[IdentityKey, Activity]
 ) -> dict[IdentityKey, IdentityRow]:
     """A new customer for each identity never seen before, with it as their first identity.
 
+    Each customer starts with the events the batch brings it already counted: a row is not
+    updated in the transaction that inserted it (that would check its foreign keys again).
     Callers hold the identity locks (timeline.sql.lock_keys) and have looked the keys up, so two
     events from the same new handle never create two customers.
     """
-    ordered = sorted(keys, key=lambda k: (k.kind, k.value))
+    ordered = sorted(activity, key=lambda k: (k.kind, k.value))
     now = datetime.now(UTC)
     created = await insert_returning_ids(
         conn,
@@ -77,10 +87,11 @@ async def create_customers(
                 "name": "",
                 "name_folded": "",
                 "attributes": {},
-                "events_count": 0,
+                "events_count": activity[key].events,
+                "last_seen_at": activity[key].last_seen_at,
                 "created_at": now,
             }
-            for _ in ordered
+            for key in ordered
         ],
     )
     pairs = [(customer_id, key) for customer_id, key in zip(created, ordered, strict=True)]

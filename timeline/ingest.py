@@ -32,7 +32,7 @@ from timeline.events import (
     ThreadRef,
 )
 from timeline.identities import IdentityKey, lenient_key
-from timeline.identity_store import IdentityRow, create_customers, find_identities
+from timeline.identity_store import Activity, IdentityRow, create_customers, find_identities
 from timeline.models import (
     Consent,
     Conversation,
@@ -44,7 +44,7 @@ from timeline.models import (
 )
 from timeline.models.base import UtcDateTime
 from timeline.models.conversations import new_reply_token
-from timeline.sql import in_list, insert_ignoring_conflicts, lock_keys
+from timeline.sql import in_list, insert_ignoring_conflicts, lock_keys, reusing_plans
 from timeline.thread_keys import (
     ThreadKeyRow,
     conversations_by_key,
@@ -191,7 +191,11 @@ class IngestPipeline:
             await self._publisher.publish(events)
 
     async def persist(self, conn: AsyncConnection, requests: list[IngestRequest]) -> IngestOutcome:
-        """Everything the pipeline writes, inside the caller's transaction."""
+        """Everything the pipeline writes, inside the caller's transaction.
+
+        Lookups and updates find rows by value and are planned for the values they are given;
+        the inserts between them reuse cached plans (timeline.sql.reusing_plans).
+        """
         outcome = IngestOutcome()
         receipts, candidates = _unique_events(requests, outcome)
         candidates = await _file_forwards_under_their_author(conn, candidates)
@@ -213,72 +217,120 @@ class IngestPipeline:
             if (event.channel_account_id, event.external_id) not in known.stored
         ]
         outcome.duplicates += len(candidates) - len(pending)
-        await _store_raw_payloads(conn, requests)
+        async with reusing_plans(conn):
+            await _store_raw_payloads(conn, requests)
+            appended = await _append(conn, pending, known, outcome) if pending else None
         outcome.receipts = await record_receipts(
             conn, [(ctx.workspace_id, event) for ctx, event in receipts]
         )
-        if pending:
-            await self._persist_personal_events(conn, pending, known, outcome)
+        if appended is not None:
+            await self._update(conn, appended, outcome)
         return outcome
 
-    async def _persist_personal_events(
-        self,
-        conn: AsyncConnection,
-        pending: list[tuple[ChannelContext, InboundEvent, IdentityKey]],
-        known: _Known,
-        outcome: IngestOutcome,
+    async def _update(
+        self, conn: AsyncConnection, appended: _Appended, outcome: IngestOutcome
     ) -> None:
-        identities = dict(known.identities)
-        missing: dict[int, set[IdentityKey]] = defaultdict(set)
-        for ctx, _, key in pending:
-            if (ctx.workspace_id, key) not in identities:
-                missing[ctx.workspace_id].add(key)
-        for workspace_id, keys in missing.items():
-            created = await create_customers(conn, workspace_id, keys)
-            identities.update({(workspace_id, k): v for k, v in created.items()})
-        resolved = [
-            (ctx, event, identities[(ctx.workspace_id, key)]) for ctx, event, key in pending
-        ]
-        threads = _Threads(known)
-        placed: list[_ConversationChange | None] = []
-        consents: list[dict[str, object]] = []
-        customer_events: dict[int, tuple[int, datetime]] = {}
-        for ctx, event, identity in resolved:
-            change: _ConversationChange | None = None
-            if isinstance(event, MessageReceived):
-                change = threads.conversation_for(ctx, identity, event)
-                _count_message(change, event)
-            elif isinstance(event, ConsentChanged):
-                consents.append(_consent_row(ctx, identity.id, event))
-            placed.append(change)
-            count, last = customer_events.get(identity.customer_id, (0, event.occurred_at))
-            customer_events[identity.customer_id] = (count + 1, max(last, event.occurred_at))
-        await _open_conversations(conn, [c for c in threads.changes if c.opened])
-
-        outcome.event_ids = await insert_returning_ids(
-            conn,
-            timeline_events,
-            [
-                _event_row(ctx, identity.customer_id, change.row.id if change else None, event)
-                for (ctx, event, identity), change in zip(resolved, placed, strict=True)
-            ],
-        )
-        await store_attachments(
-            conn, [(c.workspace_id, e) for c, e, _ in resolved], outcome.event_ids
-        )
-        outcome.appended = len(outcome.event_ids)
-        await remember(conn, _thread_keys(resolved, placed))
-        changes = threads.changes
-        if changes:
-            await _save_conversation_changes(conn, changes)
-        await _bump_customers(conn, customer_events)
-        await _save_consents(conn, consents)
+        """Count the appended events on the rows that existed before, consents, then routing."""
+        changes = appended.changes
+        await _save_conversation_changes(conn, [c for c in changes if not c.opened])
+        await _bump_customers(conn, appended.earlier_customers)
+        await _save_consents(conn, appended.consents)
         routing = [_routing_request(c) for c in changes if _needs_agent(c)]
         if routing:
             outcome.assignments = await self._router.route(conn, routing)
-        outcome.domain_events.extend(
-            _domain_events([(ctx, event) for ctx, event, _ in pending], changes, outcome)
-        )
+        outcome.domain_events.extend(_domain_events(appended.events, changes, outcome))
+
+
+@dataclass(frozen=True, slots=True)
+class _Appended:
+    """What `_append` inserted, and what is left to update on rows that existed before."""
+
+    events: list[tuple[ChannelContext, InboundEvent]]
+    changes: list[_ConversationChange]
+    consents: list[dict[str, object]]
+    earlier_customers: dict[int, Activity]
+
+
+async def _append(
+    conn: AsyncConnection,
+    pending: list[tuple[ChannelContext, InboundEvent, IdentityKey]],
+    known: _Known,
+    outcome: IngestOutcome,
+) -> _Appended:
+    """Insert new customers, new conversations and the events, each with its final values.
+
+    A row is never updated in the transaction that inserted it: that would check its foreign
+    keys a second time.
+    """
+    activity = _activity(pending)
+    identities = dict(known.identities)
+    missing: dict[int, dict[IdentityKey, Activity]] = defaultdict(dict)
+    for (workspace_id, key), brought in activity.items():
+        if (workspace_id, key) not in identities:
+            missing[workspace_id][key] = brought
+    for workspace_id, new in missing.items():
+        created = await create_customers(conn, workspace_id, new)
+        identities.update({(workspace_id, k): v for k, v in created.items()})
+    resolved = [(ctx, event, identities[(ctx.workspace_id, key)]) for ctx, event, key in pending]
+    threads = _Threads(known)
+    placed: list[_ConversationChange | None] = []
+    consents: list[dict[str, object]] = []
+    for ctx, event, identity in resolved:
+        change: _ConversationChange | None = None
+        if isinstance(event, MessageReceived):
+            change = threads.conversation_for(ctx, identity, event)
+            _count_message(change, event)
+        elif isinstance(event, ConsentChanged):
+            consents.append(_consent_row(ctx, identity.id, event))
+        placed.append(change)
+    await _open_conversations(conn, [c for c in threads.changes if c.opened])
+    outcome.event_ids = await insert_returning_ids(
+        conn,
+        timeline_events,
+        [
+            _event_row(ctx, identity.customer_id, change.row.id if change else None, event)
+            for (ctx, event, identity), change in zip(resolved, placed, strict=True)
+        ],
+    )
+    await store_attachments(conn, [(c.workspace_id, e) for c, e, _ in resolved], outcome.event_ids)
+    outcome.appended = len(outcome.event_ids)
+    await remember(conn, _thread_keys(resolved, placed))
+    return _Appended(
+        events=[(ctx, event) for ctx, event, _ in resolved],
+        changes=threads.changes,
+        consents=consents,
+        earlier_customers=_by_customer(activity, known.identities),
+    )
+
+
+def _activity(
+    pending: list[tuple[ChannelContext, InboundEvent, IdentityKey]],
+) -> dict[tuple[int, IdentityKey], Activity]:
+    """Per (workspace, identity): how many of the batch's events it sent, and the newest."""
+    activity: dict[tuple[int, IdentityKey], Activity] = {}
+    for ctx, event, key in pending:
+        earlier = activity.get((ctx.workspace_id, key))
+        activity[(ctx.workspace_id, key)] = _plus(earlier, Activity(1, event.occurred_at))
+    return activity
+
+
+def _by_customer(
+    activity: dict[tuple[int, IdentityKey], Activity],
+    identities: dict[tuple[int, IdentityKey], IdentityRow],
+) -> dict[int, Activity]:
+    """The activity of identities that existed before, summed per customer."""
+    totals: dict[int, Activity] = {}
+    for pair, brought in activity.items():
+        identity = identities.get(pair)
+        if identity is not None:
+            totals[identity.customer_id] = _plus(totals.get(identity.customer_id), brought)
+    return totals
+
+
+def _plus(earlier: Activity | None, more: Activity) -> Activity:
+    if earlier is None:
+        return more
+    return Activity(earlier.events + more.events, max(earlier.last_seen_at, more.last_seen_at))
 
 
 def _thread_keys(
@@ -564,7 +616,10 @@ def _unsaved_conversation(ctx: ChannelContext, identity: IdentityRow) -> Convers
 
 
 async def _open_conversations(conn: AsyncConnection, opened: list[_ConversationChange]) -> None:
-    """Insert the batch's new conversations, in the order they were opened, and learn their ids."""
+    """Insert the batch's new conversations, in the order they were opened, and learn their ids.
+
+    They start with the batch's messages already counted (see `_append`).
+    """
     if not opened:
         return
     now = datetime.now(UTC)
@@ -580,7 +635,9 @@ async def _open_conversations(conn: AsyncConnection, opened: list[_ConversationC
                 "status": ConversationStatus.OPEN,
                 "subject": change.subject,
                 "reply_token": new_reply_token(),
-                "messages_count": 0,
+                "messages_count": change.messages,
+                "last_message_at": change.last_message_at,
+                "waiting_since": change.waiting_since,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -625,15 +682,13 @@ async def _save_conversation_changes(
     )
 
 
-async def _bump_customers(
-    conn: AsyncConnection, customer_events: dict[int, tuple[int, datetime]]
-) -> None:
+async def _bump_customers(conn: AsyncConnection, activity: dict[int, Activity]) -> None:
     """Count the batch's events on their customers, in id order (so batches never deadlock)."""
     await _BUMP_CUSTOMERS.execute(
         conn,
         [
-            {"customer_id": customer_id, "events": count, "last_seen": last_seen}
-            for customer_id, (count, last_seen) in sorted(customer_events.items())
+            {"customer_id": customer_id, "events": a.events, "last_seen": a.last_seen_at}
+            for customer_id, a in sorted(activity.items())
         ],
     )
 
