@@ -7,7 +7,9 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit
 
@@ -301,17 +303,31 @@ def _decode_form(raw: RawPayload) -> list[tuple[str, str]]:
     if charset not in (None, "utf-8", "utf8"):
         raise MalformedPayload(f"charset {charset!r} is not UTF-8")
     try:
-        return _form_pairs(raw.body, strict=True)
+        form = _read_form(raw.body)
     except ValueError as exc:
         raise MalformedPayload(str(exc)) from exc
+    if form.problem is not None:
+        raise MalformedPayload(form.problem)
+    return list(form.pairs)
 
 
-def _form_pairs(body: bytes, *, strict: bool) -> list[tuple[str, str]]:
+@dataclass(frozen=True, slots=True)
+class _FormBody:
+    """A form body read once for both the signature check and the parser."""
+
+    pairs: tuple[tuple[str, str], ...]
+    """Every field; a field without '=' has an empty value, empty fields are skipped."""
+    problem: str | None
+    """Why the parser refuses the body (an empty field, a field without '='), or None."""
+
+
+@lru_cache(maxsize=256)
+def _read_form(body: bytes) -> _FormBody:
     """Decode an application/x-www-form-urlencoded body whose escapes are UTF-8.
 
     Raises ValueError naming the offending field: unlike parse_qsl's default, bytes that are
-    not UTF-8 are refused rather than silently replaced. `strict` also refuses empty fields
-    and fields without '='.
+    not UTF-8 are refused rather than silently replaced. Cached by content: `verify` and
+    `parse` read the same body one after the other, and decoding is most of their cost.
     """
     try:
         text = body.decode("ascii")
@@ -321,15 +337,16 @@ def _form_pairs(body: bytes, *, strict: bool) -> list[tuple[str, str]]:
     if len(fields) > _MAX_FORM_FIELDS:
         raise ValueError(f"body has more than {_MAX_FORM_FIELDS} fields")
     pairs = []
+    problem = None
     for position, field in enumerate(fields, start=1):
         name, equals, value = field.partition("=")
-        if strict and not (name and equals):
-            raise ValueError(f"form field #{position} {field[:40]!r} is not name=value")
+        if problem is None and not (name and equals):
+            problem = f"form field #{position} {field[:40]!r} is not name=value"
         if not field:
             continue
         decoded_name = _form_unquote(name, f"name of form field #{position}")
         pairs.append((decoded_name, _form_unquote(value, f"field {decoded_name}")))
-    return pairs
+    return _FormBody(tuple(pairs), problem)
 
 
 def _form_unquote(text: str, what: str) -> str:
@@ -359,7 +376,7 @@ def _signed_params(request: WebhookRequest) -> list[tuple[str, str]]:
     media_type, _ = _media_type(request.content_type)
     if media_type == FORM_CONTENT_TYPE:
         try:
-            return _form_pairs(request.body, strict=False)
+            return list(_read_form(request.body).pairs)
         except ValueError as exc:
             raise SignatureInvalid(f"body cannot be read as form data: {exc}") from exc
     body_hash = dict(parse_qsl(urlsplit(request.url).query)).get("bodySHA256", "")
