@@ -147,3 +147,46 @@ async def test_concurrent_customers_are_each_assigned_once_within_capacity(hub: 
         held = sum(1 for c in assigned if c.assignee_id == agent.id)
         assert held == agent.open_conversations <= agent.capacity
     assert await _count(hub, TimelineEvent) == 45
+
+
+async def test_a_batch_counts_its_messages_on_new_and_existing_rows_alike(hub: Hub) -> None:
+    """New customers and conversations are inserted already counted; existing ones are bumped."""
+    ws = await seed_workspace(hub)
+    known, new = "+14155550123", "+14155550199"
+    await hub.pipeline.ingest([sms_request(ws, "SM0", known, at=T0)])
+    await hub.pipeline.ingest(
+        [
+            sms_request(ws, "SM1", new, at=T0 + timedelta(minutes=2)),
+            sms_request(ws, "SM2", known, at=T0 + timedelta(minutes=3)),
+            sms_request(ws, "SM3", new, at=T0 + timedelta(minutes=1)),
+            sms_request(ws, "SM4", new, at=T0 + timedelta(minutes=5)),
+        ]
+    )
+    async with hub.engine.connect() as conn:
+        customers = {
+            row.value: row
+            for row in await conn.execute(
+                select(Identity.value, Customer.events_count, Customer.last_seen_at).join(
+                    Customer, Customer.id == Identity.customer_id
+                )
+            )
+        }
+        conversations = {
+            row.value: row
+            for row in await conn.execute(
+                select(
+                    Identity.value,
+                    Conversation.messages_count,
+                    Conversation.waiting_since,
+                    Conversation.last_message_at,
+                ).join(Conversation, Conversation.identity_id == Identity.id)
+            )
+        }
+    assert (customers[known].events_count, customers[new].events_count) == (2, 3)
+    assert customers[known].last_seen_at == T0 + timedelta(minutes=3)
+    assert customers[new].last_seen_at == T0 + timedelta(minutes=5)
+    assert (conversations[known].messages_count, conversations[new].messages_count) == (2, 3)
+    assert conversations[new].waiting_since == T0 + timedelta(minutes=1)
+    assert conversations[new].last_message_at == T0 + timedelta(minutes=5)
+    assert conversations[known].waiting_since == T0
+    assert conversations[known].last_message_at == T0 + timedelta(minutes=3)
