@@ -4,7 +4,9 @@ PostgreSQL plans every statement for the values it is given (`plan_cache_mode =
 force_custom_plan`): after a few runs it would otherwise keep one generic plan per prepared
 statement, and one made while a table was nearly empty walks a whole index instead of seeking
 the few keys a lookup asks for, until the next ANALYZE. Keyed lookups and the ingest's
-array-based writes (timeline/bulk.py) plan in microseconds.
+array-based writes (timeline/bulk.py) plan in microseconds. Foreign-key checks do not belong
+here: PostgreSQL runs one per written row and key, so the ingest's inserts run inside
+`timeline.sql.reusing_plans`, where plans are cached as by default.
 
 Connections are not pinged at checkout: with asyncpg a ping is three round trips (BEGIN, an
 empty query, ROLLBACK), paid by every batch and every API call. A connection the server dropped
