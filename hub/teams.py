@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import audit
 from timeline.models import Team, TeamMember, User
+from timeline.sql import insert_ignoring_conflicts
 
 teams = Team.__table__
 members = TeamMember.__table__
@@ -43,19 +44,21 @@ async def create_team(
     *,
     actor_user_id: int | None = None,
 ) -> TeamRow:
-    """A new team with these members; refuses a name the workspace already uses."""
+    """A new team with these members; refuses a name the workspace already uses.
+
+    The unique (workspace, name) index decides, not a prior SELECT: of two managers creating
+    the same name at once, one gets the team and the other TeamNameTaken.
+    """
     clean = name.strip()
-    taken = await conn.execute(
-        select(teams.c.id).where(teams.c.workspace_id == workspace_id).where(teams.c.name == clean)
-    )
-    if taken.first() is not None:
-        raise TeamNameTaken(f"a team named {clean!r} already exists")
     await _require_users(conn, workspace_id, member_ids)
     team_id = (
         await conn.execute(
-            teams.insert().returning(teams.c.id), {"workspace_id": workspace_id, "name": clean}
+            insert_ignoring_conflicts(conn, teams).returning(teams.c.id),
+            {"workspace_id": workspace_id, "name": clean},
         )
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if team_id is None:
+        raise TeamNameTaken(f"a team named {clean!r} already exists")
     await _insert_members(conn, workspace_id, team_id, member_ids)
     await audit.record(
         conn,

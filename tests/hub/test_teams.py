@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -68,6 +70,25 @@ async def test_bad_team_input_is_refused_with_the_field_named(hub: Hub, client: 
         agent_token = await create_api_token(conn, ours.agent_ids[0])
     mine = await client.post("/api/v1/teams", json={"name": "Mine"}, headers=bearer(agent_token))
     assert mine.status == 403
+
+
+async def test_two_managers_naming_a_team_alike_at_once_get_one_team(
+    hub: Hub, client: TestClient
+) -> None:
+    ws = await seed_workspace(hub)
+    admin = bearer(ws.token)
+    names = [f"Team {n}" for n in range(5)]
+    responses = await asyncio.gather(
+        *(
+            client.post("/api/v1/teams", json={"name": name}, headers=admin)
+            for name in names
+            for _ in range(2)
+        )
+    )
+    statuses = [response.status for response in responses]
+    assert [sorted(statuses[i : i + 2]) for i in range(0, 10, 2)] == [[201, 422]] * 5
+    listing = await (await client.get("/api/v1/teams", headers=admin)).json()
+    assert sorted(t["name"] for t in listing["items"]) == names
 
 
 async def test_a_conversation_handed_to_a_team_goes_to_its_next_agent(
