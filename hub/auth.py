@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import ApiToken
@@ -65,13 +65,14 @@ async def create_token(conn: AsyncConnection, workspace_id: int, user_id: int, n
     return token
 
 
+_PRINCIPAL = (
+    select(users.c.id, users.c.workspace_id, users.c.role)
+    .join(tokens, tokens.c.user_id == users.c.id)
+    .where(tokens.c.token_hash == bindparam("token_hash"))
+    .where(tokens.c.revoked_at.is_(None))
+)
+
+
 async def principal_for_token(conn: AsyncConnection, token: str) -> Principal | None:
-    row = (
-        await conn.execute(
-            select(users.c.id, users.c.workspace_id, users.c.role)
-            .join(tokens, tokens.c.user_id == users.c.id)
-            .where(tokens.c.token_hash == _digest(token))
-            .where(tokens.c.revoked_at.is_(None))
-        )
-    ).first()
+    row = (await conn.execute(_PRINCIPAL, {"token_hash": _digest(token)})).first()
     return Principal(row.id, row.workspace_id, Role(row.role)) if row else None

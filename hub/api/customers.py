@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select, tuple_
+from sqlalchemy import Integer, bindparam, select, tuple_
 
 from hub.api.framework import ApiRoutes, Call
 from hub.api.paging import decode_cursor, encode_cursor
@@ -70,12 +70,12 @@ class TimelineEventOut(BaseModel):
     occurred_at: datetime
 
     @classmethod
-    def of(cls, row: Any) -> TimelineEventOut:
+    def of(cls, data: dict[str, Any]) -> TimelineEventOut:
         """An event row as the API shows it: the quoted history out of meta, in its own fields."""
-        data = dict(row._mapping)
         meta = dict(data.pop("meta"))
         quoted = {name: meta.pop(name, None) for name in _QUOTED}
-        return cls(**data, **quoted, meta=meta)
+        # Built without validation: every value comes typed from the database's own columns.
+        return cls.model_construct(**data, **quoted, meta=meta)
 
 
 _QUOTED = ("quoted", "quoted_html")
@@ -162,16 +162,17 @@ async def customer_timeline(call: Call[Any, TimelineQuery]) -> TimelinePage:
     customer_id = call.ids["customer_id"]
     workspace_id = call.principal.workspace_id
     async with call.request.app[HUB].reads.connect() as conn:
-        query = timeline_page_query(customer_id, workspace_id, call.query)
-        rows = (await conn.execute(query)).all()
+        query, params = timeline_page_query(customer_id, workspace_id, call.query)
+        result = await conn.execute(query, params)
+        columns, rows = list(result.keys()), result.all()
         if not rows and not await _customer_exists(conn, workspace_id, customer_id):
             raise not_found("customer")
     page = rows[: call.query.limit]
     next_cursor = (
         encode_cursor(page[-1].occurred_at, page[-1].id) if len(rows) > call.query.limit else None
     )
-    items = [TimelineEventOut.of(row) for row in page]
-    return TimelinePage(items=items, next_cursor=next_cursor)
+    items = [TimelineEventOut.of(dict(zip(columns, row, strict=True))) for row in page]
+    return TimelinePage.model_construct(items=items, next_cursor=next_cursor)
 
 
 async def _customer_exists(conn: Any, workspace_id: int, customer_id: int) -> bool:
@@ -183,21 +184,46 @@ async def _customer_exists(conn: Any, workspace_id: int, customer_id: int) -> bo
     return found.first() is not None
 
 
-def timeline_page_query(customer_id: int, workspace_id: int, page: TimelineQuery) -> Any:
+def _timeline_pages() -> tuple[Any, Any]:
+    """The newest page and the page after a cursor, built once: only their values change."""
+    columns = [events.c[name] for name in TimelineEventOut.model_fields if name not in _QUOTED]
+    newest = (
+        select(*columns)
+        .where(events.c.customer_id == bindparam("customer_id"))
+        .where(events.c.workspace_id == bindparam("workspace_id"))
+        .order_by(events.c.occurred_at.desc(), events.c.id.desc())
+        .limit(bindparam("rows", type_=Integer()))
+    )
+    after = newest.where(
+        tuple_(events.c.occurred_at, events.c.id)
+        < tuple_(
+            bindparam("after_at", type_=events.c.occurred_at.type),
+            bindparam("after_id", type_=events.c.id.type),
+        )
+    )
+    return newest, after
+
+
+_NEWEST_PAGE, _PAGE_AFTER = _timeline_pages()
+
+
+def timeline_page_query(
+    customer_id: int, workspace_id: int, page: TimelineQuery
+) -> tuple[Any, dict[str, Any]]:
     """Keyset pagination on (occurred_at, id): a deep page costs what the first one does.
 
     Another workspace's customer has no events here: every event row carries its workspace.
+    One more row than the page is asked for, to know whether a next page exists.
     """
-    columns = [events.c[name] for name in TimelineEventOut.model_fields if name not in _QUOTED]
-    query = (
-        select(*columns)
-        .where(events.c.customer_id == customer_id)
-        .where(events.c.workspace_id == workspace_id)
-    )
-    if page.cursor:
-        occurred_at, event_id = decode_cursor(page.cursor, datetime, int)
-        query = query.where(tuple_(events.c.occurred_at, events.c.id) < (occurred_at, event_id))
-    return query.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(page.limit + 1)
+    params: dict[str, Any] = {
+        "customer_id": customer_id,
+        "workspace_id": workspace_id,
+        "rows": page.limit + 1,
+    }
+    if not page.cursor:
+        return _NEWEST_PAGE, params
+    params["after_at"], params["after_id"] = decode_cursor(page.cursor, datetime, int)
+    return _PAGE_AFTER, params
 
 
 async def _identities_of(conn: Any, customer_ids: list[int]) -> dict[int, list[IdentityOut]]:
