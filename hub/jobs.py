@@ -29,11 +29,16 @@ class JobQueue(Protocol):
 class InProcessJobs:
     """Runs jobs on this process's event loop with a few concurrent runners (embedded default)."""
 
-    def __init__(self, functions: dict[str, JobFunction], runners: int = 4) -> None:
+    def __init__(
+        self, functions: dict[str, JobFunction], runners: int = 4, grace_seconds: float = 10.0
+    ) -> None:
         self._functions = functions
         self._queue: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue()
         self._runners = runners
+        self._grace_seconds = grace_seconds
         self._tasks: list[asyncio.Task[None]] = []
+        self._busy: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         self._hub: Hub | None = None
 
     async def enqueue(self, name: str, *args: Any) -> None:
@@ -43,11 +48,28 @@ class InProcessJobs:
 
     async def start(self, hub: Hub) -> None:
         self._hub = hub
+        self._stopping = False
         self._tasks = [asyncio.create_task(self._run()) for _ in range(self._runners)]
 
     async def stop(self) -> None:
+        """Let jobs under way finish (for up to `grace_seconds`), then stop the runners.
+
+        A job cut off mid-transaction would leave its connection to the garbage collector.
+        Jobs still queued are not run: what they were for is a due row in the database (an
+        outbound message's next attempt), and the scheduler enqueues it again after a restart.
+        """
+        self._stopping = True
+        busy = [task for task in self._tasks if task in self._busy]
         for task in self._tasks:
-            task.cancel()
+            if task not in self._busy:
+                task.cancel()
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=self._grace_seconds)
+            for task in late:
+                log.warning(
+                    "in-process job still running after %.0f s; cancelled", self._grace_seconds
+                )
+                task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -55,13 +77,17 @@ class InProcessJobs:
 
     async def _run(self) -> None:
         assert self._hub is not None
-        while True:
+        current = asyncio.current_task()
+        assert current is not None
+        while not self._stopping:
             name, args = await self._queue.get()
+            self._busy.add(current)
             try:
                 await self._functions[name](self._hub, *args)
             except Exception:
                 log.exception("job %s%r failed", name, args)
             finally:
+                self._busy.discard(current)
                 self._queue.task_done()
 
 
