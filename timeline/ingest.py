@@ -259,8 +259,8 @@ async def _append(
 ) -> _Appended:
     """Insert new customers, new conversations and the events, each with its final values.
 
-    A row is never updated in the transaction that inserted it: that would check its foreign
-    keys a second time.
+    Apart from routing's assignment of a conversation it opens, the batch does not update a
+    row it inserted: that would make PostgreSQL check the row's foreign keys a second time.
     """
     activity = _activity(pending)
     identities = dict(known.identities)
