@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -271,7 +271,7 @@ class TwilioSmsAdapter:
 class _Form:
     """Decoded form fields; a field repeated with different values is refused when read."""
 
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
         self._values: dict[str, list[str]] = {}
         for name, value in pairs:
             self._values.setdefault(name, []).append(value)
@@ -294,7 +294,7 @@ class _Form:
             raise MalformedPayload(f"missing required field{plural} {', '.join(missing)}")
 
 
-def _decode_form(raw: RawPayload) -> list[tuple[str, str]]:
+def _decode_form(raw: RawPayload) -> tuple[tuple[str, str], ...]:
     """The (name, value) pairs of a UTF-8 form body; MalformedPayload says what is wrong."""
     media_type, charset = _media_type(raw.content_type)
     if media_type != FORM_CONTENT_TYPE:
@@ -308,7 +308,7 @@ def _decode_form(raw: RawPayload) -> list[tuple[str, str]]:
         raise MalformedPayload(str(exc)) from exc
     if form.problem is not None:
         raise MalformedPayload(form.problem)
-    return list(form.pairs)
+    return form.pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,21 +369,21 @@ def _media_type(content_type: str) -> tuple[str, str | None]:
     return main.strip().lower(), charset
 
 
-def _signed_params(request: WebhookRequest) -> list[tuple[str, str]]:
+def _signed_params(request: WebhookRequest) -> tuple[tuple[str, str], ...]:
     """The parameters Twilio signed, or [] for a JSON body vouched for by its bodySHA256."""
     if not request.body:
-        return []
+        return ()
     media_type, _ = _media_type(request.content_type)
     if media_type == FORM_CONTENT_TYPE:
         try:
-            return list(_read_form(request.body).pairs)
+            return _read_form(request.body).pairs
         except ValueError as exc:
             raise SignatureInvalid(f"body cannot be read as form data: {exc}") from exc
     body_hash = dict(parse_qsl(urlsplit(request.url).query)).get("bodySHA256", "")
     actual = hashlib.sha256(request.body).hexdigest()
     if not body_hash or not hmac.compare_digest(body_hash.lower().encode(), actual.encode()):
         raise SignatureInvalid(f"{media_type or 'untyped'} body is not covered by the signature")
-    return []
+    return ()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

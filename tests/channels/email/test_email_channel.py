@@ -103,6 +103,12 @@ async def _sync(hub: Hub, channel_id: int) -> tuple[int, int, int]:
     return counts.imported, counts.duplicates, counts.quarantined
 
 
+async def _only_conversation(hub: Hub) -> int:
+    """The id of the one conversation the test has made so far."""
+    async with hub.engine.connect() as conn:
+        return (await conn.execute(select(Conversation.id))).scalar_one()
+
+
 async def _count(hub: Hub, model: type) -> int:
     async with hub.engine.connect() as conn:
         return (await conn.execute(select(func.count()).select_from(model))).scalar_one()
@@ -171,8 +177,7 @@ async def test_five_mails_back_and_forth_stay_one_conversation(
         mail("ann@customer.test", "Order 1042", "Where is it?", message_id=first_id)
     )
     await _sync(hub, channel_id)
-    async with hub.engine.connect() as conn:
-        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+    conversation_id = await _only_conversation(hub)
 
     chain = [first_id]
     subjects: set[str] = set()
@@ -384,8 +389,7 @@ async def test_replies_queue_while_smtp_is_down_and_go_out_once_when_it_is_back(
     await hub.start()
     imap_account.append(mail("ann@customer.test", "Order 1042", "Where is it?"))
     await _sync(hub, channel_id)
-    async with hub.engine.connect() as conn:
-        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+    conversation_id = await _only_conversation(hub)
     smtp_server.stop()
     ids = [await _reply(hub, ws, conversation_id, f"answer {n}") for n in range(3)]
     await asyncio.sleep(1.0)
@@ -613,8 +617,7 @@ async def test_a_reply_with_html_and_files_goes_out_as_mime_parts_and_stays_down
     await hub.start()
     imap_account.append(mail("ann@customer.test", "Invoice", "Could you send my invoice?"))
     await _sync(hub, channel_id)
-    async with hub.engine.connect() as conn:
-        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+    conversation_id = await _only_conversation(hub)
     invoice = b"%PDF-1.4\n" + bytes(range(256)) * 40
     path = f"/api/v1/conversations/{conversation_id}/replies"
     files = [
@@ -656,8 +659,7 @@ async def test_html_or_files_a_channel_cannot_carry_or_decode_are_refused(
 ) -> None:
     ws, _ = mailbox_channel
     await hub.pipeline.ingest([sms_request(ws, "SM1", "+14155550123")])
-    async with hub.engine.connect() as conn:
-        sms_conversation = (await conn.execute(select(Conversation.id))).scalar_one()
+    sms_conversation = await _only_conversation(hub)
     path = f"/api/v1/conversations/{sms_conversation}/replies"
     one_file = [{"filename": "a.txt", "content_base64": "aGk="}]
     response = await client.post(
