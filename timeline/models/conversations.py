@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from timeline.models.base import Base, BigId, utcnow
@@ -40,7 +40,16 @@ class Conversation(Base):
         Index("ix_conversations_thread", "identity_id", "channel_account_id", "id"),
         Index("ix_conversations_status", "workspace_id", "status", "id"),
         Index("ix_conversations_assignee", "workspace_id", "assignee_id", "id"),
-        Index("ix_conversations_subject_token", "subject_token", "channel_account_id", unique=True),
+        # Only mail conversations have a token: the index holds them alone, so it neither grows
+        # with every SMS conversation nor offers a planner a scan of NULLs.
+        Index(
+            "ix_conversations_subject_token",
+            "subject_token",
+            "channel_account_id",
+            unique=True,
+            postgresql_where=text("subject_token IS NOT NULL"),
+            sqlite_where=text("subject_token IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
