@@ -78,5 +78,6 @@ class RedisBus(LocalBus):
     async def _listen(self, pubsub: redis.client.PubSub) -> None:
         async with pubsub:
             async for message in pubsub.listen():
-                if message["type"] == "message":
+                # Every hub's events arrive here; decoding them is wasted without a subscriber.
+                if message["type"] == "message" and self._subscribers:
                     self.deliver([DomainEvent(**item) for item in json.loads(message["data"])])
