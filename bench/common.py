@@ -78,13 +78,15 @@ def run_cli(env: dict[str, str], *args: str) -> str:
 
 
 @asynccontextmanager
-async def served_hub(env: dict[str, str]) -> AsyncIterator[str]:
+async def served_hub(env: dict[str, str], processes: int = 1) -> AsyncIterator[str]:
     """`switchboard serve` in a child process; yields its base URL once it answers /readyz.
 
     The server's log goes to a file (a pipe nobody reads would fill up and stall the server).
     """
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen([SWITCHBOARD, "serve"], env=env, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [SWITCHBOARD, "serve", "--processes", str(processes)], env=env, stdout=log, stderr=log
+        )
         base_url = env["SWITCHBOARD_BASE_URL"]
         try:
             await _wait_ready(base_url, process, log)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -217,6 +218,12 @@ async def main() -> int:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--paced-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="web processes of the hub (`serve --processes`; default: one per core)",
+    )
     args = parser.parse_args()
 
     async with scratch_database("switchboard_bench_ingest") as database:
@@ -225,7 +232,7 @@ async def main() -> int:
         demo = json.loads(run_cli(env, "demo", "--json"))
         sms = demo["channels"]["sms"]
         throughput_set = prepare_requests(sms["webhook_url"], sms["secret"], args.events, "a")
-        async with served_hub(env):
+        async with served_hub(env, args.processes):
             await post_all(sms["webhook_url"], throughput_set[:500], args.concurrency)  # warm-up
             hub_rate, closed_latencies = await post_all(
                 sms["webhook_url"], throughput_set[500:], args.concurrency
@@ -243,7 +250,8 @@ async def main() -> int:
     ratio = hub_rate / base_rate
     print(f"events posted                 {expected}")
     print(
-        f"hub: acknowledged durable     {hub_rate:,.0f} events/s (concurrency {args.concurrency})"
+        f"hub: acknowledged durable     {hub_rate:,.0f} events/s"
+        f" (concurrency {args.concurrency}, {args.processes} web processes)"
     )
     print(f"baseline: asyncpg INSERT+COMMIT {base_rate:,.0f} rows/s (same concurrency)")
     print(f"ratio hub/baseline            {ratio:.2f}  (target >= {TARGET_RATIO})")

@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log every HTTP request (off by default: it is slow)",
     )
+    serve.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the port (PostgreSQL only; about one per core)",
+    )
     serve.set_defaults(command=_serve)
 
     worker = commands.add_parser("worker", help="run background jobs from Redis (RQ)")
@@ -147,24 +154,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from hub.app import create_app
-    from hub.context import Hub
-
+    if args.processes > 1 and not settings.database_url.startswith("postgresql"):
+        raise CommandError("--processes above 1 needs PostgreSQL: SQLite has a single writer")
     if args.migrate:
         _migrate(settings, args)
-    hub = Hub(settings)
     if args.demo_if_empty:
         asyncio.run(_seed_if_empty(settings))
     asyncio.run(_check_schema(settings))
     print(
         f"Switchboard serving on http://{settings.host}:{settings.port} "
-        f"(public URL {settings.base_url})",
+        f"(public URL {settings.base_url})"
+        + (f" from {args.processes} processes" if args.processes > 1 else ""),
         flush=True,
     )
-    app = create_app(hub)
+    if args.processes == 1:
+        _serve_web(settings, args, reuse_port=False)
+        return 0
+    from hub.processes import serve_in_processes
+
+    return serve_in_processes(args.processes, lambda: _serve_web(settings, args, reuse_port=True))
+
+
+def _serve_web(settings: Settings, args: argparse.Namespace, *, reuse_port: bool) -> None:
+    from aiohttp import web
+
+    from hub.app import create_app
+    from hub.context import Hub
+
+    app = create_app(Hub(settings))
     # What is alive now (modules, models, routes) lives as long as the process: keep it out of
     # the collector's full scans, whose pauses (100 ms and more under load) would otherwise land
     # on webhook acknowledgements.
@@ -173,10 +197,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         app,
         host=settings.host,
         port=settings.port,
+        reuse_port=reuse_port,
         print=None,
         access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
     )
-    return 0
 
 
 async def _seed_if_empty(settings: Settings) -> None:
