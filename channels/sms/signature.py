@@ -98,8 +98,8 @@ def _pairs(params: FormParams) -> Iterable[tuple[str, str]]:
 
 
 def _sorted_pairs(params: FormParams) -> list[tuple[str, str]]:
-    """Names sorted by code point; each name's distinct values sorted the same way."""
-    values: dict[str, set[str]] = {}
-    for name, value in _pairs(params):
-        values.setdefault(name, set()).add(value)
-    return [(name, value) for name in sorted(values) for value in sorted(values[name])]
+    """Names sorted by code point; each name's distinct values sorted the same way.
+
+    Sorting the distinct (name, value) pairs does both at once: tuples compare name first.
+    """
+    return sorted(set(_pairs(params)))

@@ -272,17 +272,16 @@ class _Form:
     """Decoded form fields; a field repeated with different values is refused when read."""
 
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
-        self._values: dict[str, list[str]] = {}
+        self._values: dict[str, str] = {}
+        self._conflicting: set[str] = set()
         for name, value in pairs:
-            self._values.setdefault(name, []).append(value)
+            if self._values.setdefault(name, value) != value:
+                self._conflicting.add(name)
 
     def get(self, name: str) -> str | None:
-        values = self._values.get(name)
-        if not values:
-            return None
-        if len(set(values)) > 1:
+        if name in self._conflicting:
             raise MalformedPayload(f"field {name} is repeated with different values")
-        return values[0]
+        return self._values.get(name)
 
     def has_any(self, *names: str) -> bool:
         return any(name in self._values for name in names)
