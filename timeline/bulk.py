@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.type_api import TypeEngine
 
-from timeline.sql import is_postgres
+from timeline.sql import fetch_rows, is_postgres
 
 _ORDINAL = "batch_ordinal"
 
@@ -115,7 +115,10 @@ async def insert_rows(
     postgres = is_postgres(conn)
     names = tuple(rows[0])
     statement = _insert(table, names, postgres, ignore_conflicts, False)
-    await conn.execute(statement, _unnest(table, names).parameters(rows) if postgres else rows)
+    if postgres:
+        await fetch_rows(conn, statement, _unnest(table, names).parameters(rows))
+    else:
+        await conn.execute(statement, rows)
 
 
 async def insert_returning_ids(
@@ -133,8 +136,8 @@ async def insert_returning_ids(
     names = tuple(rows[0])
     statement = _insert(table, names, postgres, False, True)
     if postgres:
-        result = await conn.execute(statement, _unnest(table, names).parameters(rows))
-        return sorted(row[0] for row in result)
+        inserted = await fetch_rows(conn, statement, _unnest(table, names).parameters(rows))
+        return sorted(row[0] for row in inserted)
     result = await conn.execute(statement, list(rows))
     return [row[0] for row in result]
 
@@ -160,7 +163,7 @@ class RowsUpdate:
         if not rows:
             return
         if is_postgres(conn):
-            await conn.execute(self._statement(True), self._unnested().parameters(rows))
+            await fetch_rows(conn, self._statement(True), self._unnested().parameters(rows))
         else:
             await conn.execute(self._statement(False), list(rows))
 

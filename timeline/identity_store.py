@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from timeline.bulk import insert_returning_ids
 from timeline.identities import IdentityKey
 from timeline.models import Customer, Identity
-from timeline.sql import in_list
+from timeline.sql import fetch_rows, in_list
 
 identities = Identity.__table__
 customers = Customer.__table__
@@ -47,7 +47,8 @@ async def find_identities(
     if not keys:
         return {}
     wanted = set(keys)
-    rows = await conn.execute(
+    rows = await fetch_rows(
+        conn,
         _FIND,
         {
             "workspace_id": workspace_id,
@@ -55,7 +56,10 @@ async def find_identities(
             "values": list({k.value for k in wanted}),
         },
     )
-    found = {IdentityKey(r.kind, r.value): IdentityRow(r.id, r.customer_id) for r in rows}
+    found = {
+        IdentityKey(kind, value): IdentityRow(identity_id, customer_id)
+        for identity_id, customer_id, kind, value in rows
+    }
     return {key: row for key, row in found.items() if key in wanted}
 
 

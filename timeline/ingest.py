@@ -44,7 +44,13 @@ from timeline.models import (
 )
 from timeline.models.base import UtcDateTime
 from timeline.models.conversations import new_reply_token
-from timeline.sql import in_list, insert_ignoring_conflicts, lock_keys, reusing_plans
+from timeline.sql import (
+    fetch_rows,
+    in_list,
+    insert_ignoring_conflicts,
+    lock_keys,
+    reusing_plans,
+)
 from timeline.thread_keys import (
     ThreadKeyRow,
     conversations_by_key,
@@ -456,11 +462,12 @@ async def _look_up(
         by_workspace[ctx.workspace_id].add(key)
     wanted = {(e.channel_account_id, e.external_id) for _, e in candidates}
     known = _Known()
-    rows = await conn.execute(
+    rows = await fetch_rows(
+        conn,
         _STORED_EVENTS,
         {"accounts": list({a for a, _ in wanted}), "external_ids": [x for _, x in wanted]},
     )
-    known.stored.update({(row.channel_account_id, row.external_id) for row in rows} & wanted)
+    known.stored.update({(account, external_id) for account, external_id in rows} & wanted)
     for workspace_id, workspace_keys in by_workspace.items():
         found = await find_identities(conn, workspace_id, workspace_keys)
         known.identities.update({(workspace_id, k): v for k, v in found.items()})

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.models import Conversation
-from timeline.sql import in_list
+from timeline.sql import fetch_rows, in_list
 
 conversations = Conversation.__table__
 
@@ -67,7 +67,8 @@ async def find_conversations(
     """
     if not keys:
         return {}
-    rows = await conn.execute(
+    rows = await fetch_rows(
+        conn,
         _NEWEST,
         {
             "identities": list({k.identity_id for k in keys}),
