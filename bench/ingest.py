@@ -8,6 +8,9 @@ concurrency against an aiohttp server that answers every POST at once (bench/hel
 The load comes from a bare keep-alive HTTP/1.1 client (it shares the machine's cores with the
 hub), and paced latencies count from when each request was due, so a lagging client cannot hide
 a slow hub.
+It also prints the CPU time each party spends per event or row (the hub's processes, PostgreSQL's
+processes, this client), read from /proc: far steadier than the rates on a shared machine, so
+it shows what a change to the hub saves even when the rates swing between runs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     ScratchDatabase,
+    cpu_seconds,
     free_port,
     hub_environment,
     percentile,
@@ -143,8 +148,9 @@ async def post_paced(url: str, requests: list[bytes], rate: float) -> list[float
     return latencies
 
 
-async def baseline(database: ScratchDatabase, count: int, concurrency: int) -> float:
-    """Raw asyncpg: single-row INSERTs, one commit each, same volume and concurrency."""
+async def baseline(database: ScratchDatabase, count: int, concurrency: int) -> tuple[float, CpuUse]:
+    """Raw asyncpg: single-row INSERTs, one commit each, same volume and concurrency; its rate
+    and CPU per row."""
     pool = await asyncpg.create_pool(database.dsn, min_size=concurrency, max_size=concurrency)
     await pool.execute(
         "CREATE TABLE baseline_events (id bigserial PRIMARY KEY, channel_account_id bigint, "
@@ -165,13 +171,15 @@ async def baseline(database: ScratchDatabase, count: int, concurrency: int) -> f
                     f"benchmark message {n}: où est ma commande ?",
                 )
 
+    spent = _cpu_now()
     started = time.perf_counter()
     await asyncio.gather(*(writer() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    cpu = _cpu_per_item(spent, count)
     stored = await pool.fetchval("SELECT count(*) FROM baseline_events")
     await pool.close()
     assert stored == count, f"baseline stored {stored} of {count}"
-    return count / elapsed
+    return count / elapsed, cpu
 
 
 async def http_ceiling(url: str, requests: list[bytes], concurrency: int) -> float:
@@ -201,6 +209,26 @@ async def _wait_listening(port: int) -> None:
         writer.close()
         return
     raise RuntimeError(f"the HTTP reference server did not listen on port {port}")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuUse:
+    """CPU seconds (or µs per item) of the hub's processes, PostgreSQL's and this client."""
+
+    hub: float
+    postgres: float
+    client: float
+
+
+def _cpu_now() -> CpuUse:
+    own = os.times()
+    return CpuUse(cpu_seconds("switchboard serve"), cpu_seconds("postgres:"), own.user + own.system)
+
+
+def _cpu_per_item(since: CpuUse, items: int) -> CpuUse:
+    now = _cpu_now()
+    pairs = zip(astuple(now), astuple(since), strict=True)
+    return CpuUse(*(1e6 * (after - before) / items for after, before in pairs))
 
 
 async def count_events(database: ScratchDatabase) -> tuple[int, int]:
@@ -234,15 +262,17 @@ async def main() -> int:
         throughput_set = prepare_requests(sms["webhook_url"], sms["secret"], args.events, "a")
         async with served_hub(env, args.processes):
             await post_all(sms["webhook_url"], throughput_set[:500], args.concurrency)  # warm-up
+            spent = _cpu_now()
             hub_rate, closed_latencies = await post_all(
                 sms["webhook_url"], throughput_set[500:], args.concurrency
             )
+            hub_cpu = _cpu_per_item(spent, len(throughput_set) - 500)
             paced_rate = hub_rate / 2
             paced_count = int(paced_rate * args.paced_seconds)
             paced_set = prepare_requests(sms["webhook_url"], sms["secret"], paced_count, "b")
             paced_latencies = await post_paced(sms["webhook_url"], paced_set, paced_rate)
         total, distinct = await count_events(database)
-        base_rate = await baseline(database, args.events - 500, args.concurrency)
+        base_rate, base_cpu = await baseline(database, args.events - 500, args.concurrency)
         ceiling = await http_ceiling(sms["webhook_url"], throughput_set, args.concurrency)
 
     expected = args.events + paced_count
@@ -255,6 +285,11 @@ async def main() -> int:
     )
     print(f"baseline: asyncpg INSERT+COMMIT {base_rate:,.0f} rows/s (same concurrency)")
     print(f"ratio hub/baseline            {ratio:.2f}  (target >= {TARGET_RATIO})")
+    print(
+        f"CPU per event / row (µs)      hub {hub_cpu.hub:.0f}, PostgreSQL {hub_cpu.postgres:.0f},"
+        f" client {hub_cpu.client:.0f}; baseline: PostgreSQL {base_cpu.postgres:.0f},"
+        f" client {base_cpu.client:.0f}"
+    )
     print(f"HTTP ceiling: bare aiohttp    {ceiling:,.0f} requests/s (same client and concurrency)")
     print(
         f"ratio hub/HTTP ceiling        {hub_rate / ceiling:.2f};"
