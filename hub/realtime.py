@@ -21,7 +21,9 @@ class LocalBus:
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[DomainEvent]] = set()
 
-    def subscribe(self, maxsize: int = 1000) -> asyncio.Queue[DomainEvent]:
+    async def subscribe(self, maxsize: int = 1000) -> asyncio.Queue[DomainEvent]:
+        """A queue that receives every event published from now on (the oldest dropped when
+        it holds `maxsize` unread)."""
         queue: asyncio.Queue[DomainEvent] = asyncio.Queue(maxsize)
         self._subscribers.add(queue)
         return queue
@@ -48,7 +50,12 @@ class LocalBus:
 
 
 class RedisBus(LocalBus):
-    """Publishes through Redis so subscribers in every hub process see every event."""
+    """Publishes through Redis so subscribers in every hub process see every event.
+
+    A process listens on the Redis channel only while it has subscribers: every process's
+    events would otherwise arrive in every other process to be read for nothing (the ingest
+    publishes each batch's events).
+    """
 
     def __init__(self, redis_url: str, channel: str = CHANNEL) -> None:
         super().__init__()
@@ -56,6 +63,7 @@ class RedisBus(LocalBus):
         # Pub/sub channels ignore Redis database numbers: hubs sharing a server need their own.
         self._channel = channel
         self._listener: asyncio.Task[None] | None = None
+        self._starting_listener = asyncio.Lock()
 
     async def publish(self, events: list[DomainEvent]) -> None:
         payload = json.dumps(
@@ -63,21 +71,33 @@ class RedisBus(LocalBus):
         )
         await self._redis.publish(self._channel, payload)
 
-    async def start(self) -> None:
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(self._channel)
-        self._listener = asyncio.create_task(self._listen(pubsub))
+    async def subscribe(self, maxsize: int = 1000) -> asyncio.Queue[DomainEvent]:
+        """As LocalBus.subscribe, for events from every process; returns once this process's
+        SUBSCRIBE has been sent to Redis."""
+        queue = await super().subscribe(maxsize)
+        async with self._starting_listener:
+            if self._listener is None:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(self._channel)
+                self._listener = asyncio.create_task(self._listen(pubsub))
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[DomainEvent]) -> None:
+        super().unsubscribe(queue)
+        if not self._subscribers and self._listener is not None:
+            self._listener.cancel()
+            self._listener = None
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+                await listener
         await self._redis.aclose()
 
     async def _listen(self, pubsub: redis.client.PubSub) -> None:
         async with pubsub:
             async for message in pubsub.listen():
-                # Every hub's events arrive here; decoding them is wasted without a subscriber.
-                if message["type"] == "message" and self._subscribers:
+                if message["type"] == "message":
                     self.deliver([DomainEvent(**item) for item in json.loads(message["data"])])

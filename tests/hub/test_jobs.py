@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from hub.config import Settings
@@ -99,7 +101,7 @@ async def test_domain_events_reach_subscribers_in_another_process_through_redis(
     await publisher.start()
     await subscriber.start()
     try:
-        inbox = subscriber.subscribe()
+        inbox = await subscriber.subscribe()
         await asyncio.sleep(0.2)  # let the SUBSCRIBE reach Redis
         sent = DomainEvent(7, "conversation.assigned", {"conversation_id": 1, "agent_id": 2})
         await publisher.publish([sent])
@@ -107,3 +109,34 @@ async def test_domain_events_reach_subscribers_in_another_process_through_redis(
     finally:
         await publisher.stop()
         await subscriber.stop()
+
+
+async def test_a_process_listens_on_redis_only_while_it_has_subscribers(redis_url: str) -> None:
+    channel = f"switchboard-test:{uuid.uuid4().hex}"
+    bus, probe = RedisBus(redis_url, channel), Redis.from_url(redis_url)
+
+    async def listeners_become(expected: int) -> int:
+        for _ in range(100):
+            [(_, count)] = await probe.pubsub_numsub(channel)
+            if count == expected:
+                break
+            await asyncio.sleep(0.05)
+        return int(count)
+
+    await bus.start()
+    try:
+        assert await listeners_become(0) == 0
+        first, second = await bus.subscribe(), await bus.subscribe()
+        assert await listeners_become(1) == 1  # one Redis subscription for the whole process
+        bus.unsubscribe(first)
+        assert await listeners_become(1) == 1
+        bus.unsubscribe(second)
+        assert await listeners_become(0) == 0
+        again = await bus.subscribe()
+        await asyncio.sleep(0.2)
+        sent = DomainEvent(7, "conversation.resolved", {"conversation_id": 3})
+        await probe.publish(channel, json.dumps([asdict(sent)]))
+        assert await asyncio.wait_for(again.get(), timeout=5) == sent
+    finally:
+        await bus.stop()
+        await probe.aclose()
