@@ -7,7 +7,7 @@ reference, the HTTP ceiling, is measured in the same run: the same requests, cli
 concurrency against an aiohttp server that answers every POST at once (bench/hello_server.py).
 The load comes from a bare keep-alive HTTP/1.1 client (it shares the machine's cores with the
 hub), and paced latencies count from when each request was due, so a lagging client cannot hide
-a slow hub.
+a slow hub. Each phase starts from a vacuumed, analyzed and checkpointed database (`settle`).
 It also prints the CPU time each party spends per event or row (the hub's processes, PostgreSQL's
 processes, this client), read from /proc: far steadier than the rates on a shared machine, so
 it shows what a change to the hub saves even when the rates swing between runs.
@@ -231,6 +231,21 @@ def _cpu_per_item(since: CpuUse, items: int) -> CpuUse:
     return CpuUse(*(1e6 * (after - before) / items for after, before in pairs))
 
 
+async def settle(database: ScratchDatabase) -> None:
+    """Vacuum, analyze and checkpoint, so that neither phase pays for the other's writes.
+
+    Without it the baseline ran, in some runs, beside autovacuum working through the hub's
+    rows or a checkpoint flushing them: its rate moved by 2x between runs (6,700 to 13,900
+    rows/s) and PostgreSQL's CPU per row with it (60 to 135 µs).
+    """
+    conn = await asyncpg.connect(database.dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE")
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
 async def count_events(database: ScratchDatabase) -> tuple[int, int]:
     conn = await asyncpg.connect(database.dsn)
     try:
@@ -260,6 +275,7 @@ async def main() -> int:
         demo = json.loads(run_cli(env, "demo", "--json"))
         sms = demo["channels"]["sms"]
         throughput_set = prepare_requests(sms["webhook_url"], sms["secret"], args.events, "a")
+        await settle(database)
         async with served_hub(env, args.processes):
             await post_all(sms["webhook_url"], throughput_set[:500], args.concurrency)  # warm-up
             spent = _cpu_now()
@@ -272,6 +288,7 @@ async def main() -> int:
             paced_set = prepare_requests(sms["webhook_url"], sms["secret"], paced_count, "b")
             paced_latencies = await post_paced(sms["webhook_url"], paced_set, paced_rate)
         total, distinct = await count_events(database)
+        await settle(database)
         base_rate, base_cpu = await baseline(database, args.events - 500, args.concurrency)
         ceiling = await http_ceiling(sms["webhook_url"], throughput_set, args.concurrency)
 
