@@ -15,8 +15,9 @@ times through its index, which made the ingest's keyed updates and lookups 3-4 t
 
 Connections are not pinged at checkout: with asyncpg a ping is three round trips (BEGIN, an
 empty query, ROLLBACK), paid by every batch and every API call. A connection the server dropped
-fails its first statement instead; SQLAlchemy then discards the pool's connections, the
-ingest pipeline runs the batch once more on a fresh one, and an API call answers 500 once. Pooled
+fails its first statement instead (the ingest's BEGIN, `timeline.sql.write_transaction`); the
+pool's connections are then discarded, the ingest pipeline runs the batch once more on a fresh
+one, and an API call answers 500 once. Pooled
 connections are replaced after RECYCLE_SECONDS, well within common idle timeouts.
 
 Read-only work uses `read_only(engine)`: the same pool in autocommit mode, which saves the

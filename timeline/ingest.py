@@ -45,11 +45,13 @@ from timeline.models import (
 from timeline.models.base import UtcDateTime
 from timeline.models.conversations import new_reply_token
 from timeline.sql import (
+    ConnectionLost,
     fetch_rows,
     in_list,
     insert_ignoring_conflicts,
     lock_keys,
     reusing_plans,
+    write_transaction,
 )
 from timeline.thread_keys import (
     ThreadKeyRow,
@@ -177,18 +179,21 @@ class IngestPipeline:
     async def commit(self, requests: list[IngestRequest]) -> IngestOutcome:
         """Persist in a transaction of its own; the caller publishes the outcome's events.
 
-        A connection the database dropped (a restart, say) fails the first statement; the
-        batch is then run once more on a fresh connection. Even a commit lost in flight is
+        The transaction is `timeline.sql.write_transaction`'s. A connection the database
+        dropped (a restart, say) fails its BEGIN; the batch is then run once more on a fresh
+        connection. Even a commit lost in flight is
         safe to repeat: the pipeline is idempotent on the providers' ids.
         """
         try:
-            async with self._engine.begin() as conn:
+            async with write_transaction(self._engine) as conn:
                 return await self.persist(conn, requests)
+        except ConnectionLost as error:
+            log.warning("database connection lost (%s); retrying the batch once", error)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
             log.warning("database connection lost (%s); retrying the batch once", error.orig)
-        async with self._engine.begin() as conn:
+        async with write_transaction(self._engine) as conn:
             return await self.persist(conn, requests)
 
     async def publish(self, events: list[DomainEvent]) -> None:

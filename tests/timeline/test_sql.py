@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.db import create_engine
+from tests.conftest import POSTGRES_ADMIN_DSN
 from timeline.models import Workspace
-from timeline.sql import fetch_rows, reusing_plans
+from timeline.sql import ConnectionLost, fetch_rows, reusing_plans, write_transaction
 
 
 @pytest.fixture
@@ -87,3 +89,67 @@ async def test_parameters_get_their_types_bind_processing(engine: AsyncEngine) -
         await fetch_rows(conn, _WORKSPACE, {"name": "warm-up", "at": datetime.now(UTC)})
         with pytest.raises((ValueError, StatementError), match="naive datetime"):
             await fetch_rows(conn, _WORKSPACE, {"name": "naive", "at": datetime(2026, 12, 2)})
+
+
+async def test_a_write_transaction_commits_what_its_block_wrote(engine: AsyncEngine) -> None:
+    at = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
+    async with write_transaction(engine) as conn:
+        await fetch_rows(conn, _WORKSPACE, {"name": "driver", "at": at})
+        await conn.execute(_WORKSPACE, {"name": "sqlalchemy", "at": at})  # same transaction
+        assert [name for _, name in await fetch_rows(conn, _NAMES)] == ["driver", "sqlalchemy"]
+    assert await _names(engine) == ["driver", "sqlalchemy"]
+
+
+async def test_a_write_transaction_that_raises_writes_nothing(engine: AsyncEngine) -> None:
+    at = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
+    with pytest.raises(RuntimeError):
+        async with write_transaction(engine) as conn:
+            await fetch_rows(conn, _WORKSPACE, {"name": "first", "at": at})
+            await conn.execute(_WORKSPACE, {"name": "second", "at": at})
+            raise RuntimeError("the batch failed")
+    assert await _names(engine) == []
+    async with write_transaction(engine) as conn:  # the connection went back to the pool clean
+        await fetch_rows(conn, _WORKSPACE, {"name": "next", "at": at})
+    assert await _names(engine) == ["next"]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_failed_commit_leaves_nothing_and_a_usable_pool(engine: AsyncEngine) -> None:
+    at = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
+    deferred = text("SET CONSTRAINTS ALL DEFERRED")
+    with pytest.raises(asyncpg.PostgresError):
+        async with write_transaction(engine) as conn:
+            await fetch_rows(conn, deferred)
+            await fetch_rows(
+                conn,
+                text(
+                    "CREATE TEMP TABLE pending (x int REFERENCES workspaces (id)"
+                    " DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP"
+                ),
+            )
+            await fetch_rows(conn, text("INSERT INTO pending VALUES (-1)"))  # fails at COMMIT
+    async with write_transaction(engine) as conn:
+        await fetch_rows(conn, _WORKSPACE, {"name": "after", "at": at})
+    assert await _names(engine) == ["after"]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_connection_the_server_dropped_fails_the_begin_and_leaves_the_pool(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    async with write_transaction(engine) as one, write_transaction(engine) as other:
+        await fetch_rows(one, _NAMES)  # two pooled connections, idle afterwards
+        await fetch_rows(other, _NAMES)
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            database_url.rsplit("/", 1)[-1],
+        )
+    finally:
+        await admin.close()
+    with pytest.raises(ConnectionLost):
+        async with write_transaction(engine) as conn:
+            raise AssertionError("the block must not run on a dropped connection")
+    async with write_transaction(engine) as conn:  # a fresh connection, not the other dead one
+        assert await fetch_rows(conn, _NAMES) == []
