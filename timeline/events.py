@@ -30,10 +30,11 @@ class RawPayload:
 
     content_type: str
     body: bytes
+    digest: str = field(init=False, repr=False, compare=False)
+    """SHA-256 of the body in hex, computed once: the parser and the pipeline both name it."""
 
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digest", hashlib.sha256(self.body).hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
