@@ -179,22 +179,28 @@ class IngestPipeline:
     async def commit(self, requests: list[IngestRequest]) -> IngestOutcome:
         """Persist in a transaction of its own; the caller publishes the outcome's events.
 
-        The transaction is `timeline.sql.write_transaction`'s. A connection the database
-        dropped (a restart, say) fails its BEGIN; the batch is then run once more on a fresh
-        connection. Even a commit lost in flight is
+        The transaction is `timeline.sql.write_transaction`'s, which takes the batch's locks
+        as it begins. A connection the database dropped (a restart, say) fails that opening;
+        the batch is then run once more on a fresh connection. Even a commit lost in flight is
         safe to repeat: the pipeline is idempotent on the providers' ids.
         """
         try:
-            async with write_transaction(self._engine) as conn:
-                return await self.persist(conn, requests)
+            return await self._commit_once(requests)
         except ConnectionLost as error:
             log.warning("database connection lost (%s); retrying the batch once", error)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
             log.warning("database connection lost (%s); retrying the batch once", error.orig)
-        async with write_transaction(self._engine) as conn:
-            return await self.persist(conn, requests)
+        return await self._commit_once(requests)
+
+    async def _commit_once(self, requests: list[IngestRequest]) -> IngestOutcome:
+        batch = _Batch.of(requests)
+        if _has_forwards(batch.candidates):  # their authors are looked up inside the transaction
+            async with write_transaction(self._engine) as conn:
+                return await self.persist(conn, requests)
+        async with write_transaction(self._engine, locks=batch.locks()) as conn:
+            return await self._write(conn, batch)
 
     async def publish(self, events: list[DomainEvent]) -> None:
         """Hand what a committed batch did to realtime, automation and webhooks."""
@@ -202,25 +208,19 @@ class IngestPipeline:
             await self._publisher.publish(events)
 
     async def persist(self, conn: AsyncConnection, requests: list[IngestRequest]) -> IngestOutcome:
-        """Everything the pipeline writes, inside the caller's transaction.
+        """Everything the pipeline writes, inside the caller's transaction."""
+        batch = await _file_forwards_under_their_author(conn, _Batch.of(requests))
+        await lock_keys(conn, batch.locks())
+        return await self._write(conn, batch)
+
+    async def _write(self, conn: AsyncConnection, batch: _Batch) -> IngestOutcome:
+        """The batch's writes, its locks held.
 
         Lookups and updates find rows by value and are planned for the values they are given;
         the inserts between them reuse cached plans (timeline.sql.reusing_plans).
         """
-        outcome = IngestOutcome()
-        receipts, candidates = _unique_events(requests, outcome)
-        candidates = await _file_forwards_under_their_author(conn, candidates)
-        keys = [_identity_key(ctx, event) for ctx, event in candidates]
-        await lock_keys(
-            conn,
-            [
-                *(("event", f"{e.channel_account_id}:{e.external_id}") for _, e in candidates),
-                *(
-                    ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
-                    for (c, _), k in zip(candidates, keys, strict=True)
-                ),
-            ],
-        )
+        outcome, requests, receipts = batch.outcome, batch.requests, batch.receipts
+        candidates, keys = batch.candidates, batch.keys
         known = await _look_up(conn, candidates, keys)
         pending = [
             (ctx, event, key)
@@ -360,31 +360,37 @@ def _thread_keys(
     return rows
 
 
-async def _file_forwards_under_their_author(
-    conn: AsyncConnection, candidates: list[tuple[ChannelContext, InboundEvent]]
-) -> list[tuple[ChannelContext, InboundEvent]]:
+def _has_forwards(candidates: list[tuple[ChannelContext, InboundEvent]]) -> bool:
+    return any(
+        isinstance(event, MessageReceived) and event.forwarded_from is not None
+        for _, event in candidates
+    )
+
+
+async def _file_forwards_under_their_author(conn: AsyncConnection, batch: _Batch) -> _Batch:
     """A colleague forwarding a customer's message: the customer is the sender that counts."""
+    if not _has_forwards(batch.candidates):
+        return batch
     forwards = {
         (ctx.workspace_id, event.sender.value.lower())
-        for ctx, event in candidates
+        for ctx, event in batch.candidates
         if isinstance(event, MessageReceived) and event.forwarded_from is not None
     }
-    if not forwards:
-        return candidates
     rows = await conn.execute(
         select(users.c.workspace_id, users.c.email)
         .where(users.c.workspace_id.in_({w for w, _ in forwards}))
         .where(users.c.email.in_({e for _, e in forwards}))
     )
     colleagues = {(row.workspace_id, row.email) for row in rows}
-    return [
+    candidates = [
         (ctx, replace(event, sender=event.forwarded_from))
         if isinstance(event, MessageReceived)
         and event.forwarded_from is not None
         and (ctx.workspace_id, event.sender.value.lower()) in colleagues
         else (ctx, event)
-        for ctx, event in candidates
+        for ctx, event in batch.candidates
     ]
+    return _Batch.holding(batch.requests, batch.outcome, batch.receipts, candidates)
 
 
 def _identity_key(ctx: ChannelContext, event: InboundEvent) -> IdentityKey:
@@ -408,6 +414,45 @@ async def _store_raw_payloads(conn: AsyncConnection, requests: list[IngestReques
         ],
         ignore_conflicts=True,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """A batch's events once deduplicated: delivery receipts, and the events to store with the
+    identity key of each one's sender."""
+
+    requests: list[IngestRequest]
+    outcome: IngestOutcome
+    receipts: list[tuple[ChannelContext, MessageStatusChanged]]
+    candidates: list[tuple[ChannelContext, InboundEvent]]
+    keys: list[IdentityKey]
+
+    @classmethod
+    def of(cls, requests: list[IngestRequest]) -> _Batch:
+        outcome = IngestOutcome()
+        receipts, candidates = _unique_events(requests, outcome)
+        return cls.holding(requests, outcome, receipts, candidates)
+
+    @classmethod
+    def holding(
+        cls,
+        requests: list[IngestRequest],
+        outcome: IngestOutcome,
+        receipts: list[tuple[ChannelContext, MessageStatusChanged]],
+        candidates: list[tuple[ChannelContext, InboundEvent]],
+    ) -> _Batch:
+        keys = [_identity_key(ctx, event) for ctx, event in candidates]
+        return cls(requests, outcome, receipts, candidates, keys)
+
+    def locks(self) -> list[tuple[str, str]]:
+        """What concurrent batches must not write at once: the events and their senders."""
+        return [
+            *(("event", f"{e.channel_account_id}:{e.external_id}") for _, e in self.candidates),
+            *(
+                ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
+                for (c, _), k in zip(self.candidates, self.keys, strict=True)
+            ),
+        ]
 
 
 def _unique_events(

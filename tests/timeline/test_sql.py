@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.exc import StatementError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hub.db import create_engine
 from tests.conftest import POSTGRES_ADMIN_DSN
@@ -153,3 +153,34 @@ async def test_a_connection_the_server_dropped_fails_the_begin_and_leaves_the_po
             raise AssertionError("the block must not run on a dropped connection")
     async with write_transaction(engine) as conn:  # a fresh connection, not the other dead one
         assert await fetch_rows(conn, _NAMES) == []
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_write_transaction_holds_its_locks_from_the_start(engine: AsyncEngine) -> None:
+    held = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+    )
+    keys = [("event", "1:SM1"), ("identity", "1:phone:+14155550123"), ("event", "1:SM1")]
+    async with write_transaction(engine, locks=keys) as conn:
+        assert (await fetch_rows(conn, held))[0][0] == 2  # the distinct keys
+    async with write_transaction(engine) as conn:
+        assert (await fetch_rows(conn, held))[0][0] == 0  # released with the transaction
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_locks_that_cannot_be_taken_fail_as_themselves_not_as_a_lost_connection(
+    database_url: str,
+) -> None:
+    impatient = create_async_engine(
+        database_url, connect_args={"server_settings": {"lock_timeout": "200ms"}}
+    )
+    keys = [("identity", "1:phone:+14155550123")]
+    try:
+        async with write_transaction(impatient, locks=keys):
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                async with write_transaction(impatient, locks=keys):
+                    raise AssertionError("the block must not run without its locks")
+        async with write_transaction(impatient, locks=keys) as conn:  # the pool still works
+            assert await fetch_rows(conn, _NAMES) == []
+    finally:
+        await impatient.dispose()
