@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timeline.blobs import store_attachments
-from timeline.bulk import RowsUpdate, insert_returning_ids, insert_rows
+from timeline.bulk import RowsInsert, RowsUpdate, insert_returning_ids, insert_rows
 from timeline.delivery import record_receipts
 from timeline.domain import (
     Assignment,
@@ -228,9 +228,13 @@ class IngestPipeline:
             if (event.channel_account_id, event.external_id) not in known.stored
         ]
         outcome.duplicates += len(candidates) - len(pending)
+        raw = RowsInsert(RawPayloadRecord.__table__, _raw_payload_rows(requests), True)
         async with reusing_plans(conn):
-            await _store_raw_payloads(conn, requests)
-            appended = await _append(conn, pending, known, outcome) if pending else None
+            if pending:
+                appended: _Appended | None = await _append(conn, pending, known, raw, outcome)
+            else:
+                await insert_rows(conn, raw.table, raw.rows, ignore_conflicts=True)
+                appended = None
         outcome.receipts = await record_receipts(
             conn, [(ctx.workspace_id, event) for ctx, event in receipts]
         )
@@ -266,9 +270,11 @@ async def _append(
     conn: AsyncConnection,
     pending: list[tuple[ChannelContext, InboundEvent, IdentityKey]],
     known: _Known,
+    raw: RowsInsert,
     outcome: IngestOutcome,
 ) -> _Appended:
-    """Insert new customers, new conversations and the events, each with its final values.
+    """Insert new customers, new conversations and the events (carrying the raw payloads
+    along), each with its final values.
 
     Apart from routing's assignment of a conversation it opens, the batch does not update a
     row it inserted: that would make PostgreSQL check the row's foreign keys a second time.
@@ -302,6 +308,7 @@ async def _append(
             _event_row(ctx, identity.customer_id, change.row.id if change else None, event)
             for (ctx, event, identity), change in zip(resolved, placed, strict=True)
         ],
+        along=raw,
     )
     await store_attachments(conn, [(c.workspace_id, e) for c, e, _ in resolved], outcome.event_ids)
     outcome.appended = len(outcome.event_ids)
@@ -397,23 +404,20 @@ def _identity_key(ctx: ChannelContext, event: InboundEvent) -> IdentityKey:
     return lenient_key(event.sender, ctx.default_country)
 
 
-async def _store_raw_payloads(conn: AsyncConnection, requests: list[IngestRequest]) -> None:
+def _raw_payload_rows(requests: list[IngestRequest]) -> list[dict[str, object]]:
+    """Each distinct payload once per workspace (a redelivery is stored once, by digest)."""
     unique = {(r.channel.workspace_id, r.raw.digest): r for r in requests}
-    await insert_rows(
-        conn,
-        RawPayloadRecord.__table__,
-        [
-            {
-                "workspace_id": workspace_id,
-                "digest": digest,
-                "content_type": request.raw.content_type,
-                "body": request.raw.body,
-                "received_at": datetime.now(UTC),
-            }
-            for (workspace_id, digest), request in unique.items()
-        ],
-        ignore_conflicts=True,
-    )
+    now = datetime.now(UTC)
+    return [
+        {
+            "workspace_id": workspace_id,
+            "digest": digest,
+            "content_type": request.raw.content_type,
+            "body": request.raw.body,
+            "received_at": now,
+        }
+        for (workspace_id, digest), request in unique.items()
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.db import create_engine
-from timeline.bulk import RowsUpdate, insert_returning_ids, insert_rows
+from timeline.bulk import RowsInsert, RowsUpdate, insert_returning_ids, insert_rows
 from timeline.models.base import BigId, UtcDateTime
 
 metadata = MetaData()
@@ -34,6 +34,14 @@ things = Table(
     Column("seen_at", UtcDateTime, nullable=True),
     Column("count", Integer, nullable=False),
 )
+labels = Table(
+    "bulk_test_labels",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("tags", JSON, nullable=False),
+    Column("count", Integer, nullable=False),
+)
+"""Shares column names with `things`: carried along, its parameters must not mix with theirs."""
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 _BUMP = RowsUpdate(
@@ -119,3 +127,38 @@ async def test_empty_batches_write_nothing(engine: AsyncEngine) -> None:
         await insert_rows(conn, things, [])
         await _BUMP.execute(conn, [])
         assert (await conn.execute(select(func.count()).select_from(things))).scalar_one() == 0
+
+
+async def test_rows_carried_along_are_inserted_with_the_statements_own(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        await insert_rows(conn, labels, [{"name": "old", "tags": ["kept"], "count": 1}])
+        carried = RowsInsert(
+            labels,
+            [
+                {"name": "old", "tags": ["replaced?"], "count": 2},
+                {"name": "new", "tags": [[1]], "count": 3},
+            ],
+            ignore_conflicts=True,
+        )
+        ids = await insert_returning_ids(
+            conn, things, [_row("x", ["thing"], 7), _row("y", [], 8)], along=carried
+        )
+        stored = (await conn.execute(select(things.c.id, things.c.name, things.c.tags))).all()
+        carried_rows = (
+            await conn.execute(select(labels.c.name, labels.c.tags, labels.c.count))
+        ).all()
+    assert [(r.name, r.tags) for r in sorted(stored, key=lambda r: ids.index(r.id))] == [
+        ("x", ["thing"]),
+        ("y", []),
+    ]
+    assert sorted(tuple(r) for r in carried_rows) == [("new", [[1]], 3), ("old", ["kept"], 1)]
+
+
+async def test_rows_carried_along_an_empty_insert_are_still_inserted(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        carried = RowsInsert(labels, [{"name": "alone", "tags": [], "count": 0}])
+        assert await insert_returning_ids(conn, things, [], along=carried) == []
+        names = (await conn.execute(select(labels.c.name))).scalars().all()
+    assert names == ["alone"]
