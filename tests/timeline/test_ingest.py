@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -190,3 +191,22 @@ async def test_a_batch_counts_its_messages_on_new_and_existing_rows_alike(hub: H
     assert conversations[new].last_message_at == T0 + timedelta(minutes=5)
     assert conversations[known].waiting_since == T0
     assert conversations[known].last_message_at == T0 + timedelta(minutes=3)
+
+
+async def test_a_batch_with_a_forwarded_message_files_it_under_the_forwarded_author(
+    hub: Hub,
+) -> None:
+    ws = await seed_workspace(hub)
+    sms = sms_request(ws, "FWD1", "+14155550123")
+    forwarded = replace(
+        sms.events[0],
+        sender=ExternalIdentity(IdentityKind.EMAIL, "Agent0@Acme.test"),  # a colleague
+        forwarded_from=ExternalIdentity(IdentityKind.EMAIL, "ann@customer.test"),
+    )
+    outcome = await hub.pipeline.ingest(
+        [IngestRequest(sms.channel, sms.raw, [forwarded]), sms_request(ws, "SM2", "+14155550199")]
+    )
+    assert outcome.appended == 2
+    async with hub.engine.connect() as conn:
+        senders = set((await conn.execute(select(Identity.value))).scalars().all())
+    assert senders == {"ann@customer.test", "+14155550199"}
