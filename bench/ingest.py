@@ -7,7 +7,8 @@ reference, the HTTP ceiling, is measured in the same run: the same requests, cli
 concurrency against an aiohttp server that answers every POST at once (bench/hello_server.py).
 The load comes from a bare keep-alive HTTP/1.1 client (it shares the machine's cores with the
 hub), and paced latencies count from when each request was due, so a lagging client cannot hide
-a slow hub. Each phase starts from a vacuumed, analyzed and checkpointed database (`settle`).
+a slow hub. Each phase starts from a checkpointed database, the baseline's also vacuumed and
+analyzed (`settle`).
 It also prints the CPU time each party spends per event or row (the hub's processes, PostgreSQL's
 processes, this client), read from /proc: far steadier than the rates on a shared machine, so
 it shows what a change to the hub saves even when the rates swing between runs.

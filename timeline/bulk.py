@@ -94,8 +94,13 @@ class RowsInsert:
     rows: Sequence[Mapping[str, Any]]
     ignore_conflicts: bool = False
 
-    def shape(self) -> tuple[Table, tuple[str, ...], bool] | None:
-        return (self.table, tuple(self.rows[0]), self.ignore_conflicts) if self.rows else None
+    async def insert(self, conn: AsyncConnection) -> None:
+        """Insert the rows on their own."""
+        await insert_rows(conn, self.table, self.rows, ignore_conflicts=self.ignore_conflicts)
+
+    def shape(self) -> tuple[Table, tuple[str, ...], bool]:
+        """What the statement carrying the rows depends on (rows given)."""
+        return self.table, tuple(self.rows[0]), self.ignore_conflicts
 
 
 _ALONG = "along_"
@@ -165,8 +170,8 @@ async def insert_returning_ids(
     own multi-row insert does.
     """
     postgres = is_postgres(conn)
-    if along is not None and (not rows or not postgres):
-        await insert_rows(conn, along.table, along.rows, ignore_conflicts=along.ignore_conflicts)
+    if along is not None and not (rows and along.rows and postgres):
+        await along.insert(conn)
         along = None
     if not rows:
         return []
@@ -174,11 +179,12 @@ async def insert_returning_ids(
     if not postgres:
         result = await conn.execute(_insert(table, names, False, False, True), list(rows))
         return [row[0] for row in result]
-    shape = along.shape() if along is not None else None
     params = _unnest(table, names).parameters(rows)
-    if along is not None and shape is not None:
-        params |= _unnest(along.table, shape[1], _ALONG).parameters(along.rows)
-    statement = _insert(table, names, True, False, True, along=shape)
+    if along is not None:
+        params |= _unnest(along.table, tuple(along.rows[0]), _ALONG).parameters(along.rows)
+    statement = _insert(
+        table, names, True, False, True, along=None if along is None else along.shape()
+    )
     return sorted(row[0] for row in await fetch_rows(conn, statement, params))
 
 

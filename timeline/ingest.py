@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timeline.blobs import store_attachments
-from timeline.bulk import RowsInsert, RowsUpdate, insert_returning_ids, insert_rows
+from timeline.bulk import RowsInsert, RowsUpdate, insert_returning_ids
 from timeline.delivery import record_receipts
 from timeline.domain import (
     Assignment,
@@ -196,9 +196,9 @@ class IngestPipeline:
 
     async def _commit_once(self, requests: list[IngestRequest]) -> IngestOutcome:
         batch = _Batch.of(requests)
-        if _has_forwards(batch.candidates):  # their authors are looked up inside the transaction
-            async with write_transaction(self._engine) as conn:
-                return await self.persist(conn, requests)
+        if any(_is_forward(event) for _, event in batch.candidates):
+            async with write_transaction(self._engine) as conn:  # forwarders looked up inside
+                return await self._persist(conn, batch)
         async with write_transaction(self._engine, locks=batch.locks()) as conn:
             return await self._write(conn, batch)
 
@@ -209,7 +209,10 @@ class IngestPipeline:
 
     async def persist(self, conn: AsyncConnection, requests: list[IngestRequest]) -> IngestOutcome:
         """Everything the pipeline writes, inside the caller's transaction."""
-        batch = await _file_forwards_under_their_author(conn, _Batch.of(requests))
+        return await self._persist(conn, _Batch.of(requests))
+
+    async def _persist(self, conn: AsyncConnection, batch: _Batch) -> IngestOutcome:
+        batch = await _file_forwards_under_their_author(conn, batch)
         await lock_keys(conn, batch.locks())
         return await self._write(conn, batch)
 
@@ -228,12 +231,14 @@ class IngestPipeline:
             if (event.channel_account_id, event.external_id) not in known.stored
         ]
         outcome.duplicates += len(candidates) - len(pending)
-        raw = RowsInsert(RawPayloadRecord.__table__, _raw_payload_rows(requests), True)
+        raw = RowsInsert(
+            RawPayloadRecord.__table__, _raw_payload_rows(requests), ignore_conflicts=True
+        )
         async with reusing_plans(conn):
             if pending:
                 appended: _Appended | None = await _append(conn, pending, known, raw, outcome)
             else:
-                await insert_rows(conn, raw.table, raw.rows, ignore_conflicts=True)
+                await raw.insert(conn)
                 appended = None
         outcome.receipts = await record_receipts(
             conn, [(ctx.workspace_id, event) for ctx, event in receipts]
@@ -367,22 +372,19 @@ def _thread_keys(
     return rows
 
 
-def _has_forwards(candidates: list[tuple[ChannelContext, InboundEvent]]) -> bool:
-    return any(
-        isinstance(event, MessageReceived) and event.forwarded_from is not None
-        for _, event in candidates
-    )
+def _is_forward(event: InboundEvent) -> bool:
+    return isinstance(event, MessageReceived) and event.forwarded_from is not None
 
 
 async def _file_forwards_under_their_author(conn: AsyncConnection, batch: _Batch) -> _Batch:
     """A colleague forwarding a customer's message: the customer is the sender that counts."""
-    if not _has_forwards(batch.candidates):
-        return batch
     forwards = {
         (ctx.workspace_id, event.sender.value.lower())
         for ctx, event in batch.candidates
-        if isinstance(event, MessageReceived) and event.forwarded_from is not None
+        if _is_forward(event)
     }
+    if not forwards:
+        return batch
     rows = await conn.execute(
         select(users.c.workspace_id, users.c.email)
         .where(users.c.workspace_id.in_({w for w, _ in forwards}))

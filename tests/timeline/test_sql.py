@@ -116,18 +116,22 @@ async def test_a_write_transaction_that_raises_writes_nothing(engine: AsyncEngin
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_a_failed_commit_leaves_nothing_and_a_usable_pool(engine: AsyncEngine) -> None:
     at = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
-    deferred = text("SET CONSTRAINTS ALL DEFERRED")
-    with pytest.raises(asyncpg.PostgresError):
+    block_ended = False
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
         async with write_transaction(engine) as conn:
-            await fetch_rows(conn, deferred)
+            await fetch_rows(
+                conn, text("CREATE TEMP TABLE parent (id int PRIMARY KEY) ON COMMIT DROP")
+            )
             await fetch_rows(
                 conn,
                 text(
-                    "CREATE TEMP TABLE pending (x int REFERENCES workspaces (id)"
+                    "CREATE TEMP TABLE pending (x int REFERENCES parent (id)"
                     " DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP"
                 ),
             )
             await fetch_rows(conn, text("INSERT INTO pending VALUES (-1)"))  # fails at COMMIT
+            block_ended = True
+    assert block_ended  # the COMMIT failed, not a statement of the block
     async with write_transaction(engine) as conn:
         await fetch_rows(conn, _WORKSPACE, {"name": "after", "at": at})
     assert await _names(engine) == ["after"]
