@@ -1,39 +1,55 @@
-"""Groups concurrent webhook deliveries into one ingest transaction each, without waiting."""
+"""Groups concurrent webhook deliveries into one ingest transaction each: at once when load is
+light, gathering for a few milliseconds more when it is heavy."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import sys
 
 from timeline.domain import DomainEvent
 from timeline.ingest import IngestOutcome, IngestPipeline, IngestRequest
 
 log = logging.getLogger(__name__)
 
+_Queued = tuple[IngestRequest, asyncio.Future[IngestOutcome]]
+
 
 class IngestBatcher:
-    """Each runner takes everything queued at that moment and commits it in one transaction.
+    """One runner takes everything queued at that moment and commits it in one transaction.
 
     Under light load a batch is one request (no added latency); under heavy load requests pile up
-    while a commit is in flight and share the next one. One runner is the default: more split
-    the queue into smaller batches, and a batch's cost is mostly per statement, not per event
-    (bench/ingest.py: 2 runners took 20-30% more CPU per event for no more events/s). Requests
-    are answered as soon as their batch commits. Its domain events are handed to one publisher
-    task, which publishes batch after batch in commit order while the runner goes on to the next
-    batch (a publish is a round trip to Redis the next batch need not wait for). If a batch
-    fails, its requests are retried one by one so a single bad request cannot fail its
-    neighbours.
+    while a commit is in flight and share the next one. A batch's cost is mostly per statement,
+    not per event, so under heavy load the runner also gathers: when the last batch held at least
+    `gather_from` requests and fewer are queued now, it waits up to `gather_seconds` for as many
+    as the last batch held (the senders it has just answered are likely to send again). Without
+    that, a closed loop of clients settles into two halves that take turns, and every batch is
+    half as big as it could be (bench/ingest.py: ~20% more CPU per event; two runners per process
+    were worse still). Requests are answered as soon as their batch commits. Its domain events
+    are handed to one publisher task, which publishes batch after batch in commit order while the
+    runner goes on to the next batch (a publish is a round trip to Redis the next batch need not
+    wait for). If a batch fails, its requests are retried one by one so a single bad request
+    cannot fail its neighbours.
     """
 
-    def __init__(self, pipeline: IngestPipeline, runners: int = 1, max_batch: int = 100) -> None:
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        *,
+        max_batch: int = 100,
+        gather_from: int = 8,
+        gather_seconds: float = 0.003,
+    ) -> None:
         self._pipeline = pipeline
-        self._queue: asyncio.Queue[tuple[IngestRequest, asyncio.Future[IngestOutcome]]] = (
-            asyncio.Queue()
-        )
-        self._runners = runners
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._max_batch = max_batch
-        self._tasks: list[asyncio.Task[None]] = []
+        self._gather_from = gather_from
+        self._gather_seconds = gather_seconds
+        self._last_batch_size = 0
+        self._awaited = sys.maxsize  # queued requests the runner is waiting for, if it is
+        self._arrived = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
         self._to_publish: asyncio.Queue[list[DomainEvent]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
 
@@ -41,19 +57,20 @@ class IngestBatcher:
         """Returns once the request's events are committed (or raises why they could not be)."""
         future: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((request, future))
+        if self._queue.qsize() >= self._awaited:
+            self._arrived.set()
         return await future
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run()) for _ in range(self._runners)]
+        self._runner = asyncio.create_task(self._run())
         self._publisher = asyncio.create_task(self._publish())
 
     async def stop(self, publish_grace_seconds: float = 5.0) -> None:
         """Stop taking batches, then publish what committed batches did (within the grace)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._runner is not None:
+            self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._runner
         if self._publisher is None:
             return
         try:
@@ -68,14 +85,34 @@ class IngestBatcher:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+            await self._commit(await self._next_batch())
 
-    async def _commit(
-        self, batch: list[tuple[IngestRequest, asyncio.Future[IngestOutcome]]]
-    ) -> None:
+    async def _next_batch(self) -> list[_Queued]:
+        batch = [await self._queue.get()]
+        self._take_queued(batch)
+        expected = min(self._last_batch_size, self._max_batch)
+        if expected >= self._gather_from and len(batch) < expected:
+            await self._wait_for_queued(expected - len(batch))
+            self._take_queued(batch)
+        self._last_batch_size = len(batch)
+        return batch
+
+    def _take_queued(self, batch: list[_Queued]) -> None:
+        while len(batch) < self._max_batch and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+
+    async def _wait_for_queued(self, count: int) -> None:
+        """Until `count` requests are queued, or `gather_seconds` have passed."""
+        self._awaited = count
+        self._arrived.clear()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._gather_seconds):
+                    await self._arrived.wait()
+        finally:
+            self._awaited = sys.maxsize
+
+    async def _commit(self, batch: list[_Queued]) -> None:
         try:
             outcome = await self._pipeline.commit([request for request, _ in batch])
         except Exception as error:

@@ -14,14 +14,17 @@ from timeline.ingest import IngestOutcome
 
 
 class RecordingPipeline:
-    """Commits at once; each publish takes `publish_seconds` and is recorded."""
+    """Commits at once, recording each batch; each publish takes `publish_seconds` and is
+    recorded."""
 
     def __init__(self, publish_seconds: float = 0.0, failing_publishes: int = 0) -> None:
         self.publish_seconds = publish_seconds
         self.failing_publishes = failing_publishes
+        self.committed: list[list[str]] = []
         self.published: list[list[str]] = []
 
     async def commit(self, requests: list[str]) -> IngestOutcome:
+        self.committed.append(list(requests))
         return IngestOutcome(
             appended=len(requests),
             domain_events=[DomainEvent(1, "timeline.event_appended", {"r": r}) for r in requests],
@@ -35,8 +38,8 @@ class RecordingPipeline:
         self.published.append([event.data["r"] for event in events])
 
 
-def batcher_for(pipeline: RecordingPipeline) -> IngestBatcher:
-    batcher = IngestBatcher(pipeline)  # type: ignore[arg-type]
+def batcher_for(pipeline: RecordingPipeline, **options: Any) -> IngestBatcher:
+    batcher = IngestBatcher(pipeline, **options)  # type: ignore[arg-type]
     batcher.start()
     return batcher
 
@@ -81,3 +84,41 @@ async def test_a_failed_publish_is_logged_and_later_batches_still_publish(
         await batcher.stop()
     assert flattened(pipeline.published) == ["kept"]
     assert "publishing 1 domain events of a committed batch failed" in caplog.text
+
+
+async def submit_all(batcher: IngestBatcher, prefix: str, count: int, after: float = 0.0) -> None:
+    """Submit `count` requests at once, `after` seconds from now; return when all committed."""
+    await asyncio.sleep(after)
+    await asyncio.gather(*(submit(batcher, f"{prefix}{n}") for n in range(count)))
+
+
+async def test_after_a_big_batch_the_next_one_waits_for_as_many_requests() -> None:
+    pipeline = RecordingPipeline()
+    batcher = batcher_for(pipeline, gather_from=8, gather_seconds=5.0)
+    try:
+        await submit_all(batcher, "a", 10)
+        await asyncio.gather(submit_all(batcher, "b", 4), submit_all(batcher, "c", 6, after=0.02))
+    finally:
+        await batcher.stop()
+    assert [len(batch) for batch in pipeline.committed] == [10, 10]
+
+
+async def test_the_wait_for_more_requests_is_bounded() -> None:
+    pipeline = RecordingPipeline()
+    batcher = batcher_for(pipeline, gather_from=8, gather_seconds=0.05)
+    await submit_all(batcher, "a", 10)
+    started = asyncio.get_running_loop().time()
+    await submit_all(batcher, "b", 3)
+    waited = asyncio.get_running_loop().time() - started
+    await batcher.stop()
+    assert [len(batch) for batch in pipeline.committed] == [10, 3]
+    assert 0.04 <= waited < 4.0
+
+
+async def test_after_a_small_batch_the_next_one_does_not_wait() -> None:
+    pipeline = RecordingPipeline()
+    batcher = batcher_for(pipeline, gather_from=8, gather_seconds=5.0)
+    await submit_all(batcher, "a", 7)
+    await asyncio.wait_for(submit_all(batcher, "b", 2), timeout=2.0)
+    await batcher.stop()
+    assert [len(batch) for batch in pipeline.committed] == [7, 2]
