@@ -47,7 +47,7 @@ def _signature(key: bytes, url: str, signed_params: str) -> str:
 
 
 def _signed_params(params: FormParams) -> str:
-    return "".join(name + value for name, value in _sorted_pairs(params))
+    return "".join(map("".join, _sorted_pairs(params)))
 
 
 @lru_cache(maxsize=1024)
