@@ -9,12 +9,12 @@ from sqlalchemy import BigInteger, Integer, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.models import RoutingCursor
-from timeline.bulk import RowsUpdate
+from timeline.bulk import RowsUpdate, UpdateRows, update_rows
 from timeline.domain import Assignment, RoutingRequest
 from timeline.models import Conversation, TeamMember, User
 from timeline.models.base import UtcDateTime
 from timeline.models.people import Availability
-from timeline.sql import insert_or_lock
+from timeline.sql import fetch_rows, insert_or_lock
 
 cursors = RoutingCursor.__table__
 users = User.__table__
@@ -24,6 +24,7 @@ conversations = Conversation.__table__
 _CURSOR = (cursors.c.workspace_id == bindparam("cursor_workspace")) & (
     cursors.c.pool == bindparam("cursor_pool")
 )
+_LAST_AGENT = list(cursors.columns).index(cursors.c.last_agent_id)  # in insert_or_lock's rows
 _MOVE_CURSOR = update(cursors).where(_CURSOR).values(last_agent_id=bindparam("last_agent"))
 _FREE_AGENTS = (
     select(users.c.id, users.c.capacity, users.c.open_conversations)
@@ -88,7 +89,8 @@ class RoundRobinRouter:
                 last_agent_id = agent_id
             assignments.append(Assignment(request.conversation_id, agent_id))
         if last_agent_id != first_agent_id:
-            await conn.execute(
+            await fetch_rows(
+                conn,
                 _MOVE_CURSOR,
                 {
                     "cursor_workspace": workspace_id,
@@ -115,40 +117,44 @@ def _pick(free: dict[int, int], last_agent_id: int, preferred: int | None) -> in
 
 
 async def _lock_cursor(conn: AsyncConnection, workspace_id: int, pool: str) -> int:
-    row = await conn.execute(
+    (row,) = await fetch_rows(
+        conn,
         insert_or_lock(conn, cursors),
         {"workspace_id": workspace_id, "pool": pool, "last_agent_id": 0},
     )
-    return row.one().last_agent_id
+    return row[_LAST_AGENT]
 
 
 async def _free_capacity(
     conn: AsyncConnection, workspace_id: int, team_id: int | None
 ) -> dict[int, int]:
     if team_id is None:
-        rows = await conn.execute(_FREE_AGENTS, {"workspace_id": workspace_id})
+        rows = await fetch_rows(conn, _FREE_AGENTS, {"workspace_id": workspace_id})
     else:
-        rows = await conn.execute(
-            _FREE_TEAM_AGENTS, {"workspace_id": workspace_id, "team_id": team_id}
+        rows = await fetch_rows(
+            conn, _FREE_TEAM_AGENTS, {"workspace_id": workspace_id, "team_id": team_id}
         )
-    return {row.id: row.capacity - row.open_conversations for row in rows}
+    return {agent_id: capacity - load for agent_id, capacity, load in rows}
 
 
 async def _assign(conn: AsyncConnection, assignments: list[Assignment]) -> None:
     if not assignments:
         return
     now = datetime.now(UTC)
-    await _ASSIGN.execute(
-        conn,
-        [
-            {"conversation_id": a.conversation_id, "agent_id": a.agent_id, "now": now}
-            for a in sorted(assignments, key=lambda a: a.conversation_id)
-        ],
-    )
     per_agent: dict[int, int] = defaultdict(int)
     for assignment in assignments:
         per_agent[assignment.agent_id] += 1
-    await _ADD_LOAD.execute(
+    await update_rows(
         conn,
-        [{"agent_id": agent_id, "count": count} for agent_id, count in sorted(per_agent.items())],
+        UpdateRows(
+            _ASSIGN,
+            [
+                {"conversation_id": a.conversation_id, "agent_id": a.agent_id, "now": now}
+                for a in sorted(assignments, key=lambda a: a.conversation_id)
+            ],
+        ),
+        UpdateRows(
+            _ADD_LOAD,
+            [{"agent_id": agent, "count": count} for agent, count in sorted(per_agent.items())],
+        ),
     )

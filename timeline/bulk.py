@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Table, Text, bindparam, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import ColumnElement, Executable
+from sqlalchemy.sql import ColumnElement, Executable, Update
 from sqlalchemy.sql.type_api import TypeEngine
 
 from timeline.sql import fetch_rows, is_postgres
@@ -206,23 +206,60 @@ class RowsUpdate:
 
     async def execute(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Apply to every row; callers pass rows in key order so concurrent batches lock alike."""
-        if not rows:
-            return
-        if is_postgres(conn):
-            await fetch_rows(conn, self._statement(True), self._unnested().parameters(rows))
-        else:
-            await conn.execute(self._statement(False), list(rows))
+        await update_rows(conn, UpdateRows(self, rows))
 
     @cache  # noqa: B019 - a few module-level instances, kept for the process's life
-    def _unnested(self) -> _Unnested:
-        return _Unnested(self.types)
+    def _unnested(self, prefix: str) -> _Unnested:
+        return _Unnested(self.types, prefix)
 
     @cache  # noqa: B019 - a few module-level instances, kept for the process's life
-    def _statement(self, postgres: bool) -> Executable:
-        params = self._unnested().c if postgres else _Parameters(self.types)
+    def _statement(self, postgres: bool, prefix: str = "") -> Update:
+        params = self._unnested(prefix).c if postgres else _Parameters(self.types)
         target = self.table.c[self.column]
         return (
             update(self.table)
             .where(target == getattr(params, self.key))
             .values(dict(self.values(params)))
         )
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRows:
+    """A RowsUpdate and the rows it is to apply, in key order."""
+
+    update: RowsUpdate
+    rows: Sequence[Mapping[str, Any]]
+
+
+async def update_rows(conn: AsyncConnection, *updates: UpdateRows) -> None:
+    """Apply each update to its rows, in the order given.
+
+    On PostgreSQL they all go in one statement, one round trip: the first is the statement, the
+    others data-modifying CTEs, which PostgreSQL runs after it. They must not update the same
+    rows (a row may change only once per statement).
+    """
+    due = [each for each in updates if each.rows]
+    if not due:
+        return
+    if not is_postgres(conn):
+        for each in due:
+            await conn.execute(each.update._statement(False), list(each.rows))
+        return
+    params: dict[str, list[Any]] = {}
+    for position, each in enumerate(due):
+        params |= each.update._unnested(_carried_prefix(position)).parameters(each.rows)
+    await fetch_rows(conn, _updates_statement(tuple(each.update for each in due)), params)
+
+
+def _carried_prefix(position: int) -> str:
+    return f"along{position}_" if position else ""
+
+
+@cache
+def _updates_statement(updates: tuple[RowsUpdate, ...]) -> Executable:
+    first, *carried = updates
+    statement = first._statement(True)
+    for position, each in enumerate(carried, start=1):
+        carried_update = each._statement(True, _carried_prefix(position))
+        statement = statement.add_cte(carried_update.cte(f"along{position}"))
+    return statement

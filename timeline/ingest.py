@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timeline.blobs import store_attachments
-from timeline.bulk import RowsInsert, RowsUpdate, insert_returning_ids
+from timeline.bulk import RowsInsert, RowsUpdate, UpdateRows, insert_returning_ids, update_rows
 from timeline.delivery import record_receipts
 from timeline.domain import (
     Assignment,
@@ -252,8 +252,11 @@ class IngestPipeline:
     ) -> None:
         """Count the appended events on the rows that existed before, consents, then routing."""
         changes = appended.changes
-        await _save_conversation_changes(conn, [c for c in changes if not c.opened])
-        await _bump_customers(conn, appended.earlier_customers)
+        await update_rows(
+            conn,
+            _conversation_updates([c for c in changes if not c.opened]),
+            _customer_bumps(appended.earlier_customers),
+        )
         await _save_consents(conn, appended.consents)
         routing = [_routing_request(c) for c in changes if _needs_agent(c)]
         if routing:
@@ -722,12 +725,12 @@ def _count_message(change: _ConversationChange, event: MessageReceived) -> None:
         change.waiting_since = min(change.waiting_since or candidate, candidate)
 
 
-async def _save_conversation_changes(
-    conn: AsyncConnection, changes: list[_ConversationChange]
-) -> None:
+def _conversation_updates(changes: list[_ConversationChange]) -> UpdateRows:
+    """Count the batch's messages on the conversations that existed before, in id order (so
+    batches never deadlock)."""
     now = datetime.now(UTC)
-    await _UPDATE_CONVERSATIONS.execute(
-        conn,
+    return UpdateRows(
+        _UPDATE_CONVERSATIONS,
         [
             {
                 "conversation_id": change.row.id,
@@ -745,10 +748,10 @@ async def _save_conversation_changes(
     )
 
 
-async def _bump_customers(conn: AsyncConnection, activity: dict[int, Activity]) -> None:
-    """Count the batch's events on their customers, in id order (so batches never deadlock)."""
-    await _BUMP_CUSTOMERS.execute(
-        conn,
+def _customer_bumps(activity: dict[int, Activity]) -> UpdateRows:
+    """Count the batch's events on their customers, in id order."""
+    return UpdateRows(
+        _BUMP_CUSTOMERS,
         [
             {"customer_id": customer_id, "events": a.events, "last_seen": a.last_seen_at}
             for customer_id, a in sorted(activity.items())

@@ -21,7 +21,14 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.db import create_engine
-from timeline.bulk import RowsInsert, RowsUpdate, insert_returning_ids, insert_rows
+from timeline.bulk import (
+    RowsInsert,
+    RowsUpdate,
+    UpdateRows,
+    insert_returning_ids,
+    insert_rows,
+    update_rows,
+)
 from timeline.models.base import BigId, UtcDateTime
 
 metadata = MetaData()
@@ -53,6 +60,10 @@ _BUMP = RowsUpdate(
         "count": things.c.count + p.by,
         "seen_at": func.coalesce(p.seen, things.c.seen_at),
     },
+)
+
+_RECOUNT = RowsUpdate(  # keyed by a text column this time
+    labels, "name", "label", {"label": String(), "count": Integer()}, lambda p: {"count": p.count}
 )
 
 
@@ -162,3 +173,19 @@ async def test_rows_carried_along_an_empty_insert_are_still_inserted(engine: Asy
         assert await insert_returning_ids(conn, things, [], along=carried) == []
         names = (await conn.execute(select(labels.c.name))).scalars().all()
     assert names == ["alone"]
+
+
+async def test_several_updates_apply_together_each_to_its_own_table(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        ids = await insert_returning_ids(conn, things, [_row("a", [], 1), _row("b", [], 10)])
+        await insert_rows(conn, labels, [{"name": "x", "tags": [], "count": 5}])
+        await update_rows(
+            conn,
+            UpdateRows(_BUMP, [{"thing_id": ids[1], "by": 3, "seen": T0}]),
+            UpdateRows(_BUMP, []),
+            UpdateRows(_RECOUNT, [{"label": "x", "count": 2}]),
+        )
+        counted = dict((await conn.execute(select(things.c.name, things.c.count))).all())
+        recounted = dict((await conn.execute(select(labels.c.name, labels.c.count))).all())
+    assert counted == {"a": 1, "b": 13}
+    assert recounted == {"x": 2}
