@@ -50,6 +50,7 @@ class IngestBatcher:
         self._awaited = sys.maxsize  # queued requests the runner is waiting for, if it is
         self._arrived = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._connection = pipeline.kept_connection()  # the runner's, for batch after batch
         self._to_publish: asyncio.Queue[list[DomainEvent]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
 
@@ -71,6 +72,7 @@ class IngestBatcher:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
+        await self._connection.close()
         if self._publisher is None:
             return
         try:
@@ -114,7 +116,9 @@ class IngestBatcher:
 
     async def _commit(self, batch: list[_Queued]) -> None:
         try:
-            outcome = await self._pipeline.commit([request for request, _ in batch])
+            outcome = await self._pipeline.commit(
+                [request for request, _ in batch], via=self._connection
+            )
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch[0][1], error=error)

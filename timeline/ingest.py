@@ -46,6 +46,7 @@ from timeline.models.base import UtcDateTime
 from timeline.models.conversations import new_reply_token
 from timeline.sql import (
     ConnectionLost,
+    KeptConnection,
     fetch_rows,
     in_list,
     insert_ignoring_conflicts,
@@ -176,7 +177,13 @@ class IngestPipeline:
         await self.publish(outcome.domain_events)
         return outcome
 
-    async def commit(self, requests: list[IngestRequest]) -> IngestOutcome:
+    def kept_connection(self) -> KeptConnection:
+        """A connection for one caller's commits, one after another (`commit(via=...)`)."""
+        return KeptConnection(self._engine)
+
+    async def commit(
+        self, requests: list[IngestRequest], *, via: KeptConnection | None = None
+    ) -> IngestOutcome:
         """Persist in a transaction of its own; the caller publishes the outcome's events.
 
         The transaction is `timeline.sql.write_transaction`'s, which takes the batch's locks
@@ -184,22 +191,25 @@ class IngestPipeline:
         the batch is then run once more on a fresh connection. Even a commit lost in flight is
         safe to repeat: the pipeline is idempotent on the providers' ids.
         """
+        source = via or self._engine
         try:
-            return await self._commit_once(requests)
+            return await self._commit_once(source, requests)
         except ConnectionLost as error:
             log.warning("database connection lost (%s); retrying the batch once", error)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
             log.warning("database connection lost (%s); retrying the batch once", error.orig)
-        return await self._commit_once(requests)
+        return await self._commit_once(source, requests)
 
-    async def _commit_once(self, requests: list[IngestRequest]) -> IngestOutcome:
+    async def _commit_once(
+        self, source: AsyncEngine | KeptConnection, requests: list[IngestRequest]
+    ) -> IngestOutcome:
         batch = _Batch.of(requests)
         if any(_is_forward(event) for _, event in batch.candidates):
-            async with write_transaction(self._engine) as conn:  # forwarders looked up inside
+            async with write_transaction(source) as conn:  # forwarders looked up inside
                 return await self._persist(conn, batch)
-        async with write_transaction(self._engine, locks=batch.locks()) as conn:
+        async with write_transaction(source, locks=batch.locks()) as conn:
             return await self._write(conn, batch)
 
     async def publish(self, events: list[DomainEvent]) -> None:

@@ -7,10 +7,12 @@ import logging
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.batching import IngestBatcher
 from timeline.domain import DomainEvent
 from timeline.ingest import IngestOutcome
+from timeline.sql import KeptConnection
 
 
 class RecordingPipeline:
@@ -23,7 +25,10 @@ class RecordingPipeline:
         self.committed: list[list[str]] = []
         self.published: list[list[str]] = []
 
-    async def commit(self, requests: list[str]) -> IngestOutcome:
+    def kept_connection(self) -> KeptConnection:
+        return KeptConnection(create_async_engine("sqlite+aiosqlite://"))
+
+    async def commit(self, requests: list[str], via: KeptConnection) -> IngestOutcome:
         self.committed.append(list(requests))
         return IngestOutcome(
             appended=len(requests),

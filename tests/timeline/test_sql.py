@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from hub.db import create_engine
 from tests.conftest import POSTGRES_ADMIN_DSN
 from timeline.models import Workspace
-from timeline.sql import ConnectionLost, fetch_rows, reusing_plans, write_transaction
+from timeline.sql import (
+    ConnectionLost,
+    KeptConnection,
+    fetch_rows,
+    reusing_plans,
+    write_transaction,
+)
 
 
 @pytest.fixture
@@ -57,6 +63,19 @@ _WORKSPACE = insert(Workspace.__table__).values(
 _NAMES = select(Workspace.__table__.c.id, Workspace.__table__.c.name).order_by(
     Workspace.__table__.c.id
 )
+
+_BACKEND = text("SELECT pg_backend_pid()")
+
+
+async def _drop_connections(database_url: str) -> None:
+    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            database_url.rsplit("/", 1)[-1],
+        )
+    finally:
+        await admin.close()
 
 
 async def _names(engine: AsyncEngine) -> list[str]:
@@ -144,14 +163,7 @@ async def test_a_connection_the_server_dropped_fails_the_begin_and_leaves_the_po
     async with write_transaction(engine) as one, write_transaction(engine) as other:
         await fetch_rows(one, _NAMES)  # two pooled connections, idle afterwards
         await fetch_rows(other, _NAMES)
-    admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-    try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-            database_url.rsplit("/", 1)[-1],
-        )
-    finally:
-        await admin.close()
+    await _drop_connections(database_url)
     with pytest.raises(ConnectionLost):
         async with write_transaction(engine) as conn:
             raise AssertionError("the block must not run on a dropped connection")
@@ -188,3 +200,41 @@ async def test_locks_that_cannot_be_taken_fail_as_themselves_not_as_a_lost_conne
             assert await fetch_rows(conn, _NAMES) == []
     finally:
         await impatient.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_kept_connection_runs_transaction_after_transaction_on_one_backend(
+    engine: AsyncEngine,
+) -> None:
+    kept = KeptConnection(engine)
+    backends = []
+    for name in ("one", "two"):
+        async with write_transaction(kept, locks=[("test", name)]) as conn:
+            await conn.execute(_WORKSPACE, {"name": name, "at": datetime.now(UTC)})
+            backends.append((await fetch_rows(conn, _BACKEND))[0][0])
+    with pytest.raises(RuntimeError):
+        async with write_transaction(kept) as conn:
+            await conn.execute(_WORKSPACE, {"name": "rolled back", "at": datetime.now(UTC)})
+            raise RuntimeError("the batch failed")
+    async with write_transaction(kept) as conn:
+        backends.append((await fetch_rows(conn, _BACKEND))[0][0])
+        assert [name for _, name in await fetch_rows(conn, _NAMES)] == ["one", "two"]
+    await kept.close()
+    assert len(set(backends)) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_kept_connection_the_server_dropped_is_replaced_after_one_failure(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    kept = KeptConnection(engine)
+    async with write_transaction(kept) as conn:
+        before = (await fetch_rows(conn, _BACKEND))[0][0]
+    await _drop_connections(database_url)
+    with pytest.raises(ConnectionLost):
+        async with write_transaction(kept):
+            raise AssertionError("the block must not run on a dropped connection")
+    async with write_transaction(kept) as conn:
+        after = (await fetch_rows(conn, _BACKEND))[0][0]
+    await kept.close()
+    assert after != before
