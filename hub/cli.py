@@ -193,10 +193,10 @@ def _serve_web(settings: Settings, args: argparse.Namespace, *, reuse_port: bool
     # the collector's full scans, whose pauses (100 ms and more under load) would otherwise land
     # on webhook acknowledgements.
     gc.freeze()
-    # Each request allocates a few thousand objects that die with it; at the default threshold
-    # (700) the collector ran every few requests and scanned everything then in flight: in
-    # alternating runs of bench/ingest.py the hub spent 276-334 µs of CPU per event with this
-    # threshold against 319-371 µs without it. Reference cycles are rare here.
+    # Each request allocates many objects that die with it; at the default threshold (700) the
+    # young generation was collected every few requests, scanning everything then in flight.
+    # In alternating runs of bench/ingest.py's closed loop the hub spent 276-334 µs of CPU per
+    # event with this threshold against 319-371 µs without it. Reference cycles are rare here.
     gc.set_threshold(20_000, 20, 20)
     web.run_app(
         app,
