@@ -103,9 +103,6 @@ class RowsInsert:
         return self.table, tuple(self.rows[0]), self.ignore_conflicts
 
 
-_ALONG = "along_"
-
-
 @cache
 def _insert(
     table: Table,
@@ -132,8 +129,8 @@ def _insert(
         statement = statement.returning(key, sort_by_parameter_order=not postgres)
     if along is not None:
         along_table, along_names, along_ignores = along
-        carried = _insert(along_table, along_names, True, along_ignores, False, _ALONG)
-        statement = statement.add_cte(carried.cte("along"))  # type: ignore[attr-defined]
+        carried = _insert(along_table, along_names, True, along_ignores, False, _carried(1))
+        statement = statement.add_cte(carried.cte(_carried(1, "")))  # type: ignore[attr-defined]
     return statement
 
 
@@ -181,7 +178,7 @@ async def insert_returning_ids(
         return [row[0] for row in result]
     params = _unnest(table, names).parameters(rows)
     if along is not None:
-        params |= _unnest(along.table, tuple(along.rows[0]), _ALONG).parameters(along.rows)
+        params |= _unnest(along.table, tuple(along.rows[0]), _carried(1)).parameters(along.rows)
     statement = _insert(
         table, names, True, False, True, along=None if along is None else along.shape()
     )
@@ -204,10 +201,6 @@ class RowsUpdate:
     types: Mapping[str, TypeEngine[Any]]
     values: Callable[[Any], Mapping[str, ColumnElement[Any]]]
 
-    async def execute(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Apply to every row; callers pass rows in key order so concurrent batches lock alike."""
-        await update_rows(conn, UpdateRows(self, rows))
-
     @cache  # noqa: B019 - a few module-level instances, kept for the process's life
     def _unnested(self, prefix: str) -> _Unnested:
         return _Unnested(self.types, prefix)
@@ -225,7 +218,8 @@ class RowsUpdate:
 
 @dataclass(frozen=True, slots=True)
 class UpdateRows:
-    """A RowsUpdate and the rows it is to apply, in key order."""
+    """A RowsUpdate and the rows it is to apply, in key order (so concurrent batches lock
+    alike)."""
 
     update: RowsUpdate
     rows: Sequence[Mapping[str, Any]]
@@ -247,12 +241,14 @@ async def update_rows(conn: AsyncConnection, *updates: UpdateRows) -> None:
         return
     params: dict[str, list[Any]] = {}
     for position, each in enumerate(due):
-        params |= each.update._unnested(_carried_prefix(position)).parameters(each.rows)
+        params |= each.update._unnested(_carried(position)).parameters(each.rows)
     await fetch_rows(conn, _updates_statement(tuple(each.update for each in due)), params)
 
 
-def _carried_prefix(position: int) -> str:
-    return f"along{position}_" if position else ""
+def _carried(position: int, suffix: str = "_") -> str:
+    """The prefix of a carried statement's parameters (with `suffix=""`: its CTE's name), so
+    that statements in one keep apart; the statement that carries them has none."""
+    return f"along{position}{suffix}" if position else ""
 
 
 @cache
@@ -260,6 +256,6 @@ def _updates_statement(updates: tuple[RowsUpdate, ...]) -> Executable:
     first, *carried = updates
     statement = first._statement(True)
     for position, each in enumerate(carried, start=1):
-        carried_update = each._statement(True, _carried_prefix(position))
-        statement = statement.add_cte(carried_update.cte(f"along{position}"))
+        carried_update = each._statement(True, _carried(position))
+        statement = statement.add_cte(carried_update.cte(_carried(position, "")))
     return statement

@@ -115,14 +115,17 @@ async def test_rows_update_applies_each_row_to_its_own_target(engine: AsyncEngin
         ids = await insert_returning_ids(
             conn, things, [_row("a", [], 1), _row("b", [], 10), _row("c", [], 100)]
         )
-        await _BUMP.execute(
+        await update_rows(
             conn,
-            [
-                {"thing_id": ids[0], "by": 2, "seen": T0},
-                {"thing_id": ids[2], "by": 5, "seen": None},
-            ],
+            UpdateRows(
+                _BUMP,
+                [
+                    {"thing_id": ids[0], "by": 2, "seen": T0},
+                    {"thing_id": ids[2], "by": 5, "seen": None},
+                ],
+            ),
         )
-        await _BUMP.execute(conn, [{"thing_id": ids[0], "by": 1, "seen": None}])
+        await update_rows(conn, UpdateRows(_BUMP, [{"thing_id": ids[0], "by": 1, "seen": None}]))
         rows = (
             await conn.execute(
                 select(things.c.name, things.c.count, things.c.seen_at).order_by(things.c.name)
@@ -136,7 +139,7 @@ async def test_empty_batches_write_nothing(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         assert await insert_returning_ids(conn, things, []) == []
         await insert_rows(conn, things, [])
-        await _BUMP.execute(conn, [])
+        await update_rows(conn, UpdateRows(_BUMP, []))
         assert (await conn.execute(select(func.count()).select_from(things))).scalar_one() == 0
 
 
