@@ -50,6 +50,24 @@ async def scratch_database(prefix: str) -> AsyncIterator[ScratchDatabase]:
         await admin.close()
 
 
+_REPORTED_SETTINGS = ("autovacuum", "synchronous_commit", "shared_buffers", "max_wal_size")
+
+
+async def server_settings(database: ScratchDatabase) -> str:
+    """The PostgreSQL version and the settings that move the figures, as one line to print.
+
+    Machines differ in these (one ran with autovacuum off, which leaves statistics as they
+    were for the whole run), so every run says what it measured on.
+    """
+    conn = await asyncpg.connect(database.dsn)
+    try:
+        version = await conn.fetchval("SHOW server_version")
+        values = [f"{name} {await conn.fetchval(f'SHOW {name}')}" for name in _REPORTED_SETTINGS]
+    finally:
+        await conn.close()
+    return f"PostgreSQL {version.split()[0]}: " + ", ".join(values)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

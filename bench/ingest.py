@@ -45,6 +45,7 @@ from bench.common import (
     run_cli,
     scratch_database,
     served_hub,
+    server_settings,
 )
 from channels.sms.simulate import inbound_sms_form, signed
 
@@ -252,7 +253,8 @@ async def settle(database: ScratchDatabase, *, vacuum: bool = True) -> None:
     rows/s) and PostgreSQL's CPU per row with it (60 to 135 µs). Before the hub's phase the
     database holds only the demo workspace: it is not analyzed then, as statistics of nearly
     empty tables would misguide the planner for the 20,000 events that follow (PostgreSQL's CPU
-    per event doubled), where a running hub's autovacuum keeps statistics in step.
+    per event doubled), where a running hub's autovacuum, if the server runs it (the first line
+    printed says), keeps statistics in step.
     """
     conn = await asyncpg.connect(database.dsn)
     try:
@@ -335,6 +337,7 @@ async def main() -> int:
     async with scratch_database("switchboard_bench_ingest") as database:
         env = hub_environment(database, free_port())
         run_cli(env, "migrate")
+        settings = await server_settings(database)
         demo = json.loads(run_cli(env, "demo", "--json"))
         sms = demo["channels"]["sms"]
         url, secret = sms["webhook_url"], sms["secret"]
@@ -348,6 +351,7 @@ async def main() -> int:
     expected = sum(args.events + len(each.paced_latencies) for each in rounds)
     by_ratio = _median(rounds, lambda r: r.ratio)
     by_p99 = _median(rounds, lambda r: r.p99_ms)
+    print(settings)
     print(f"events posted                 {expected}")
     print(
         f"each round: {args.events - 500} webhooks at concurrency {args.concurrency} into the hub"

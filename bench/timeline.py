@@ -29,6 +29,7 @@ from bench.common import (
     run_cli,
     scratch_database,
     served_hub,
+    server_settings,
 )
 
 TARGET_P99_MS = 10.0
@@ -147,6 +148,7 @@ async def main() -> int:
         run_cli(env, "migrate")
         demo = json.loads(run_cli(env, "demo", "--json"))
         customer_id = await seed_events(database, args.events)
+        settings = await server_settings(database)
         async with served_hub(env) as base_url, aiohttp.ClientSession() as session:
             url = f"{base_url}/api/v1/customers/{customer_id}/timeline"
             token = demo["api_token"]
@@ -159,6 +161,7 @@ async def main() -> int:
 
     newest_p99, deep_p99 = percentile(newest, 0.99), percentile(deep, 0.99)
     ratio = deep_p99 / newest_p99
+    print(settings)
     print(f"customer events               {args.events:,}")
     print(
         f"newest page ({args.limit})  p50 / p99    {percentile(newest, 0.5):.2f} / "
