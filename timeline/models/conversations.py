@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from timeline.models.base import Base, BigId, utcnow
+from timeline.models.base import Base, BigId, key_string, utcnow
 
 _SUBJECT_TOKEN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I L O U
 
@@ -92,7 +92,7 @@ class TimelineEvent(Base):
     kind: Mapped[str] = mapped_column(String(40))
     direction: Mapped[str] = mapped_column(String(10))
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    external_id: Mapped[str | None] = mapped_column(String(300))
+    external_id: Mapped[str | None] = mapped_column(key_string(300))
     subject: Mapped[str | None] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text, default="")
     attachments: Mapped[list[Any]] = mapped_column(default=list)

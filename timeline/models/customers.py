@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from timeline.models.base import Base, BigId, utcnow
+from timeline.models.base import Base, BigId, key_string, utcnow
 
 
 class Customer(Base):
@@ -40,8 +40,8 @@ class Identity(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    value: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(key_string(20))
+    value: Mapped[str] = mapped_column(key_string(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

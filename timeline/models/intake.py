@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from timeline.models.base import Base, BigId, utcnow
+from timeline.models.base import Base, BigId, key_string, utcnow
 
 
 class RawPayloadRecord(Base):
@@ -16,7 +16,7 @@ class RawPayloadRecord(Base):
     __tablename__ = "raw_payloads"
 
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(key_string(64), primary_key=True)
     content_type: Mapped[str] = mapped_column(String(200))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
