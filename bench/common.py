@@ -61,11 +61,14 @@ async def server_settings(database: ScratchDatabase) -> str:
     """
     conn = await asyncpg.connect(database.dsn)
     try:
-        version = await conn.fetchval("SHOW server_version")
-        values = [f"{name} {await conn.fetchval(f'SHOW {name}')}" for name in _REPORTED_SETTINGS]
+        version, *values = await conn.fetchrow(
+            "SELECT current_setting('server_version'), "
+            + ", ".join(f"current_setting('{name}')" for name in _REPORTED_SETTINGS)
+        )
     finally:
         await conn.close()
-    return f"PostgreSQL {version.split()[0]}: " + ", ".join(values)
+    named = (f"{name} {value}" for name, value in zip(_REPORTED_SETTINGS, values, strict=True))
+    return f"PostgreSQL {version.split()[0]}: " + ", ".join(named)
 
 
 def free_port() -> int:

@@ -1,13 +1,16 @@
-"""The migrations build exactly the schema the models describe, and 0002 downgrades cleanly."""
+"""The migrations build exactly the schema the models describe (collations included), and 0002
+downgrades cleanly."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
+from sqlalchemy.dialects import postgresql
 
 from hub.db import create_engine
 from hub.migrate import alembic_config, upgrade
@@ -30,6 +33,32 @@ async def _differences(database_url: str) -> list[object]:
 
 async def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
     assert await _differences(database_url) == []
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_the_migrated_columns_have_the_models_collations(database_url: str) -> None:
+    # Alembic's comparison above does not look at collations; key columns depend on theirs.
+    dialect = postgresql.dialect()
+    expected = {
+        (table.name, column.name): collation
+        for table in metadata.tables.values()
+        for column in table.columns
+        if (collation := getattr(column.type.dialect_impl(dialect), "collation", None))
+    }
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND collation_name IS NOT NULL"
+                )
+            )
+            found = {(table, column): collation for table, column, collation in rows}
+    finally:
+        await engine.dispose()
+    assert expected  # the key columns (timeline.models.base.key_string)
+    assert found == expected
 
 
 async def test_0002_downgrades_to_0001_and_back(database_url: str) -> None:
