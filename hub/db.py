@@ -3,10 +3,9 @@
 PostgreSQL plans every statement for the values it is given (`plan_cache_mode =
 force_custom_plan`): after a few runs it would otherwise keep one generic plan per prepared
 statement, and one made while a table was nearly empty walks a whole index instead of seeking
-the few keys a lookup asks for, until the next ANALYZE. Keyed lookups and the ingest's
-array-based writes (timeline/bulk.py) plan in microseconds. Foreign-key checks do not belong
-here: PostgreSQL runs one per written row and key, so the ingest's inserts run inside
-`timeline.sql.reusing_plans`, where plans are cached as by default.
+the few keys a lookup asks for, until the next ANALYZE. The ingest's transactions, where
+planning every statement (and every foreign-key check) would cost more than running it, plan
+otherwise: `timeline.sql.KEYED_PLANS`.
 
 Connections also price a random page read like a sequential one, nearly (`random_page_cost =
 1.1`, the usual setting for data on SSDs or in memory). PostgreSQL's default of 4 models

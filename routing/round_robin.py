@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Integer, bindparam, select, update
+from sqlalchemy import BigInteger, Integer, String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.models import RoutingCursor
 from timeline.bulk import RowsUpdate, UpdateRows, update_rows
-from timeline.domain import Assignment, RoutingRequest
+from timeline.domain import Assignment, RoutingChoice, RoutingNeed, RoutingRequest
 from timeline.models import Conversation, TeamMember, User
 from timeline.models.base import UtcDateTime
 from timeline.models.people import Availability
@@ -21,11 +21,14 @@ users = User.__table__
 members = TeamMember.__table__
 conversations = Conversation.__table__
 
-_CURSOR = (cursors.c.workspace_id == bindparam("cursor_workspace")) & (
-    cursors.c.pool == bindparam("cursor_pool")
-)
 _LAST_AGENT = list(cursors.columns).index(cursors.c.last_agent_id)  # in insert_or_lock's rows
-_MOVE_CURSOR = update(cursors).where(_CURSOR).values(last_agent_id=bindparam("last_agent"))
+_MOVE_CURSORS = RowsUpdate(
+    cursors,
+    column=("workspace_id", "pool"),
+    key=("workspace", "pool_name"),
+    types={"workspace": BigInteger(), "pool_name": String(), "last_agent": BigInteger()},
+    values=lambda p: {"last_agent_id": p.last_agent},
+)
 _FREE_AGENTS = (
     select(users.c.id, users.c.capacity, users.c.open_conversations)
     .where(users.c.workspace_id == bindparam("workspace_id"))
@@ -61,45 +64,60 @@ class RoundRobinRouter:
     async def route(
         self, conn: AsyncConnection, requests: list[RoutingRequest]
     ) -> list[Assignment]:
-        pools: dict[tuple[int, int | None], list[RoutingRequest]] = defaultdict(list)
-        for request in requests:
-            pools[(request.workspace_id, request.team_id)].append(request)
-        assignments: list[Assignment] = []
-        for (workspace_id, team_id), pool_requests in sorted(pools.items(), key=_pool_order):
-            assignments += await self._route_pool(conn, workspace_id, team_id, pool_requests)
+        choice = await self.choose(
+            conn,
+            [RoutingNeed(r.workspace_id, r.team_id, r.preferred_agent_id) for r in requests],
+        )
+        assignments = [
+            Assignment(request.conversation_id, agent_id)
+            for request, agent_id in zip(requests, choice.agents, strict=True)
+            if agent_id is not None
+        ]
+        now = datetime.now(UTC)
+        await update_rows(
+            conn,
+            UpdateRows(
+                _ASSIGN,
+                [
+                    {"conversation_id": a.conversation_id, "agent_id": a.agent_id, "now": now}
+                    for a in sorted(assignments, key=lambda a: a.conversation_id)
+                ],
+            ),
+            *choice.writes,
+        )
         return assignments
 
-    async def _route_pool(
-        self,
-        conn: AsyncConnection,
-        workspace_id: int,
-        team_id: int | None,
-        requests: list[RoutingRequest],
-    ) -> list[Assignment]:
-        pool = f"team:{team_id}" if team_id else "workspace"
-        last_agent_id = first_agent_id = await _lock_cursor(conn, workspace_id, pool)
-        free = await _free_capacity(conn, workspace_id, team_id)
-        assignments: list[Assignment] = []
-        for request in requests:
-            agent_id = _pick(free, last_agent_id, request.preferred_agent_id)
-            if agent_id is None:
-                break
-            free[agent_id] -= 1
-            if request.preferred_agent_id != agent_id:
-                last_agent_id = agent_id
-            assignments.append(Assignment(request.conversation_id, agent_id))
-        if last_agent_id != first_agent_id:
-            await fetch_rows(
-                conn,
-                _MOVE_CURSOR,
-                {
-                    "cursor_workspace": workspace_id,
-                    "cursor_pool": pool,
-                    "last_agent": last_agent_id,
-                },
-            )
-        await _assign(conn, assignments)
-        return assignments
+    async def choose(self, conn: AsyncConnection, needs: list[RoutingNeed]) -> RoutingChoice:
+        pools: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+        for position, need in enumerate(needs):
+            pools[(need.workspace_id, need.team_id)].append(position)
+        agents: list[int | None] = [None] * len(needs)
+        moves: list[dict[str, object]] = []
+        for (workspace_id, team_id), positions in sorted(pools.items(), key=_pool_order):
+            pool = f"team:{team_id}" if team_id else "workspace"
+            last_agent_id = first_agent_id = await _lock_cursor(conn, workspace_id, pool)
+            free = await _free_capacity(conn, workspace_id, team_id)
+            for position in positions:
+                preferred = needs[position].preferred_agent_id
+                agent_id = _pick(free, last_agent_id, preferred)
+                if agent_id is None:
+                    break
+                free[agent_id] -= 1
+                if preferred != agent_id:
+                    last_agent_id = agent_id
+                agents[position] = agent_id
+            if last_agent_id != first_agent_id:
+                moves.append(
+                    {"workspace": workspace_id, "pool_name": pool, "last_agent": last_agent_id}
+                )
+        per_agent: dict[int, int] = defaultdict(int)
+        for agent_id in agents:
+            if agent_id is not None:
+                per_agent[agent_id] += 1
+        loads = [{"agent_id": agent, "count": count} for agent, count in sorted(per_agent.items())]
+        return RoutingChoice(
+            agents, [UpdateRows(_MOVE_CURSORS, moves), UpdateRows(_ADD_LOAD, loads)]
+        )
 
 
 def _pool_order(item: tuple[tuple[int, int | None], object]) -> tuple[int, int]:
@@ -135,26 +153,3 @@ async def _free_capacity(
             conn, _FREE_TEAM_AGENTS, {"workspace_id": workspace_id, "team_id": team_id}
         )
     return {agent_id: capacity - load for agent_id, capacity, load in rows}
-
-
-async def _assign(conn: AsyncConnection, assignments: list[Assignment]) -> None:
-    if not assignments:
-        return
-    now = datetime.now(UTC)
-    per_agent: dict[int, int] = defaultdict(int)
-    for assignment in assignments:
-        per_agent[assignment.agent_id] += 1
-    await update_rows(
-        conn,
-        UpdateRows(
-            _ASSIGN,
-            [
-                {"conversation_id": a.conversation_id, "agent_id": a.agent_id, "now": now}
-                for a in sorted(assignments, key=lambda a: a.conversation_id)
-            ],
-        ),
-        UpdateRows(
-            _ADD_LOAD,
-            [{"agent_id": agent, "count": count} for agent, count in sorted(per_agent.items())],
-        ),
-    )

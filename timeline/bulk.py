@@ -15,13 +15,25 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import JSON, Column, Table, Text, bindparam, cast, func, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import ColumnElement, Executable, Update
+from sqlalchemy.sql import ColumnElement, Executable, Insert, Update
 from sqlalchemy.sql.type_api import TypeEngine
 
-from timeline.sql import fetch_rows, is_postgres
+from timeline.sql import fetch_rows, is_postgres, key_sequence
 
 _ORDINAL = "batch_ordinal"
 
@@ -87,8 +99,8 @@ def _unnest(table: Table, names: tuple[str, ...], prefix: str = "") -> _Unnested
 
 @dataclass(frozen=True, slots=True)
 class RowsInsert:
-    """Rows for another table that an insert carries along: on PostgreSQL in the same
-    statement (a data-modifying CTE, one round trip fewer), on SQLite just before it."""
+    """Rows to insert into `table`, all with the same keys; with `ignore_conflicts`, a row whose
+    key exists already is skipped."""
 
     table: Table
     rows: Sequence[Mapping[str, Any]]
@@ -99,7 +111,7 @@ class RowsInsert:
         await insert_rows(conn, self.table, self.rows, ignore_conflicts=self.ignore_conflicts)
 
     def shape(self) -> tuple[Table, tuple[str, ...], bool]:
-        """What the statement carrying the rows depends on (rows given)."""
+        """What a statement inserting the rows depends on (rows given)."""
         return self.table, tuple(self.rows[0]), self.ignore_conflicts
 
 
@@ -111,8 +123,7 @@ def _insert(
     ignore_conflicts: bool,
     returning: bool,
     prefix: str = "",
-    along: tuple[Table, tuple[str, ...], bool] | None = None,
-) -> Executable:
+) -> Insert:
     dialect = postgresql if postgres else sqlite
     if not postgres:
         statement = dialect.insert(table)
@@ -127,11 +138,39 @@ def _insert(
     if returning:
         (key,) = table.primary_key.columns
         statement = statement.returning(key, sort_by_parameter_order=not postgres)
-    if along is not None:
-        along_table, along_names, along_ignores = along
-        carried = _insert(along_table, along_names, True, along_ignores, False, _carried(1))
-        statement = statement.add_cte(carried.cte(_carried(1, "")))  # type: ignore[attr-defined]
     return statement
+
+
+@cache
+def _inserts_statement(shapes: tuple[tuple[Table, tuple[str, ...], bool], ...]) -> Executable:
+    """The first insert as the statement, the others carried along as data-modifying CTEs."""
+    (table, names, ignores), *carried = shapes
+    statement = _insert(table, names, True, ignores, False)
+    for position, (along_table, along_names, along_ignores) in enumerate(carried, start=1):
+        along = _insert(along_table, along_names, True, along_ignores, False, _carried(position))
+        statement = statement.add_cte(along.cte(_carried(position, "")))
+    return statement
+
+
+async def insert_together(conn: AsyncConnection, *inserts: RowsInsert) -> None:
+    """Insert every RowsInsert's rows, in one statement on PostgreSQL (one round trip).
+
+    Rows may refer to rows of another insert given here, by ids drawn beforehand
+    (`update_rows(..., drawing=...)`): PostgreSQL checks foreign keys at the end of the
+    statement, and on SQLite the inserts run one by one in the order given, so give the rows
+    that others refer to first.
+    """
+    due = [each for each in inserts if each.rows]
+    if not due:
+        return
+    if not is_postgres(conn):
+        for each in due:
+            await each.insert(conn)
+        return
+    params: dict[str, list[Any]] = {}
+    for position, each in enumerate(due):
+        params |= _unnest(each.table, tuple(each.rows[0]), _carried(position)).parameters(each.rows)
+    await fetch_rows(conn, _inserts_statement(tuple(each.shape() for each in due)), params)
 
 
 async def insert_rows(
@@ -154,41 +193,29 @@ async def insert_rows(
 
 
 async def insert_returning_ids(
-    conn: AsyncConnection,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    along: RowsInsert | None = None,
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> list[int]:
-    """INSERT every row; their new ids, in the order of `rows`. `along`'s rows are inserted too.
+    """INSERT every row; their new ids, in the order of `rows`.
 
     PostgreSQL inserts the unnested rows in ordinal order, so their ids (from the table's
     sequence) ascend in that order: sorting what RETURNING gives restores it, as SQLAlchemy's
     own multi-row insert does.
     """
-    postgres = is_postgres(conn)
-    if along is not None and not (rows and along.rows and postgres):
-        await along.insert(conn)
-        along = None
     if not rows:
         return []
     names = tuple(rows[0])
-    if not postgres:
+    if not is_postgres(conn):
         result = await conn.execute(_insert(table, names, False, False, True), list(rows))
         return [row[0] for row in result]
     params = _unnest(table, names).parameters(rows)
-    if along is not None:
-        params |= _unnest(along.table, tuple(along.rows[0]), _carried(1)).parameters(along.rows)
-    statement = _insert(
-        table, names, True, False, True, along=None if along is None else along.shape()
-    )
+    statement = _insert(table, names, True, False, True)
     return sorted(row[0] for row in await fetch_rows(conn, statement, params))
 
 
 @dataclass(frozen=True, eq=False)
 class RowsUpdate:
     """An UPDATE of many rows of `table`: the row whose `column` equals parameter `key` gets
-    that parameter row's values.
+    that parameter row's values (or whose columns equal the parameters, given tuples).
 
     `values` builds the SET clause from the parameters (`p.name`), which it may combine with the
     table's current columns; `types` gives each parameter's type. Parameters are not named like
@@ -196,8 +223,8 @@ class RowsUpdate:
     """
 
     table: Table
-    column: str
-    key: str
+    column: str | tuple[str, ...]
+    key: str | tuple[str, ...]
     types: Mapping[str, TypeEngine[Any]]
     values: Callable[[Any], Mapping[str, ColumnElement[Any]]]
 
@@ -208,12 +235,12 @@ class RowsUpdate:
     @cache  # noqa: B019 - a few module-level instances, kept for the process's life
     def _statement(self, postgres: bool, prefix: str = "") -> Update:
         params = self._unnested(prefix).c if postgres else _Parameters(self.types)
-        target = self.table.c[self.column]
-        return (
-            update(self.table)
-            .where(target == getattr(params, self.key))
-            .values(dict(self.values(params)))
-        )
+        columns = (self.column,) if isinstance(self.column, str) else self.column
+        keys = (self.key,) if isinstance(self.key, str) else self.key
+        statement = update(self.table)
+        for column, key in zip(columns, keys, strict=True):
+            statement = statement.where(self.table.c[column] == getattr(params, key))
+        return statement.values(dict(self.values(params)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,24 +252,48 @@ class UpdateRows:
     rows: Sequence[Mapping[str, Any]]
 
 
-async def update_rows(conn: AsyncConnection, *updates: UpdateRows) -> None:
-    """Apply each update to its rows, in the order given.
+@dataclass(frozen=True, slots=True)
+class NewIds:
+    """`count` ids for rows of `table` about to be inserted, drawn before the insert so that
+    rows of other tables in the same insert can refer to them."""
 
-    On PostgreSQL they all go in one statement, one round trip: the first is the statement, the
-    others data-modifying CTEs, which PostgreSQL runs after it. They must not update the same
-    rows (a row may change only once per statement).
+    table: Table
+    count: int
+
+
+async def update_rows(
+    conn: AsyncConnection, *updates: UpdateRows, drawing: Sequence[NewIds] = ()
+) -> list[list[int]]:
+    """Apply each update to its rows, in the order given; draw the ids asked for (one ascending
+    list per NewIds).
+
+    On PostgreSQL it is all one statement, one round trip: the updates are data-modifying CTEs
+    (they must not update the same rows: a row may change only once per statement) and the ids
+    come from the tables' key sequences. On SQLite the updates run one by one and the ids follow
+    the largest in the table: SQLite serializes writers, so nobody takes them before the
+    caller's insert.
     """
     due = [each for each in updates if each.rows]
-    if not due:
-        return
     if not is_postgres(conn):
         for each in due:
             await conn.execute(each.update._statement(False), list(each.rows))
-        return
-    params: dict[str, list[Any]] = {}
-    for position, each in enumerate(due):
+        return [await _ids_after_largest(conn, wanted) for wanted in drawing]
+    if not (due or drawing):
+        return []
+    params: dict[str, Any] = {_draw(n): wanted.count for n, wanted in enumerate(drawing)}
+    for position, each in enumerate(due, start=1):
         params |= each.update._unnested(_carried(position)).parameters(each.rows)
-    await fetch_rows(conn, _updates_statement(tuple(each.update for each in due)), params)
+    statement = _updates_statement(
+        tuple(each.update for each in due), tuple(wanted.table for wanted in drawing)
+    )
+    (drawn,) = await fetch_rows(conn, statement, params)
+    return [sorted(ids or ()) for ids in drawn[: len(drawing)]]
+
+
+async def _ids_after_largest(conn: AsyncConnection, wanted: NewIds) -> list[int]:
+    (key,) = wanted.table.primary_key.columns
+    largest = (await conn.execute(select(func.max(key)))).scalar_one() or 0
+    return list(range(largest + 1, largest + 1 + wanted.count))
 
 
 def _carried(position: int, suffix: str = "_") -> str:
@@ -251,11 +302,22 @@ def _carried(position: int, suffix: str = "_") -> str:
     return f"along{position}{suffix}" if position else ""
 
 
+def _draw(position: int) -> str:
+    return f"draw{position}"
+
+
 @cache
-def _updates_statement(updates: tuple[RowsUpdate, ...]) -> Executable:
-    first, *carried = updates
-    statement = first._statement(True)
-    for position, each in enumerate(carried, start=1):
+def _updates_statement(updates: tuple[RowsUpdate, ...], drawing: tuple[Table, ...]) -> Executable:
+    """SELECT the drawn ids, an array per table; the updates ride along as data-modifying
+    CTEs, which PostgreSQL runs whatever the SELECT reads."""
+    columns: list[ColumnElement[Any]] = [
+        select(func.array_agg(func.nextval(literal_column(f"'{key_sequence(table)}'"))))
+        .select_from(func.generate_series(1, bindparam(_draw(n), type_=Integer())))
+        .scalar_subquery()
+        for n, table in enumerate(drawing)
+    ]
+    statement = select(*columns, literal_column("1"))
+    for position, each in enumerate(updates, start=1):
         carried_update = each._statement(True, _carried(position))
         statement = statement.add_cte(carried_update.cte(_carried(position, "")))
     return statement

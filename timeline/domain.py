@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from timeline.bulk import UpdateRows
+
 
 @dataclass(frozen=True, slots=True)
 class DomainEvent:
@@ -32,6 +34,27 @@ class RoutingRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RoutingNeed:
+    """An agent wanted from a workspace's pool (or a team's), for a conversation that may not
+    be stored yet; the previous agent is preferred when still free."""
+
+    workspace_id: int
+    team_id: int | None = None
+    preferred_agent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingChoice:
+    """What the router chose, for the caller to write in its transaction."""
+
+    agents: list[int | None]
+    """The agent for each need, in order; None where nobody was free."""
+    writes: list[UpdateRows]
+    """The router's own rows to update (its cursors, the agents' loads) before the caller
+    commits; they never touch conversations."""
+
+
+@dataclass(frozen=True, slots=True)
 class Assignment:
     conversation_id: int
     agent_id: int
@@ -42,4 +65,11 @@ class Router(Protocol):
 
     async def route(
         self, conn: AsyncConnection, requests: list[RoutingRequest]
-    ) -> list[Assignment]: ...
+    ) -> list[Assignment]:
+        """Choose agents for stored conversations and write the assignments."""
+        ...
+
+    async def choose(self, conn: AsyncConnection, needs: list[RoutingNeed]) -> RoutingChoice:
+        """Choose agents, locking what keeps concurrent choices apart until the caller commits;
+        the caller writes the assignments and `writes`."""
+        ...

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from timeline.bulk import insert_returning_ids
+from timeline.bulk import RowsInsert, insert_returning_ids
 from timeline.identities import IdentityKey
 from timeline.models import Customer, Identity
 from timeline.sql import fetch_rows, in_list
@@ -70,36 +70,62 @@ async def attach_identity(
     return row
 
 
-async def create_customers(
-    conn: AsyncConnection, workspace_id: int, activity: Mapping[IdentityKey, Activity]
-) -> dict[IdentityKey, IdentityRow]:
-    """A new customer for each identity never seen before, with it as their first identity.
+@dataclass(frozen=True, slots=True)
+class NewCustomers:
+    """A new customer for each identity never seen before, with it as their first identity: the
+    rows to insert (customers first) and the identities they give."""
+
+    customers: RowsInsert
+    identities: RowsInsert
+    created: dict[tuple[int, IdentityKey], IdentityRow]
+    """(workspace id, key) -> the new identity and its customer."""
+
+
+def new_customers(
+    activity: Mapping[tuple[int, IdentityKey], Activity],
+    customer_ids: Sequence[int],
+    identity_ids: Sequence[int],
+) -> NewCustomers:
+    """Customers for these (workspace, identity key)s, with ids drawn for them beforehand.
 
     Each customer starts with the events the batch brings it already counted: a row is not
     updated in the transaction that inserted it (that would check its foreign keys again).
     Callers hold the identity locks (timeline.sql.lock_keys) and have looked the keys up, so two
     events from the same new handle never create two customers.
     """
-    ordered = sorted(activity, key=lambda k: (k.kind, k.value))
+    ordered = sorted(activity, key=lambda pair: (pair[0], pair[1].kind, pair[1].value))
     now = datetime.now(UTC)
-    created = await insert_returning_ids(
-        conn,
-        customers,
-        [
+    customer_rows = []
+    identity_rows = []
+    created = {}
+    for pair, customer_id, identity_id in zip(ordered, customer_ids, identity_ids, strict=True):
+        (workspace_id, key), brought = pair, activity[pair]
+        customer_rows.append(
             {
+                "id": customer_id,
                 "workspace_id": workspace_id,
                 "name": "",
                 "name_folded": "",
                 "attributes": {},
-                "events_count": activity[key].events,
-                "last_seen_at": activity[key].last_seen_at,
+                "events_count": brought.events,
+                "last_seen_at": brought.last_seen_at,
                 "created_at": now,
             }
-            for key in ordered
-        ],
+        )
+        identity_rows.append(
+            {
+                "id": identity_id,
+                "workspace_id": workspace_id,
+                "customer_id": customer_id,
+                "kind": key.kind,
+                "value": key.value,
+                "created_at": now,
+            }
+        )
+        created[pair] = IdentityRow(identity_id, customer_id)
+    return NewCustomers(
+        RowsInsert(customers, customer_rows), RowsInsert(identities, identity_rows), created
     )
-    pairs = [(customer_id, key) for customer_id, key in zip(created, ordered, strict=True)]
-    return dict(zip(ordered, await _attach_identities(conn, workspace_id, pairs), strict=True))
 
 
 async def _attach_identities(

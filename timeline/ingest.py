@@ -13,14 +13,22 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from timeline.blobs import store_attachments
-from timeline.bulk import RowsInsert, RowsUpdate, UpdateRows, insert_returning_ids, update_rows
+from timeline.bulk import (
+    NewIds,
+    RowsInsert,
+    RowsUpdate,
+    UpdateRows,
+    insert_together,
+    update_rows,
+)
 from timeline.delivery import record_receipts
 from timeline.domain import (
     Assignment,
     DomainEvent,
     DomainEventPublisher,
     Router,
-    RoutingRequest,
+    RoutingChoice,
+    RoutingNeed,
 )
 from timeline.events import (
     ConsentChanged,
@@ -32,12 +40,13 @@ from timeline.events import (
     ThreadRef,
 )
 from timeline.identities import IdentityKey, lenient_key
-from timeline.identity_store import Activity, IdentityRow, create_customers, find_identities
+from timeline.identity_store import Activity, IdentityRow, find_identities, new_customers
 from timeline.models import (
     Consent,
     Conversation,
     ConversationStatus,
     Customer,
+    Identity,
     RawPayloadRecord,
     TimelineEvent,
     User,
@@ -50,8 +59,8 @@ from timeline.sql import (
     fetch_rows,
     in_list,
     insert_ignoring_conflicts,
+    keyed_plans,
     lock_keys,
-    reusing_plans,
     write_transaction,
 )
 from timeline.thread_keys import (
@@ -75,6 +84,7 @@ log = logging.getLogger(__name__)
 conversations = Conversation.__table__
 timeline_events = TimelineEvent.__table__
 customers = Customer.__table__
+identities = Identity.__table__
 users = User.__table__
 
 # One list per column, not one of pairs: PostgreSQL plans a list of pairs slowly. The rows
@@ -96,6 +106,7 @@ _UPDATE_CONVERSATIONS = RowsUpdate(
         "new_waiting_since": UtcDateTime(),
         "new_status": String(),
         "reopened": Boolean(),
+        "assignee": BigInteger(),
     },
     values=lambda p: {
         "messages_count": conversations.c.messages_count + p.messages,
@@ -104,7 +115,7 @@ _UPDATE_CONVERSATIONS = RowsUpdate(
         "waiting_since": func.coalesce(p.new_waiting_since, conversations.c.waiting_since),
         "status": func.coalesce(p.new_status, conversations.c.status),
         "resolved_at": case((p.reopened, null()), else_=conversations.c.resolved_at),
-        "assignee_id": case((p.reopened, null()), else_=conversations.c.assignee_id),
+        "assignee_id": case((p.reopened, p.assignee), else_=conversations.c.assignee_id),
     },
 )
 _BUMP_CUSTOMERS = RowsUpdate(
@@ -160,6 +171,8 @@ class _ConversationChange:
     last_message_at: datetime | None = None
     waiting_since: datetime | None = None
     activates: bool = False
+    assignee_id: int | None = None
+    """The agent routing chose, if it was asked (a conversation opened or reopened)."""
 
 
 class IngestPipeline:
@@ -218,8 +231,9 @@ class IngestPipeline:
             await self._publisher.publish(events)
 
     async def persist(self, conn: AsyncConnection, requests: list[IngestRequest]) -> IngestOutcome:
-        """Everything the pipeline writes, inside the caller's transaction."""
-        return await self._persist(conn, _Batch.of(requests))
+        """Everything the pipeline writes, inside the caller's transaction (which may go on)."""
+        async with keyed_plans(conn):
+            return await self._persist(conn, _Batch.of(requests))
 
     async def _persist(self, conn: AsyncConnection, batch: _Batch) -> IngestOutcome:
         batch = await _file_forwards_under_their_author(conn, batch)
@@ -227,114 +241,154 @@ class IngestPipeline:
         return await self._write(conn, batch)
 
     async def _write(self, conn: AsyncConnection, batch: _Batch) -> IngestOutcome:
-        """The batch's writes, its locks held.
+        """The batch's writes, its locks held, planned as timeline.sql.KEYED_PLANS says.
 
-        Lookups and updates find rows by value and are planned for the values they are given;
-        the inserts between them reuse cached plans (timeline.sql.reusing_plans).
+        Lookups and updates come first; the updates' statement also draws the new rows' ids, so
+        that one last statement inserts customers, identities, conversations, payloads and events
+        together. A batch of texts takes four round trips between BEGIN and COMMIT: the lookups,
+        routing's read, the updates, the insert.
         """
-        outcome, requests, receipts = batch.outcome, batch.requests, batch.receipts
-        candidates, keys = batch.candidates, batch.keys
-        known = await _look_up(conn, candidates, keys)
+        outcome = batch.outcome
+        known = await _look_up(conn, batch.candidates, batch.keys)
         pending = [
             (ctx, event, key)
-            for (ctx, event), key in zip(candidates, keys, strict=True)
+            for (ctx, event), key in zip(batch.candidates, batch.keys, strict=True)
             if (event.channel_account_id, event.external_id) not in known.stored
         ]
-        outcome.duplicates += len(candidates) - len(pending)
-        raw = RowsInsert(
-            RawPayloadRecord.__table__, _raw_payload_rows(requests), ignore_conflicts=True
-        )
-        async with reusing_plans(conn):
-            if pending:
-                appended: _Appended | None = await _append(conn, pending, known, raw, outcome)
-            else:
-                await raw.insert(conn)
-                appended = None
+        outcome.duplicates += len(batch.candidates) - len(pending)
         outcome.receipts = await record_receipts(
-            conn, [(ctx.workspace_id, event) for ctx, event in receipts]
+            conn, [(ctx.workspace_id, event) for ctx, event in batch.receipts]
         )
-        if appended is not None:
-            await self._update(conn, appended, outcome)
+        raw = RowsInsert(
+            RawPayloadRecord.__table__, _raw_payload_rows(batch.requests), ignore_conflicts=True
+        )
+        if not pending:
+            await insert_together(conn, raw)
+            return outcome
+        placed = _place(pending, known)
+        routed = [change for change in placed.changes if _needs_agent(change)]
+        choice = (
+            await self._router.choose(conn, [_routing_need(c) for c in routed])
+            if routed
+            else RoutingChoice([], [])
+        )
+        for change, agent_id in zip(routed, choice.agents, strict=True):
+            change.assignee_id = agent_id
+        opened = [change for change in placed.changes if change.opened]
+        customer_ids, identity_ids, conversation_ids, event_ids = await update_rows(
+            conn,
+            _conversation_updates([change for change in placed.changes if not change.opened]),
+            _customer_bumps(placed.earlier_customers),
+            *choice.writes,
+            drawing=[
+                NewIds(customers, len(placed.new)),
+                NewIds(identities, len(placed.new)),
+                NewIds(conversations, len(opened)),
+                NewIds(timeline_events, len(placed.resolved)),
+            ],
+        )
+        created = new_customers(placed.new, customer_ids, identity_ids)
+        placed.settle(created.created, opened, conversation_ids)
+        await insert_together(
+            conn,
+            created.customers,
+            created.identities,
+            RowsInsert(conversations, _conversation_rows(opened)),
+            raw,
+            RowsInsert(
+                timeline_events,
+                [
+                    _event_row(event_id, ctx, identity.customer_id, change, event)
+                    for event_id, (ctx, event, identity), change in zip(
+                        event_ids, placed.resolved, placed.placed, strict=True
+                    )
+                ],
+            ),
+        )
+        outcome.event_ids = event_ids
+        outcome.appended = len(event_ids)
+        appended = [(ctx, event) for ctx, event, _ in placed.resolved]
+        await store_attachments(conn, [(c.workspace_id, e) for c, e in appended], event_ids)
+        await remember(conn, _thread_keys(placed.resolved, placed.placed))
+        await _save_consents(conn, [_consent_row(*each) for each in placed.consents])
+        outcome.assignments = [
+            Assignment(change.row.id, change.assignee_id)
+            for change in routed
+            if change.assignee_id is not None
+        ]
+        outcome.domain_events.extend(_domain_events(appended, placed.changes, outcome))
         return outcome
 
-    async def _update(
-        self, conn: AsyncConnection, appended: _Appended, outcome: IngestOutcome
-    ) -> None:
-        """Count the appended events on the rows that existed before, consents, then routing."""
-        changes = appended.changes
-        await update_rows(
-            conn,
-            _conversation_updates([c for c in changes if not c.opened]),
-            _customer_bumps(appended.earlier_customers),
-        )
-        await _save_consents(conn, appended.consents)
-        routing = [_routing_request(c) for c in changes if _needs_agent(c)]
-        if routing:
-            outcome.assignments = await self._router.route(conn, routing)
-        outcome.domain_events.extend(_domain_events(appended.events, changes, outcome))
 
+@dataclass(slots=True)
+class _Placed:
+    """A batch's new events placed: the sender of each (a new identity has provisional ids, below
+    zero, until `settle`), the conversation each message lands in, and the consents given."""
 
-@dataclass(frozen=True, slots=True)
-class _Appended:
-    """What `_append` inserted, and what is left to update on rows that existed before."""
-
-    events: list[tuple[ChannelContext, InboundEvent]]
+    resolved: list[tuple[ChannelContext, InboundEvent, IdentityRow]]
+    placed: list[_ConversationChange | None]
     changes: list[_ConversationChange]
-    consents: list[dict[str, object]]
+    consents: list[tuple[ChannelContext, IdentityRow, ConsentChanged]]
+    new: dict[tuple[int, IdentityKey], Activity]
+    """Identities never seen before: each gets a customer, counting what the batch brings."""
+    provisional: dict[tuple[int, IdentityKey], IdentityRow]
     earlier_customers: dict[int, Activity]
+    """What the batch brings customers that existed before."""
+
+    def settle(
+        self,
+        created: dict[tuple[int, IdentityKey], IdentityRow],
+        opened: list[_ConversationChange],
+        opened_ids: list[int],
+    ) -> None:
+        """Put the drawn ids in place of the provisional ones: the new identities' and
+        customers', and the ids of the conversations `opened`."""
+        real = {self.provisional[pair].id: row for pair, row in created.items()}
+
+        def identity(row: IdentityRow) -> IdentityRow:
+            return real[row.id] if row.id < 0 else row
+
+        self.resolved = [(ctx, event, identity(row)) for ctx, event, row in self.resolved]
+        self.consents = [(ctx, identity(row), event) for ctx, row, event in self.consents]
+        for change, conversation_id in zip(opened, opened_ids, strict=True):
+            sender = identity(IdentityRow(change.row.identity_id, change.row.customer_id))
+            change.row = replace(
+                change.row,
+                id=conversation_id,
+                identity_id=sender.id,
+                customer_id=sender.customer_id,
+            )
 
 
-async def _append(
-    conn: AsyncConnection,
-    pending: list[tuple[ChannelContext, InboundEvent, IdentityKey]],
-    known: _Known,
-    raw: RowsInsert,
-    outcome: IngestOutcome,
-) -> _Appended:
-    """Insert new customers, new conversations and the events (carrying the raw payloads
-    along), each with its final values.
-
-    Apart from routing's assignment of a conversation it opens, the batch does not update a
-    row it inserted: that would make PostgreSQL check the row's foreign keys a second time.
-    """
+def _place(
+    pending: list[tuple[ChannelContext, InboundEvent, IdentityKey]], known: _Known
+) -> _Placed:
+    """Resolve each sender and thread each message, as if the events arrived one by one."""
     activity = _activity(pending)
-    identities = dict(known.identities)
-    missing: dict[int, dict[IdentityKey, Activity]] = defaultdict(dict)
-    for (workspace_id, key), brought in activity.items():
-        if (workspace_id, key) not in identities:
-            missing[workspace_id][key] = brought
-    for workspace_id, new in missing.items():
-        created = await create_customers(conn, workspace_id, new)
-        identities.update({(workspace_id, k): v for k, v in created.items()})
-    resolved = [(ctx, event, identities[(ctx.workspace_id, key)]) for ctx, event, key in pending]
+    new = {pair: brought for pair, brought in activity.items() if pair not in known.identities}
+    provisional = {pair: IdentityRow(-number, -number) for number, pair in enumerate(new, start=1)}
+    senders = {**known.identities, **provisional}
     threads = _Threads(known)
+    resolved: list[tuple[ChannelContext, InboundEvent, IdentityRow]] = []
     placed: list[_ConversationChange | None] = []
-    consents: list[dict[str, object]] = []
-    for ctx, event, identity in resolved:
+    consents: list[tuple[ChannelContext, IdentityRow, ConsentChanged]] = []
+    for ctx, event, key in pending:
+        identity = senders[(ctx.workspace_id, key)]
         change: _ConversationChange | None = None
         if isinstance(event, MessageReceived):
             change = threads.conversation_for(ctx, identity, event)
             _count_message(change, event)
         elif isinstance(event, ConsentChanged):
-            consents.append(_consent_row(ctx, identity.id, event))
+            consents.append((ctx, identity, event))
+        resolved.append((ctx, event, identity))
         placed.append(change)
-    await _open_conversations(conn, [c for c in threads.changes if c.opened])
-    outcome.event_ids = await insert_returning_ids(
-        conn,
-        timeline_events,
-        [
-            _event_row(ctx, identity.customer_id, change.row.id if change else None, event)
-            for (ctx, event, identity), change in zip(resolved, placed, strict=True)
-        ],
-        along=raw,
-    )
-    await store_attachments(conn, [(c.workspace_id, e) for c, e, _ in resolved], outcome.event_ids)
-    outcome.appended = len(outcome.event_ids)
-    await remember(conn, _thread_keys(resolved, placed))
-    return _Appended(
-        events=[(ctx, event) for ctx, event, _ in resolved],
+    return _Placed(
+        resolved=resolved,
+        placed=placed,
         changes=threads.changes,
         consents=consents,
+        new=new,
+        provisional=provisional,
         earlier_customers=_by_customer(activity, known.identities),
     )
 
@@ -676,7 +730,7 @@ def _within(resolved_at: datetime | None, window: timedelta, event: MessageRecei
 
 
 def _unsaved_conversation(ctx: ChannelContext, identity: IdentityRow) -> ConversationRow:
-    """A conversation to open; its id (0 until then) comes from `_open_conversations`."""
+    """A conversation to open; its id (0 until then) is drawn by the batch's updates."""
     return ConversationRow(
         id=0,
         workspace_id=ctx.workspace_id,
@@ -691,37 +745,32 @@ def _unsaved_conversation(ctx: ChannelContext, identity: IdentityRow) -> Convers
     )
 
 
-async def _open_conversations(conn: AsyncConnection, opened: list[_ConversationChange]) -> None:
-    """Insert the batch's new conversations, in the order they were opened, and learn their ids.
+def _conversation_rows(opened: list[_ConversationChange]) -> list[dict[str, object]]:
+    """The batch's new conversations, in the order they were opened, ids drawn.
 
-    They start with the batch's messages already counted (see `_append`).
+    They start with the batch's messages already counted and their agent assigned (see
+    `new_customers` for why a new row is not updated).
     """
-    if not opened:
-        return
     now = datetime.now(UTC)
-    ids = await insert_returning_ids(
-        conn,
-        conversations,
-        [
-            {
-                "workspace_id": change.row.workspace_id,
-                "customer_id": change.row.customer_id,
-                "identity_id": change.row.identity_id,
-                "channel_account_id": change.row.channel_account_id,
-                "status": ConversationStatus.OPEN,
-                "subject": change.subject,
-                "reply_token": new_reply_token(),
-                "messages_count": change.messages,
-                "last_message_at": change.last_message_at,
-                "waiting_since": change.waiting_since,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for change in opened
-        ],
-    )
-    for change, conversation_id in zip(opened, ids, strict=True):
-        change.row = replace(change.row, id=conversation_id)
+    return [
+        {
+            "id": change.row.id,
+            "workspace_id": change.row.workspace_id,
+            "customer_id": change.row.customer_id,
+            "identity_id": change.row.identity_id,
+            "channel_account_id": change.row.channel_account_id,
+            "status": ConversationStatus.OPEN,
+            "subject": change.subject,
+            "reply_token": new_reply_token(),
+            "assignee_id": change.assignee_id,
+            "messages_count": change.messages,
+            "last_message_at": change.last_message_at,
+            "waiting_since": change.waiting_since,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for change in opened
+    ]
 
 
 def _count_message(change: _ConversationChange, event: MessageReceived) -> None:
@@ -736,8 +785,8 @@ def _count_message(change: _ConversationChange, event: MessageReceived) -> None:
 
 
 def _conversation_updates(changes: list[_ConversationChange]) -> UpdateRows:
-    """Count the batch's messages on the conversations that existed before, in id order (so
-    batches never deadlock)."""
+    """Count the batch's messages on the conversations that existed before (and assign those
+    reopened), in id order (so batches never deadlock)."""
     now = datetime.now(UTC)
     return UpdateRows(
         _UPDATE_CONVERSATIONS,
@@ -752,6 +801,7 @@ def _conversation_updates(changes: list[_ConversationChange]) -> UpdateRows:
                 if change.activates and change.row.status != ConversationStatus.OPEN
                 else None,
                 "reopened": change.reopened,
+                "assignee": change.assignee_id,
             }
             for change in sorted(changes, key=lambda c: c.row.id)
         ],
@@ -784,9 +834,11 @@ async def _save_consents(conn: AsyncConnection, consents: list[dict[str, object]
             await conn.execute(insert_ignoring_conflicts(conn, table), row)
 
 
-def _consent_row(ctx: ChannelContext, identity_id: int, event: ConsentChanged) -> dict[str, object]:
+def _consent_row(
+    ctx: ChannelContext, identity: IdentityRow, event: ConsentChanged
+) -> dict[str, object]:
     return {
-        "identity_id": identity_id,
+        "identity_id": identity.id,
         "channel_account_id": ctx.channel_account_id,
         "workspace_id": ctx.workspace_id,
         "granted": event.granted,
@@ -796,12 +848,17 @@ def _consent_row(ctx: ChannelContext, identity_id: int, event: ConsentChanged) -
 
 
 def _event_row(
-    ctx: ChannelContext, customer_id: int, conversation_id: int | None, event: InboundEvent
+    event_id: int,
+    ctx: ChannelContext,
+    customer_id: int,
+    change: _ConversationChange | None,
+    event: InboundEvent,
 ) -> dict[str, object]:
     row: dict[str, object] = {
+        "id": event_id,
         "workspace_id": ctx.workspace_id,
         "customer_id": customer_id,
-        "conversation_id": conversation_id,
+        "conversation_id": change.row.id if change else None,
         "channel_account_id": ctx.channel_account_id,
         "kind": _event_kind(event),
         "direction": "inbound",
@@ -861,10 +918,9 @@ def _needs_agent(change: _ConversationChange) -> bool:
     return (change.opened or change.reopened) and change.activates
 
 
-def _routing_request(change: _ConversationChange) -> RoutingRequest:
-    return RoutingRequest(
+def _routing_need(change: _ConversationChange) -> RoutingNeed:
+    return RoutingNeed(
         workspace_id=change.row.workspace_id,
-        conversation_id=change.row.id,
         team_id=change.row.team_id,
         preferred_agent_id=change.row.assignee_id if change.reopened else None,
     )

@@ -110,13 +110,15 @@ async def write_transaction(
     source: AsyncEngine | KeptConnection, *, locks: Iterable[tuple[str, str]] = ()
 ) -> AsyncIterator[AsyncConnection]:
     """A connection inside a transaction that commits when the block ends, rolls back if it
-    raises; the advisory locks on `locks` (as `lock_keys` takes them) are held from the start.
+    raises; the advisory locks on `locks` (as `lock_keys` takes them) are held from the start,
+    and statements plan as KEYED_PLANS says.
 
     The connection comes from the engine's pool, or is the one `source` keeps. On PostgreSQL
     the transaction is begun and ended on asyncpg directly, around a connection SQLAlchemy
     holds in autocommit mode (so it begins nothing of its own): SQLAlchemy's begin and commit
-    cost ~300 µs of CPU per transaction here, and the ingest runs one per batch. The BEGIN and
-    the locks go in one round trip (the lock ids are integers, written into the statement).
+    cost ~300 µs of CPU per transaction here, and the ingest runs one per batch. The BEGIN, the
+    planning settings and the locks go in one round trip (the lock ids are integers, written
+    into the statement).
     Elsewhere it is `engine.begin()`, and SQLite needs no locks. A connection the server
     dropped fails the opening: the pool's connections are replaced and ConnectionLost raised,
     so the caller may retry.
@@ -166,10 +168,11 @@ async def _on_driver(
 
 
 def _opening(lock_ids: list[int]) -> str:
+    begin = f"BEGIN; {KEYED_PLANS}"
     if not lock_ids:
-        return "BEGIN"
+        return begin
     array = "{" + ",".join(str(int(lock_id)) for lock_id in lock_ids) + "}"
-    return f"BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('{array}'::bigint[]) AS k"
+    return f"{begin}; SELECT pg_advisory_xact_lock(k) FROM unnest('{array}'::bigint[]) AS k"
 
 
 def _connection_failed(driver: Any, error: Exception) -> bool:
@@ -324,25 +327,42 @@ def _lock_ids(keys: Iterable[tuple[str, str]]) -> list[int]:
     return sorted({_lock_id(namespace, key) for namespace, key in keys})
 
 
-@asynccontextmanager
-async def reusing_plans(conn: AsyncConnection) -> AsyncIterator[None]:
-    """Inside, statements reuse cached plans as PostgreSQL does by default (`auto`).
+KEYED_PLANS = "SET LOCAL plan_cache_mode = auto; SET LOCAL enable_seqscan = off"
+"""How the ingest's transactions plan (PostgreSQL): cached plans, kept to index paths.
 
-    Connections plan every statement for its values (hub/db.py), which lookups and updates
-    want: they find rows by value. Inserts do not: each foreign key check is a prepared query
-    run once per written row, and planning it every time costs ~40 µs per row and key, more
-    than the insert itself. If the block raises, the transaction's rollback undoes the setting.
-    """
-    if not is_postgres(conn):
+Connections plan every statement for its values (hub/db.py), so that a plan made while a table
+was nearly empty, which scans it whole, is not kept once it has grown. That costs the ingest
+dearly: ~10 µs of planning per event for its lookups and updates, and each foreign key check (a
+prepared query run once per written row and key) is planned anew too, ~40 µs per row and key.
+Every statement of the ingest finds rows by key, so its transactions turn sequential scans off
+(a scan remains possible where no index serves, at a high estimated cost) and reuse plans as
+PostgreSQL does by default: a cached plan then always seeks through an index, whatever the
+table's size was when it was made. COMMIT or ROLLBACK ends the setting.
+"""
+
+
+@asynccontextmanager
+async def keyed_plans(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Inside, plan as KEYED_PLANS says; outside, as the connection does. For ingesting in a
+    caller's transaction (`write_transaction` sets it with its BEGIN, at no cost)."""
+    driver = _driver_in_transaction(conn) if is_postgres(conn) else None
+    if driver is None:
         yield
         return
-    await fetch_rows(conn, _REUSE_PLANS)
+    await driver.execute(KEYED_PLANS)
     yield
-    await fetch_rows(conn, _PLAN_EACH_TIME)
+    await driver.execute(_PLAN_AS_CONNECTED)
 
 
-_REUSE_PLANS = text("SET LOCAL plan_cache_mode = auto")
-_PLAN_EACH_TIME = text("SET LOCAL plan_cache_mode TO DEFAULT")
+_PLAN_AS_CONNECTED = "SET LOCAL plan_cache_mode TO DEFAULT; SET LOCAL enable_seqscan TO DEFAULT"
+
+
+def key_sequence(table: Table) -> str:
+    """The sequence a table's integer key draws from on PostgreSQL (a serial column's)."""
+    (key,) = table.primary_key.columns
+    return f"{table.name}_{key.name}_seq"
+
+
 _LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k")
 
 

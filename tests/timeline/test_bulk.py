@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -18,15 +19,18 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.db import create_engine
 from timeline.bulk import (
+    NewIds,
     RowsInsert,
     RowsUpdate,
     UpdateRows,
     insert_returning_ids,
     insert_rows,
+    insert_together,
     update_rows,
 )
 from timeline.models.base import BigId, UtcDateTime
@@ -48,7 +52,13 @@ labels = Table(
     Column("tags", JSON, nullable=False),
     Column("count", Integer, nullable=False),
 )
-"""Shares column names with `things`: carried along, its parameters must not mix with theirs."""
+"""Shares column names with `things`: inserted together, its parameters must not mix with theirs."""
+parts = Table(
+    "bulk_test_parts",
+    metadata,
+    Column("thing_id", BigId, ForeignKey("bulk_test_things.id"), primary_key=True),
+    Column("name", String(50), nullable=False),
+)
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 _BUMP = RowsUpdate(
@@ -143,39 +153,62 @@ async def test_empty_batches_write_nothing(engine: AsyncEngine) -> None:
         assert (await conn.execute(select(func.count()).select_from(things))).scalar_one() == 0
 
 
-async def test_rows_carried_along_are_inserted_with_the_statements_own(
+async def test_inserts_together_write_every_table_skipping_conflicts_where_asked(
     engine: AsyncEngine,
 ) -> None:
     async with engine.begin() as conn:
         await insert_rows(conn, labels, [{"name": "old", "tags": ["kept"], "count": 1}])
-        carried = RowsInsert(
-            labels,
-            [
-                {"name": "old", "tags": ["replaced?"], "count": 2},
-                {"name": "new", "tags": [[1]], "count": 3},
-            ],
-            ignore_conflicts=True,
+        await insert_together(
+            conn,
+            RowsInsert(things, [_row("x", ["thing"], 7), _row("y", [], 8)]),
+            RowsInsert(things, []),
+            RowsInsert(
+                labels,
+                [
+                    {"name": "old", "tags": ["replaced?"], "count": 2},
+                    {"name": "new", "tags": [[1]], "count": 3},
+                ],
+                ignore_conflicts=True,
+            ),
         )
-        ids = await insert_returning_ids(
-            conn, things, [_row("x", ["thing"], 7), _row("y", [], 8)], along=carried
-        )
-        stored = (await conn.execute(select(things.c.id, things.c.name, things.c.tags))).all()
+        stored = (await conn.execute(select(things.c.name, things.c.tags))).all()
         carried_rows = (
             await conn.execute(select(labels.c.name, labels.c.tags, labels.c.count))
         ).all()
-    assert [(r.name, r.tags) for r in sorted(stored, key=lambda r: ids.index(r.id))] == [
-        ("x", ["thing"]),
-        ("y", []),
-    ]
+    assert sorted(tuple(r) for r in stored) == [("x", ["thing"]), ("y", [])]
     assert sorted(tuple(r) for r in carried_rows) == [("new", [[1]], 3), ("old", ["kept"], 1)]
 
 
-async def test_rows_carried_along_an_empty_insert_are_still_inserted(engine: AsyncEngine) -> None:
+async def test_rows_inserted_together_may_refer_to_each_other_by_drawn_ids(
+    engine: AsyncEngine,
+) -> None:
     async with engine.begin() as conn:
-        carried = RowsInsert(labels, [{"name": "alone", "tags": [], "count": 0}])
-        assert await insert_returning_ids(conn, things, [], along=carried) == []
-        names = (await conn.execute(select(labels.c.name))).scalars().all()
-    assert names == ["alone"]
+        (thing_ids,) = await update_rows(conn, drawing=[NewIds(things, 2)])
+        await insert_together(
+            conn,
+            RowsInsert(things, [{"id": i, **_row(f"t{i}", [])} for i in thing_ids]),
+            RowsInsert(parts, [{"thing_id": i, "name": f"part of {i}"} for i in thing_ids]),
+        )
+        owners = (await conn.execute(select(parts.c.thing_id).order_by(parts.c.thing_id))).all()
+    assert [owner for (owner,) in owners] == thing_ids
+
+
+async def test_a_row_referring_to_no_row_is_refused(engine: AsyncEngine) -> None:
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await insert_together(conn, RowsInsert(parts, [{"thing_id": 999, "name": "lost"}]))
+
+
+async def test_drawn_ids_ascend_and_are_not_handed_out_again(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        (before,) = await insert_returning_ids(conn, things, [_row("before", [])])
+        first, none = await update_rows(conn, drawing=[NewIds(things, 3), NewIds(things, 0)])
+        await insert_rows(conn, things, [{"id": i, **_row(f"d{i}", [])} for i in first])
+        (after,) = await insert_returning_ids(conn, things, [_row("after", [])])
+        (second,) = await update_rows(conn, drawing=[NewIds(things, 2)])
+    assert none == []
+    assert first == sorted(first) and len(set(first)) == 3
+    assert before < first[0] and first[-1] < after < second[0] < second[1]
 
 
 async def test_several_updates_apply_together_each_to_its_own_table(engine: AsyncEngine) -> None:

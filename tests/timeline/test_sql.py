@@ -18,7 +18,7 @@ from timeline.sql import (
     ConnectionLost,
     KeptConnection,
     fetch_rows,
-    reusing_plans,
+    keyed_plans,
     write_transaction,
 )
 
@@ -30,28 +30,34 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def _plan_mode(conn: AsyncConnection) -> str:
-    return (await conn.execute(text("SHOW plan_cache_mode"))).scalar_one()
+async def _planning(conn: AsyncConnection) -> tuple[str, str]:
+    mode = (await conn.execute(text("SHOW plan_cache_mode"))).scalar_one()
+    return mode, (await conn.execute(text("SHOW enable_seqscan"))).scalar_one()
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-async def test_plans_are_reused_inside_the_block_only(engine: AsyncEngine) -> None:
+async def test_keyed_plans_hold_inside_the_block_only(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        assert await _plan_mode(conn) == "force_custom_plan"
-        async with reusing_plans(conn):
-            assert await _plan_mode(conn) == "auto"
-        assert await _plan_mode(conn) == "force_custom_plan"
+        assert await _planning(conn) == ("force_custom_plan", "on")
+        async with keyed_plans(conn):
+            assert await _planning(conn) == ("auto", "off")
+        assert await _planning(conn) == ("force_custom_plan", "on")
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-async def test_a_failed_block_leaves_the_next_transaction_planning_afresh(
+async def test_write_transactions_plan_keyed_and_the_next_user_as_connected(
     engine: AsyncEngine,
 ) -> None:
+    kept = KeptConnection(engine)
+    async with write_transaction(kept, locks=[("event", "1:SM1")]) as conn:
+        assert await _planning(conn) == ("auto", "off")
     with pytest.raises(RuntimeError):
-        async with engine.begin() as conn, reusing_plans(conn):
+        async with write_transaction(kept) as conn:
             raise RuntimeError("the batch failed")
     async with engine.connect() as conn:
-        assert await _plan_mode(conn) == "force_custom_plan"
+        assert await _planning(conn) == ("force_custom_plan", "on")
+    assert await _planning(await kept.connection()) == ("force_custom_plan", "on")
+    await kept.close()
 
 
 _WORKSPACE = insert(Workspace.__table__).values(
@@ -238,3 +244,43 @@ async def test_a_kept_connection_the_server_dropped_is_replaced_after_one_failur
         after = (await fetch_rows(conn, _BACKEND))[0][0]
     await kept.close()
     assert after != before
+
+
+async def _cached_plan_after_growth(conn: AsyncConnection) -> str:
+    """EXPLAIN of a keyed batch update prepared (and run 10 times) while its table was tiny,
+    executed again once the table holds 20,000 rows."""
+    await conn.execute(text("CREATE TEMP TABLE grows (id bigint PRIMARY KEY, n int NOT NULL)"))
+    await conn.execute(text("INSERT INTO grows VALUES (1, 0), (2, 0)"))
+    await conn.execute(text("ANALYZE grows"))
+    await conn.execute(
+        text(
+            "PREPARE bump(bigint[]) AS UPDATE grows SET n = grows.n + 1"
+            " FROM unnest($1) AS batch(id) WHERE grows.id = batch.id"
+        )
+    )
+    for _ in range(10):
+        await conn.execute(text("EXECUTE bump('{1,2}')"))
+    await conn.execute(text("INSERT INTO grows SELECT g, 0 FROM generate_series(3, 20000) g"))
+    explained = await conn.execute(text("EXPLAIN EXECUTE bump('{5,500,5000}')"))
+    return "\n".join(row[0] for row in explained)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_plan_cached_on_a_tiny_table_still_seeks_once_it_has_grown(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn, keyed_plans(conn):
+        plan = await _cached_plan_after_growth(conn)
+    assert "Seq Scan on grows" not in plan, plan
+    assert "Index Scan using grows_pkey" in plan, plan
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_without_keyed_plans_the_cached_plan_would_scan_the_grown_table(
+    engine: AsyncEngine,
+) -> None:
+    """The trap keyed plans avoid, shown: PostgreSQL's default plan caching alone."""
+    async with engine.begin() as conn:
+        await conn.execute(text("SET LOCAL plan_cache_mode = auto"))
+        plan = await _cached_plan_after_growth(conn)
+    assert "Seq Scan on grows" in plan, plan
