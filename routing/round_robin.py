@@ -58,7 +58,9 @@ class RoundRobinRouter:
     """Hands each conversation to the next available agent after the last one served.
 
     The pool's cursor row is locked for the rest of the transaction, so concurrent batches take
-    turns: no conversation is assigned twice and no agent goes past their capacity.
+    turns: no conversation is assigned twice and no agent goes past their capacity. A pool where
+    nobody has room is not locked: its conversations wait unassigned, and concurrent batches
+    (every batch of a busy team at capacity) do not queue behind each other's commits.
     """
 
     async def route(
@@ -94,9 +96,11 @@ class RoundRobinRouter:
         agents: list[int | None] = [None] * len(needs)
         moves: list[dict[str, object]] = []
         for (workspace_id, team_id), positions in sorted(pools.items(), key=_pool_order):
+            if not await _free_capacity(conn, workspace_id, team_id):
+                continue  # nobody to choose, as if this ran before the others: no lock needed
             pool = f"team:{team_id}" if team_id else "workspace"
             last_agent_id = first_agent_id = await _lock_cursor(conn, workspace_id, pool)
-            free = await _free_capacity(conn, workspace_id, team_id)
+            free = await _free_capacity(conn, workspace_id, team_id)  # as of holding the lock
             for position in positions:
                 preferred = needs[position].preferred_agent_id
                 agent_id = _pick(free, last_agent_id, preferred)
