@@ -10,8 +10,9 @@ ceiling, is measured in the same run: the same requests, client and concurrency 
 aiohttp server that answers every POST at once (bench/hello_server.py).
 The load comes from a bare keep-alive HTTP/1.1 client (it shares the machine's cores with the
 hub), and paced latencies count from when each request was due, so a lagging client cannot hide
-a slow hub. Each round starts from a checkpointed database, the baseline from a vacuumed,
-analyzed and checkpointed one (`settle`).
+a slow hub; its own garbage collector is paused while it measures, so that its pauses are not
+counted as the hub's (`client_gc_paused`). Each round starts from a checkpointed database, the
+baseline from a vacuumed, analyzed and checkpointed one (`settle`).
 It also prints the CPU time each party spends per event or row (the hub's processes, PostgreSQL's
 processes, this client), read from /proc: far steadier than the rates on a shared machine, so
 it shows what a change to the hub saves even when the rates swing between runs.
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     ScratchDatabase,
+    client_gc_paused,
     cpu_seconds,
     free_port,
     hub_environment,
@@ -205,7 +207,8 @@ async def http_ceiling(url: str, requests: list[bytes], concurrency: int) -> flo
         await _wait_listening(port)
         target = url.replace(urlsplit(url).netloc, f"127.0.0.1:{port}")
         await post_all(target, requests[:500], concurrency)  # warm-up
-        rate, _ = await post_all(target, requests[500:], concurrency)
+        with client_gc_paused():
+            rate, _ = await post_all(target, requests[500:], concurrency)
         return rate
     finally:
         server.terminate()
@@ -309,14 +312,17 @@ async def run_round(
     requests = prepare_requests(url, secret, args.events, f"r{number}", senders=5000 * number)
     await settle(database, vacuum=False)
     await post_all(url, requests[:500], args.concurrency)
-    spent = _cpu_now()
-    hub_rate, closed_latencies = await post_all(url, requests[500:], args.concurrency)
-    hub_cpu = _cpu_per_item(spent, measured)
+    with client_gc_paused():
+        spent = _cpu_now()
+        hub_rate, closed_latencies = await post_all(url, requests[500:], args.concurrency)
+        hub_cpu = _cpu_per_item(spent, measured)
     paced_rate = hub_rate / 2
     paced = prepare_requests(url, secret, int(paced_rate * args.paced_seconds), f"p{number}")
-    paced_latencies = await post_paced(url, paced, paced_rate)
+    with client_gc_paused():
+        paced_latencies = await post_paced(url, paced, paced_rate)
     await settle(database)
-    base_rate, base_cpu = await baseline(database, measured, args.concurrency)
+    with client_gc_paused():
+        base_rate, base_cpu = await baseline(database, measured, args.concurrency)
     return Round(hub_rate, hub_cpu, base_rate, base_cpu, closed_latencies, paced_latencies)
 
 
