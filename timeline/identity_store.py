@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.bulk import RowsInsert, insert_returning_ids
@@ -17,13 +18,23 @@ from timeline.sql import fetch_rows, in_list
 identities = Identity.__table__
 customers = Customer.__table__
 
-# One list per column (PostgreSQL plans a list of pairs slowly); callers drop the extra rows.
-_FIND = (
-    select(identities.c.id, identities.c.customer_id, identities.c.kind, identities.c.value)
-    .where(identities.c.workspace_id == bindparam("workspace_id"))
+# One list per column (PostgreSQL plans a list of pairs slowly); `matched` drops the extra rows.
+MATCHING = (
+    select(
+        identities.c.id,
+        identities.c.customer_id,
+        identities.c.workspace_id,
+        identities.c.kind,
+        identities.c.value,
+    )
+    .where(in_list(identities.c.workspace_id, "workspaces"))
     .where(in_list(identities.c.value, "values"))
     .where(in_list(identities.c.kind, "kinds"))
+    .cte("matching_identities")
 )
+"""The identities of some (workspace, key) pairs, given as `matching_parameters` says; a CTE, so
+that statements fetched together with it (`timeline.sql.fetch_together`) can read it."""
+IDENTITIES_MATCHING = select(MATCHING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,27 +51,34 @@ class Activity:
     last_seen_at: datetime
 
 
+def matching_parameters(pairs: Collection[tuple[int, IdentityKey]]) -> dict[str, list[Any]]:
+    return {
+        "workspaces": list({workspace_id for workspace_id, _ in pairs}),
+        "kinds": list({key.kind for _, key in pairs}),
+        "values": list({key.value for _, key in pairs}),
+    }
+
+
+def matched(
+    rows: Iterable[Sequence[Any]], pairs: Collection[tuple[int, IdentityKey]]
+) -> dict[tuple[int, IdentityKey], IdentityRow]:
+    """The identities of IDENTITIES_MATCHING's rows that were asked for, by (workspace, key)."""
+    found = {
+        (workspace_id, IdentityKey(kind, value)): IdentityRow(identity_id, customer_id)
+        for identity_id, customer_id, workspace_id, kind, value in rows
+    }
+    return {pair: row for pair, row in found.items() if pair in pairs}
+
+
 async def find_identities(
     conn: AsyncConnection, workspace_id: int, keys: Collection[IdentityKey]
 ) -> dict[IdentityKey, IdentityRow]:
     """Look identities up by normalized key; missing keys are absent from the result."""
     if not keys:
         return {}
-    wanted = set(keys)
-    rows = await fetch_rows(
-        conn,
-        _FIND,
-        {
-            "workspace_id": workspace_id,
-            "kinds": list({k.kind for k in wanted}),
-            "values": list({k.value for k in wanted}),
-        },
-    )
-    found = {
-        IdentityKey(kind, value): IdentityRow(identity_id, customer_id)
-        for identity_id, customer_id, kind, value in rows
-    }
-    return {key: row for key, row in found.items() if key in wanted}
+    pairs = {(workspace_id, key) for key in keys}
+    rows = await fetch_rows(conn, IDENTITIES_MATCHING, matching_parameters(pairs))
+    return {key: row for (_, key), row in matched(rows, pairs).items()}
 
 
 async def attach_identity(

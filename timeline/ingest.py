@@ -40,7 +40,15 @@ from timeline.events import (
     ThreadRef,
 )
 from timeline.identities import IdentityKey, lenient_key
-from timeline.identity_store import Activity, IdentityRow, find_identities, new_customers
+from timeline.identity_store import (
+    IDENTITIES_MATCHING,
+    MATCHING,
+    Activity,
+    IdentityRow,
+    matched,
+    matching_parameters,
+    new_customers,
+)
 from timeline.models import (
     Consent,
     Conversation,
@@ -56,7 +64,7 @@ from timeline.models.conversations import new_reply_token
 from timeline.sql import (
     ConnectionLost,
     KeptConnection,
-    fetch_rows,
+    fetch_together,
     in_list,
     insert_ignoring_conflicts,
     keyed_plans,
@@ -75,8 +83,9 @@ from timeline.thread_keys import (
 from timeline.threading import (
     ChannelHandle,
     ConversationRow,
+    by_handle,
     conversations_by_id,
-    find_conversations,
+    newest_conversations,
 )
 
 log = logging.getLogger(__name__)
@@ -94,6 +103,9 @@ _STORED_EVENTS = (
     .where(in_list(timeline_events.c.external_id, "external_ids"))
     .where(in_list(timeline_events.c.channel_account_id, "accounts"))
 )
+_LOOK_UPS = (_STORED_EVENTS, IDENTITIES_MATCHING, newest_conversations(select(MATCHING.c.id)))
+"""Fetched together: what is stored of a batch's events, its senders' identities, and their
+threads' newest conversations (parameters `accounts`, `external_ids` and `matching_parameters`)."""
 _UPDATE_CONVERSATIONS = RowsUpdate(
     conversations,
     column="id",
@@ -580,26 +592,27 @@ async def _look_up(
     """
     if not candidates:
         return _Known()
-    by_workspace: dict[int, set[IdentityKey]] = defaultdict(set)
-    for (ctx, _), key in zip(candidates, keys, strict=True):
-        by_workspace[ctx.workspace_id].add(key)
-    wanted = {(e.channel_account_id, e.external_id) for _, e in candidates}
-    known = _Known()
-    rows = await fetch_rows(
+    events = {(e.channel_account_id, e.external_id) for _, e in candidates}
+    senders = {(ctx.workspace_id, key) for (ctx, _), key in zip(candidates, keys, strict=True)}
+    stored, identity_rows, conversation_rows = await fetch_together(
         conn,
-        _STORED_EVENTS,
-        {"accounts": list({a for a, _ in wanted}), "external_ids": [x for _, x in wanted]},
+        _LOOK_UPS,
+        {
+            "accounts": list({account for account, _ in events}),
+            "external_ids": [external_id for _, external_id in events],
+            **matching_parameters(senders),
+        },
     )
-    known.stored.update({(account, external_id) for account, external_id in rows} & wanted)
-    for workspace_id, workspace_keys in by_workspace.items():
-        found = await find_identities(conn, workspace_id, workspace_keys)
-        known.identities.update({(workspace_id, k): v for k, v in found.items()})
+    known = _Known(
+        stored={(account, external_id) for account, external_id in stored} & events,
+        identities=matched(identity_rows, senders),
+    )
     handles = {
         _handle(ctx, known.identities[(ctx.workspace_id, key)])
         for (ctx, event), key in zip(candidates, keys, strict=True)
         if isinstance(event, MessageReceived) and (ctx.workspace_id, key) in known.identities
     }
-    known.conversations.update(await find_conversations(conn, handles))
+    known.conversations.update(by_handle(conversation_rows, handles))
     await _look_up_references(conn, candidates, known)
     return known
 

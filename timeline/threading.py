@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.models import Conversation
-from timeline.sql import fetch_rows, in_list
+from timeline.sql import in_list
 
 conversations = Conversation.__table__
 
@@ -38,46 +39,37 @@ class ConversationRow:
     waiting_since: datetime | None
 
 
-# One list per column (PostgreSQL plans a list of pairs slowly). The rows may include
-# threads nobody asked for (another identity of the batch on another account): they are dropped,
-# and locking them is harmless since the caller holds every identity's lock. No workspace
-# condition: identities belong to one workspace, and one on a column every row shares would lead
-# a planner without statistics yet to scan the whole workspace.
-# SQLite renders no FOR UPDATE: it serializes writers instead.
-_NEWEST = (
-    select(*[conversations.c[name] for name in ConversationRow.__dataclass_fields__])
-    .where(
-        conversations.c.id.in_(
-            select(func.max(conversations.c.id))
-            .where(in_list(conversations.c.identity_id, "identities"))
-            .where(in_list(conversations.c.channel_account_id, "accounts"))
-            .group_by(conversations.c.identity_id, conversations.c.channel_account_id)
-        )
-    )
-    .with_for_update()
-)
+def newest_conversations(identity_ids: Select[tuple[int]]) -> Select[Any]:
+    """The newest conversation of each thread of the identities `identity_ids` selects on the
+    channel accounts in parameter `accounts` (a list), locked; `by_handle` keeps those asked for.
 
-
-async def find_conversations(
-    conn: AsyncConnection, keys: Collection[ChannelHandle]
-) -> dict[ChannelHandle, ConversationRow]:
-    """The newest conversation of each thread that has one, locked.
-
-    Callers hold the identities' locks, so the answers cannot change before they commit.
+    The rows may include threads nobody asked for (another identity of the batch on another
+    account): locking them is harmless since the caller holds every identity's lock. No
+    workspace condition: identities belong to one workspace, and one on a column every row
+    shares would lead a planner without statistics yet to scan the whole workspace.
+    SQLite renders no FOR UPDATE: it serializes writers instead.
     """
-    if not keys:
-        return {}
-    rows = await fetch_rows(
-        conn,
-        _NEWEST,
-        {
-            "identities": list({k.identity_id for k in keys}),
-            "accounts": list({k.channel_account_id for k in keys}),
-        },
+    return (
+        select(*[conversations.c[name] for name in ConversationRow.__dataclass_fields__])
+        .where(
+            conversations.c.id.in_(
+                select(func.max(conversations.c.id))
+                .where(conversations.c.identity_id.in_(identity_ids))
+                .where(in_list(conversations.c.channel_account_id, "accounts"))
+                .group_by(conversations.c.identity_id, conversations.c.channel_account_id)
+            )
+        )
+        .with_for_update()
     )
-    found = (ConversationRow(*row) for row in rows)  # columns in field order
+
+
+def by_handle(
+    rows: Iterable[Sequence[Any]], handles: Collection[ChannelHandle]
+) -> dict[ChannelHandle, ConversationRow]:
+    """The rows of `newest_conversations` (columns in ConversationRow's order) asked for."""
+    found = (ConversationRow(*row) for row in rows)
     newest = {ChannelHandle(r.workspace_id, r.identity_id, r.channel_account_id): r for r in found}
-    return {key: row for key, row in newest.items() if key in keys}
+    return {key: row for key, row in newest.items() if key in handles}
 
 
 _BY_ID = (

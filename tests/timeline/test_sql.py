@@ -18,6 +18,8 @@ from timeline.sql import (
     ConnectionLost,
     KeptConnection,
     fetch_rows,
+    fetch_together,
+    in_list,
     keyed_plans,
     write_transaction,
 )
@@ -284,3 +286,28 @@ async def test_without_keyed_plans_the_cached_plan_would_scan_the_grown_table(
         await conn.execute(text("SET LOCAL plan_cache_mode = auto"))
         plan = await _cached_plan_after_growth(conn)
     assert "Seq Scan on grows" in plan, plan
+
+
+async def test_statements_fetched_together_each_give_their_rows(engine: AsyncEngine) -> None:
+    """One statement on PostgreSQL (a CTE read by two of them), one after another on SQLite."""
+    workspaces = Workspace.__table__
+    named = (
+        select(workspaces.c.id, workspaces.c.name)
+        .where(in_list(workspaces.c.name, "names"))
+        .cte("named")
+    )
+    statements = (
+        select(named.c.name).order_by(named.c.name),
+        select(workspaces.c.name).where(workspaces.c.id.in_(select(named.c.id))),
+        select(workspaces.c.name).where(workspaces.c.name == bindparam("nobody")),
+    )
+    async with engine.begin() as conn:
+        at = datetime.now(UTC)
+        for name in ("Acme", "Globex", "Initech"):
+            await conn.execute(_WORKSPACE, {"name": name, "at": at})
+        names, again, none = await fetch_together(
+            conn, statements, {"names": ["Globex", "Acme"], "nobody": "Umbrella"}
+        )
+    assert [tuple(row) for row in names] == [("Acme",), ("Globex",)]
+    assert sorted(tuple(row) for row in again) == [("Acme",), ("Globex",)]
+    assert list(none) == []
