@@ -27,6 +27,12 @@ def key_string(length: int) -> TypeEngine[str]:
     return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
+ROOM_FOR_UPDATES = {"postgresql_with": {"fillfactor": 80}}
+"""Table options for rows updated on every message (conversations', customers' counters): a
+fifth of each page stays free, so an update can keep the row's new version on its page without
+writing every index again (PostgreSQL's HOT updates; docs/performance.md)."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

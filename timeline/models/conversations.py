@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from timeline.models.base import Base, BigId, key_string, utcnow
+from timeline.models.base import ROOM_FOR_UPDATES, Base, BigId, key_string, utcnow
 
 _SUBJECT_TOKEN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I L O U
 
@@ -50,6 +50,7 @@ class Conversation(Base):
             postgresql_where=text("subject_token IS NOT NULL"),
             sqlite_where=text("subject_token IS NOT NULL"),
         ),
+        ROOM_FOR_UPDATES,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from timeline.models.base import Base, BigId, key_string, utcnow
+from timeline.models.base import ROOM_FOR_UPDATES, Base, BigId, key_string, utcnow
 
 
 class Customer(Base):
@@ -16,6 +16,7 @@ class Customer(Base):
     __table_args__ = (
         Index("ix_customers_birthday", "workspace_id", "birth_month", "birth_day"),
         Index("ix_customers_name", "workspace_id", "name_folded"),
+        ROOM_FOR_UPDATES,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
