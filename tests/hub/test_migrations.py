@@ -4,12 +4,13 @@ downgrades cleanly."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 from sqlalchemy.dialects import postgresql
 
 from hub.db import create_engine
@@ -31,6 +32,15 @@ async def _differences(database_url: str) -> list[object]:
         await engine.dispose()
 
 
+async def _rows(database_url: str, sql: str) -> list[Row[Any]]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return list(await conn.execute(text(sql)))
+    finally:
+        await engine.dispose()
+
+
 async def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
     assert await _differences(database_url) == []
 
@@ -45,18 +55,12 @@ async def test_the_migrated_columns_have_the_models_collations(database_url: str
         for column in table.columns
         if (collation := getattr(column.type.dialect_impl(dialect), "collation", None))
     }
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT table_name, column_name, collation_name FROM information_schema.columns"
-                    " WHERE table_schema = current_schema() AND collation_name IS NOT NULL"
-                )
-            )
-            found = {(table, column): collation for table, column, collation in rows}
-    finally:
-        await engine.dispose()
+    rows = await _rows(
+        database_url,
+        "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND collation_name IS NOT NULL",
+    )
+    found = {(table, column): collation for table, column, collation in rows}
     assert expected  # the key columns (timeline.models.base.key_string)
     assert found == expected
 
@@ -76,17 +80,11 @@ async def test_the_migrated_tables_have_the_models_storage_settings(database_url
         for table in metadata.tables.values()
         if (options := table.dialect_options["postgresql"]["with"])
     }
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT relname, reloptions FROM pg_class WHERE relkind = 'r'"
-                    " AND relnamespace = current_schema()::regnamespace AND reloptions IS NOT NULL"
-                )
-            )
-            found = {table: options for table, options in rows}
-    finally:
-        await engine.dispose()
+    rows = await _rows(
+        database_url,
+        "SELECT relname, reloptions FROM pg_class WHERE relkind = 'r'"
+        " AND relnamespace = current_schema()::regnamespace AND reloptions IS NOT NULL",
+    )
+    found = {table: options for table, options in rows}
     assert expected == {"conversations": ["fillfactor=80"], "customers": ["fillfactor=80"]}
     assert found == expected
