@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import Executable, Insert
+from sqlalchemy.sql import Executable, Insert, sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.type_api import TypeEngine
@@ -246,13 +246,25 @@ def _for_driver(statement: Executable, dialect: Dialect) -> _DriverStatement:
     return _DriverStatement(
         compiled.string,
         names,
-        tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
+        tuple(_bind_processor(bind.type, dialect) for bind in binds),
         {
             n: bind.effective_value
             for n, bind in zip(names, binds, strict=True)
             if not bind.required
         },
     )
+
+
+def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What a parameter of this type goes through before the driver; None for an array whose
+    items need nothing: SQLAlchemy would only copy it (twice), and asyncpg takes the list."""
+    impl = type_.dialect_impl(dialect)
+    plain_array = (
+        isinstance(impl, sqltypes.ARRAY)
+        and impl.dimensions in (None, 1)
+        and impl.item_type.dialect_impl(dialect).bind_processor(dialect) is None
+    )
+    return None if plain_array else impl.bind_processor(dialect)
 
 
 def in_list(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:

@@ -19,7 +19,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.db import create_engine
@@ -225,3 +225,11 @@ async def test_several_updates_apply_together_each_to_its_own_table(engine: Asyn
         recounted = dict((await conn.execute(select(labels.c.name, labels.c.count))).all())
     assert counted == {"a": 1, "b": 13}
     assert recounted == {"x": 2}
+
+
+async def test_a_naive_time_in_a_batch_is_refused(engine: AsyncEngine) -> None:
+    """Arrays of ids and names reach the driver as they are; times still pass UtcDateTime."""
+    naive = {**_row("naive", []), "seen_at": datetime(2026, 12, 1, 8, 0)}
+    with pytest.raises((ValueError, StatementError), match="naive datetime"):
+        async with engine.begin() as conn:
+            await insert_together(conn, RowsInsert(things, [_row("aware", []), naive]))
