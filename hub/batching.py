@@ -29,8 +29,9 @@ class IngestBatcher:
     were worse still). Requests are answered as soon as their batch commits. Its domain events
     are handed to one publisher task, which publishes batch after batch in commit order while the
     runner goes on to the next batch (a publish is a round trip to Redis the next batch need not
-    wait for). If a batch fails, its requests are retried one by one so a single bad request
-    cannot fail its neighbours.
+    wait for); batches that commit while a publish is under way are published together. If a
+    batch fails, its requests are retried one by one so a single bad request cannot fail its
+    neighbours.
     """
 
     def __init__(
@@ -133,16 +134,26 @@ class IngestBatcher:
             self._to_publish.put_nowait(outcome.domain_events)
 
     async def _publish(self) -> None:
+        """Publish each committed batch's events; batches that committed while the previous
+        publish was under way go out together, still in commit order (a publish costs ~200 µs
+        of CPU here, whatever it carries)."""
         while True:
             events = await self._to_publish.get()
+            batches = 1
+            while not self._to_publish.empty():
+                events = events + self._to_publish.get_nowait()
+                batches += 1
             try:
                 await self._pipeline.publish(events)
             except Exception:
                 log.exception(
-                    "publishing %d domain events of a committed batch failed", len(events)
+                    "publishing %d domain events of %d committed batches failed",
+                    len(events),
+                    batches,
                 )
             finally:
-                self._to_publish.task_done()
+                for _ in range(batches):
+                    self._to_publish.task_done()
 
 
 def _settle(

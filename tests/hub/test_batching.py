@@ -70,6 +70,18 @@ async def test_answers_do_not_wait_for_publishing_and_events_keep_commit_order()
         await batcher.stop()
 
 
+async def test_batches_committed_during_a_publish_are_published_together() -> None:
+    pipeline = RecordingPipeline(publish_seconds=0.05)
+    batcher = batcher_for(pipeline)
+    try:
+        for n in range(3):
+            await submit(batcher, f"r{n}")
+        await batcher.stop()
+    finally:
+        await batcher.stop()
+    assert pipeline.published == [["r0"], ["r1", "r2"]]
+
+
 async def test_stopping_publishes_what_committed_batches_did() -> None:
     pipeline = RecordingPipeline(publish_seconds=0.01)
     batcher = batcher_for(pipeline)
@@ -88,7 +100,7 @@ async def test_a_failed_publish_is_logged_and_later_batches_still_publish(
         await submit(batcher, "kept")
         await batcher.stop()
     assert flattened(pipeline.published) == ["kept"]
-    assert "publishing 1 domain events of a committed batch failed" in caplog.text
+    assert "publishing 1 domain events of 1 committed batches failed" in caplog.text
 
 
 async def submit_all(batcher: IngestBatcher, prefix: str, count: int, after: float = 0.0) -> None:
