@@ -257,8 +257,8 @@ class IngestPipeline:
 
         Lookups and updates come first; the updates' statement also draws the new rows' ids, so
         that one last statement inserts customers, identities, conversations, payloads and events
-        together. A batch of texts takes four round trips between BEGIN and COMMIT: the lookups,
-        routing's read, the updates, the insert.
+        together. A batch of texts takes three round trips between BEGIN and COMMIT (the lookups,
+        the updates, the insert), and routing's reads when it opens or reopens a conversation.
         """
         outcome = batch.outcome
         known = await _look_up(conn, batch.candidates, batch.keys)
