@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Integer, String, bindparam, select
@@ -114,10 +114,7 @@ class RoundRobinRouter:
                 moves.append(
                     {"workspace": workspace_id, "pool_name": pool, "last_agent": last_agent_id}
                 )
-        per_agent: dict[int, int] = defaultdict(int)
-        for agent_id in agents:
-            if agent_id is not None:
-                per_agent[agent_id] += 1
+        per_agent = Counter(agent_id for agent_id in agents if agent_id is not None)
         loads = [{"agent_id": agent, "count": count} for agent, count in sorted(per_agent.items())]
         return RoutingChoice(
             agents, [UpdateRows(_MOVE_CURSORS, moves), UpdateRows(_ADD_LOAD, loads)]

@@ -84,8 +84,9 @@ async def find_identities(
 async def attach_identity(
     conn: AsyncConnection, workspace_id: int, customer_id: int, key: IdentityKey
 ) -> IdentityRow:
-    (row,) = await _attach_identities(conn, workspace_id, [(customer_id, key)])
-    return row
+    row = _identity_row(workspace_id, customer_id, key, datetime.now(UTC))
+    (identity_id,) = await insert_returning_ids(conn, identities, [row])
+    return IdentityRow(identity_id, customer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +132,7 @@ def new_customers(
             }
         )
         identity_rows.append(
-            {
-                "id": identity_id,
-                "workspace_id": workspace_id,
-                "customer_id": customer_id,
-                "kind": key.kind,
-                "value": key.value,
-                "created_at": now,
-            }
+            {"id": identity_id, **_identity_row(workspace_id, customer_id, key, now)}
         )
         created[pair] = IdentityRow(identity_id, customer_id)
     return NewCustomers(
@@ -146,25 +140,13 @@ def new_customers(
     )
 
 
-async def _attach_identities(
-    conn: AsyncConnection, workspace_id: int, pairs: list[tuple[int, IdentityKey]]
-) -> list[IdentityRow]:
-    now = datetime.now(UTC)
-    inserted = await insert_returning_ids(
-        conn,
-        identities,
-        [
-            {
-                "workspace_id": workspace_id,
-                "customer_id": customer_id,
-                "kind": key.kind,
-                "value": key.value,
-                "created_at": now,
-            }
-            for customer_id, key in pairs
-        ],
-    )
-    return [
-        IdentityRow(identity_id, customer_id)
-        for identity_id, (customer_id, _) in zip(inserted, pairs, strict=True)
-    ]
+def _identity_row(
+    workspace_id: int, customer_id: int, key: IdentityKey, now: datetime
+) -> dict[str, object]:
+    return {
+        "workspace_id": workspace_id,
+        "customer_id": customer_id,
+        "kind": key.kind,
+        "value": key.value,
+        "created_at": now,
+    }
