@@ -52,6 +52,9 @@ class Capabilities:
     max_outbound_file_bytes: int | None = None
     """How many bytes of files one outgoing message may carry in all; None: it carries none
     (the channel cannot send files, or only as links the provider fetches)."""
+    max_webhook_bytes: int = 64 * 1024
+    """The largest webhook body the provider sends: a longer one is refused (413) before it is
+    read, let alone verified. 0: the channel takes no webhooks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class WebhookRequest:
     headers: Mapping[str, str]
     body: bytes
     content_type: str
+    """The Content-Type header as sent, parameters (charset) included."""
 
     def raw(self) -> RawPayload:
         return RawPayload(content_type=self.content_type, body=self.body)
@@ -143,11 +147,20 @@ class ChannelAdapter(Protocol):
 
     def __init__(self, config: ChannelConfig) -> None: ...
 
-    def verify(self, request: WebhookRequest) -> None:
-        """Raise SignatureInvalid unless the request is genuinely from the provider."""
+    def verify(self, request: WebhookRequest) -> object:
+        """Raise SignatureInvalid unless the request is genuinely from the provider, or
+        MalformedPayload when its body cannot even be read to tell (both are answered without
+        storing anything: the request is not known to be the provider's).
 
-    def parse(self, raw: RawPayload) -> list[InboundEvent]:
-        """Turn raw bytes into typed events; pure: no database, no network."""
+        Returns what checking it decoded of the body (a form's fields, say), or None; the
+        caller hands that to `parse` with the payload, so nothing is decoded twice and nothing
+        decoded outlives the request.
+        """
+
+    def parse(self, raw: RawPayload, decoded: object = None) -> list[InboundEvent]:
+        """Turn raw bytes into typed events; pure: no database, no network. `decoded` is what
+        `verify` returned for these bytes, if they came through it (a replay has only bytes).
+        """
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one outbound message through the provider."""

@@ -15,10 +15,11 @@ from hub.auth import Principal, principal_for_token
 from hub.context import Hub
 from hub.errors import ApiError, Handler, json_errors
 from hub.web_keys import HUB
-from hub.webhooks import MAX_WEBHOOK_BYTES
 from hub.webhooks import add_routes as add_webhook_routes
 
 API_MODULES = (customers, conversations, agents, teams, messages, events)
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+"""The largest API request body (a reply's files, base64); webhooks have their channel's own."""
 
 
 def api_routes() -> ApiRoutes:
@@ -31,7 +32,7 @@ def api_routes() -> ApiRoutes:
 def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
     """Build the app; with manage_hub the app starts and stops the Hub with itself."""
     app = web.Application(
-        middlewares=[server_timing, json_errors], client_max_size=MAX_WEBHOOK_BYTES
+        middlewares=[server_timing, json_errors], client_max_size=MAX_REQUEST_BYTES
     )
     app[HUB] = hub
     routes = api_routes()

@@ -130,6 +130,29 @@ def _parser() -> argparse.ArgumentParser:
         help="attachments larger than this keep only their metadata (default 25)",
     )
     channel_add.set_defaults(command=_channel_add)
+    channel_list = channel.add_parser("list", help="list channel accounts and their webhook URLs")
+    channel_list.add_argument("--workspace", type=int, help="only this workspace's")
+    channel_list.add_argument("--json", action="store_true")
+    channel_list.set_defaults(command=_channel_list)
+    channel_update = channel.add_parser(
+        "update", help="change a channel account; serving processes follow within seconds"
+    )
+    channel_update.add_argument("channel", type=int)
+    activity = channel_update.add_mutually_exclusive_group()
+    activity.add_argument("--activate", dest="active", action="store_const", const=True)
+    activity.add_argument("--deactivate", dest="active", action="store_const", const=False)
+    channel_update.add_argument(
+        "--credential",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a credential (e.g. auth_token=...); NAME= removes it; repeat for each",
+    )
+    channel_update.add_argument(
+        "--setting", action="append", default=[], metavar="NAME=VALUE", help="likewise, a setting"
+    )
+    channel_update.add_argument("--provider-base-url", default=None)
+    channel_update.set_defaults(command=_channel_update)
 
     email_sync = commands.add_parser("email", help="email channels").add_subparsers(required=True)
     sync = email_sync.add_parser("sync", help="fetch new mail from a mailbox and commit it")
@@ -361,11 +384,72 @@ async def _channel_add(settings: Settings, args: argparse.Namespace) -> int:
         except ValueError as error:
             raise CommandError(str(error)) from None
     print(channel.id)
-    print(
-        f"webhook URL: {hub.channels.webhook_url(channel.kind, channel.provider, channel.id)}",
-        file=sys.stderr,
-    )
+    url = hub.channels.webhook_url(channel.kind, channel.provider, channel.webhook_key)
+    print(f"webhook URL: {url}", file=sys.stderr)
     return 0
+
+
+async def _channel_list(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from timeline.models import ChannelAccount
+
+    query = select(ChannelAccount.__table__).order_by(ChannelAccount.id)
+    if args.workspace is not None:
+        query = query.where(ChannelAccount.workspace_id == args.workspace)
+    async with _hub(settings) as hub, hub.engine.connect() as conn:
+        rows = [
+            {
+                "id": row.id,
+                "workspace_id": row.workspace_id,
+                "kind": row.kind,
+                "provider": row.provider,
+                "name": row.name,
+                "address": row.address,
+                "active": row.active,
+                "webhook_url": hub.channels.webhook_url(row.kind, row.provider, row.webhook_key),
+            }
+            for row in await conn.execute(query)
+        ]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        state = "active" if row["active"] else "inactive"
+        print(
+            f"#{row['id']}  workspace {row['workspace_id']}  {row['kind']}/{row['provider']}  "
+            f"{row['address']}  {state}  {row['webhook_url']}"
+        )
+    return 0
+
+
+async def _channel_update(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.provisioning import ChannelChange, update_channel
+
+    change = ChannelChange(
+        active=args.active,
+        credentials=_assignments(args.credential, "--credential"),
+        settings=_assignments(args.setting, "--setting"),
+        provider_base_url=args.provider_base_url,
+    )
+    async with _hub(settings) as hub, hub.engine.begin() as conn:
+        try:
+            revision = await update_channel(conn, hub.secrets, args.channel, change)
+        except (LookupError, ValueError) as error:
+            raise CommandError(str(error)) from None
+    print(f"channel {args.channel} is at revision {revision}")
+    return 0
+
+
+def _assignments(items: list[str], option: str) -> dict[str, str | None]:
+    """NAME=VALUE pairs; an empty VALUE (NAME=) stands for removing NAME."""
+    pairs: dict[str, str | None] = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not name or not equals:
+            raise CommandError(f"{option} takes NAME=VALUE, got {item!r}")
+        pairs[name] = value or None
+    return pairs
 
 
 def _sms_account(args: argparse.Namespace) -> dict[str, Any]:

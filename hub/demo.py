@@ -88,7 +88,7 @@ async def seed_demo(hub: Hub, provider_base_url: str | None = None) -> DemoWorks
         demo.channels["sms"] = {
             "id": sms.id,
             "provider": sms.provider,
-            "webhook_url": hub.channels.webhook_url(sms.kind, sms.provider, sms.id),
+            "webhook_url": hub.channels.webhook_url(sms.kind, sms.provider, sms.webhook_key),
             "secret": auth_token,
             "address": "+15005550006",
         }

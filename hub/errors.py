@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -33,10 +33,17 @@ def invalid(fields: dict[str, str], message: str = "invalid input") -> ApiError:
 
 
 def error_response(
-    status: int, code: str, message: str, fields: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, str] | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> web.Response:
     body = {"error": {"code": code, "message": message, "fields": fields or {}}}
-    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/json", headers=headers
+    )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,4 +1,5 @@
-"""Hands one raw payload through its adapter to the pipeline; quarantines what cannot be parsed."""
+"""Hands one raw payload through its adapter to the pipeline; quarantines what cannot be parsed
+and what the database refuses."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from dataclasses import dataclass
 from channels.base import MalformedPayload, UnsupportedEvent
 from hub.channel_directory import Channel
 from hub.context import Hub
+from hub.log_text import printable
 from timeline.events import RawPayload
 from timeline.ingest import IngestRequest
 from timeline.quarantine import quarantine_payload
+from timeline.sql import refusal
 
 log = logging.getLogger(__name__)
 
@@ -26,41 +29,61 @@ class IntakeResult:
 
 
 async def take_in(
-    hub: Hub, channel: Channel, raw: RawPayload, *, batched: bool = True, quarantine: bool = True
+    hub: Hub,
+    channel: Channel,
+    raw: RawPayload,
+    decoded: object = None,
+    *,
+    batched: bool = True,
+    quarantine: bool = True,
 ) -> IntakeResult:
     """Parse and persist; returns only after the events are committed.
 
-    A malformed payload is quarantined, unless it is already there (a replay): then the parser's
-    error is only reported.
+    `decoded` is what the adapter's `verify` decoded of these bytes, if it checked them. A
+    malformed payload, or one the database refuses to store (as it would again: a value out of
+    range, say), is quarantined with the reason, unless it is already there (a replay): then
+    the reason is only reported. Any other failure (the database unreachable) propagates, and
+    nothing of the payload is kept: the provider's retry will bring it again.
     """
+    channel_id = channel.context.channel_account_id
     try:
-        events = channel.adapter.parse(raw)
+        events = channel.adapter.parse(raw, decoded)
     except UnsupportedEvent as reason:
-        log.info(
-            "channel %s: unsupported event ignored: %s", channel.context.channel_account_id, reason
-        )
+        log.info("channel %s: unsupported event ignored: %s", channel_id, printable(reason))
         return IntakeResult(unsupported=str(reason))
     except MalformedPayload as reason:
-        if not quarantine:
-            return IntakeResult(error=str(reason))
-        async with hub.engine.begin() as conn:
-            item_id = await quarantine_payload(
-                conn,
-                channel.context.workspace_id,
-                channel.context.channel_account_id,
-                raw,
-                str(reason),
-            )
-        log.warning(
-            "channel %s: malformed payload quarantined as #%s: %s",
+        return await _refused(hub, channel, raw, str(reason), quarantine)
+    request = IngestRequest(channel=channel.context, raw=raw, events=events)
+    try:
+        if batched:
+            await hub.batcher.submit(request)
+        else:
+            await hub.pipeline.ingest([request])
+    except Exception as error:
+        why = refusal(error)
+        if why is None:
+            raise
+        return await _refused(hub, channel, raw, f"the database refused it: {why}", quarantine)
+    return IntakeResult(events=len(events))
+
+
+async def _refused(
+    hub: Hub, channel: Channel, raw: RawPayload, reason: str, quarantine: bool
+) -> IntakeResult:
+    if not quarantine:
+        return IntakeResult(error=reason)
+    async with hub.engine.begin() as conn:
+        item_id = await quarantine_payload(
+            conn,
+            channel.context.workspace_id,
             channel.context.channel_account_id,
-            item_id,
+            raw,
             reason,
         )
-        return IntakeResult(quarantined_id=item_id, error=str(reason))
-    request = IngestRequest(channel=channel.context, raw=raw, events=events)
-    if batched:
-        await hub.batcher.submit(request)
-    else:
-        await hub.pipeline.ingest([request])
-    return IntakeResult(events=len(events))
+    log.warning(
+        "channel %s: payload quarantined as #%s: %s",
+        channel.context.channel_account_id,
+        item_id,
+        printable(reason),
+    )
+    return IntakeResult(quarantined_id=item_id, error=reason)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from channels.base import OutboundMessage, PermanentSendError, TransientSendError
+from hub.channel_directory import UnknownChannel
 from timeline.events import ExternalIdentity, IdentityKind
 from timeline.outbox import (
     ClaimedMessage,
@@ -40,7 +41,12 @@ async def send_message(hub: Hub, message_id: int) -> None:
         if message is None:
             return
         content = await reply_content(conn, message.workspace_id, message.event_id)
-    channel = await hub.channels.get(message.channel_account_id)
+    try:
+        channel = await hub.channels.get(message.channel_account_id)
+    except UnknownChannel:
+        async with hub.engine.begin() as conn:
+            await record_failure(conn, message, "the channel was deactivated or removed")
+        return
     thread = None
     if channel.adapter.capabilities.threads_by_message_id:
         async with hub.engine.begin() as conn:  # may give the conversation its subject token
@@ -54,9 +60,7 @@ async def send_message(hub: Hub, message_id: int) -> None:
         idempotency_key=f"switchboard-message-{message.id}",
         attachments=content.attachments,
         thread_ref=thread,
-        status_callback_url=hub.channels.webhook_url(
-            channel.kind, channel.provider, message.channel_account_id
-        ),
+        status_callback_url=channel.webhook_url,
     )
     try:
         result = await channel.adapter.send(outbound)

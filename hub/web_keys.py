@@ -8,5 +8,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from hub.context import Hub
+    from hub.rate_limit import FailureLimiter
 
 HUB: web.AppKey[Hub] = web.AppKey("hub")
+WEBHOOK_FAILURES: web.AppKey[FailureLimiter] = web.AppKey("webhook_failures")

@@ -1,45 +1,75 @@
-"""POST /webhooks/<kind>/<provider>/<channel id>: verify, parse, commit, then acknowledge."""
+"""POST /webhooks/<kind>/<provider>/<webhook key>: verify, parse, commit, then acknowledge.
+
+Nothing from a request that fails verification is kept: its body is read only up to the
+channel's limit, decoded at most once for the check, and dropped with the answer. Failures
+(an unknown key, a bad signature, an unreadable or oversized body) are counted per client
+address; past the budget the answer is 429 instead. A correctly signed request is never
+limited, whatever its address did.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from channels.base import SignatureInvalid, WebhookRequest
-from hub.channel_directory import UnknownChannel
+from channels.base import MalformedPayload, SignatureInvalid, WebhookRequest
+from hub.channel_directory import Channel, UnknownChannel
 from hub.errors import error_response
 from hub.intake import take_in
-from hub.web_keys import HUB
+from hub.log_text import printable
+from hub.rate_limit import FailureLimiter
+from hub.web_keys import HUB, WEBHOOK_FAILURES
 
 log = logging.getLogger(__name__)
-MAX_WEBHOOK_BYTES = 10 * 1024 * 1024
+
+MAX_CONTENT_TYPE_CHARS = 200
+"""As long as a stored payload's content type may be (timeline.models.RawPayloadRecord)."""
+RETRY_AFTER_OUTAGE_SECONDS = 5
+_READ_CHUNK = 64 * 1024
 
 
 async def receive_webhook(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
-    kind, provider, channel_id = (request.match_info[k] for k in ("kind", "provider", "channel_id"))
-    try:
-        channel = await hub.channels.get(int(channel_id)) if channel_id.isdigit() else None
-    except UnknownChannel:
-        channel = None
+    kind, provider, key = (request.match_info[k] for k in ("kind", "provider", "channel_key"))
+    channel = await _channel(request, key)
     if channel is None or (channel.kind, channel.provider) != (kind, provider):
-        return error_response(404, "not_found", "no such channel")
-    body = await request.read()
+        return _refused(request, 404, "not_found", "no such channel")
+    content_type = request.headers.get(hdrs.CONTENT_TYPE, "")
+    if len(content_type) > MAX_CONTENT_TYPE_CHARS:
+        return _refused(request, 415, "unsupported_media_type", "Content-Type is too long")
+    limit = channel.adapter.capabilities.max_webhook_bytes
+    body = await _body_within(request, limit)
+    if body is None:
+        too_large = f"this channel's webhooks carry at most {limit} bytes"
+        return _refused(request, 413, "payload_too_large", too_large)
     webhook = WebhookRequest(
         url=hub.settings.base_url + request.rel_url.path_qs,
         headers=request.headers,
         body=body,
-        content_type=request.content_type,
+        content_type=content_type,
     )
     try:
-        channel.adapter.verify(webhook)
+        decoded = channel.adapter.verify(webhook)
     except SignatureInvalid as reason:
-        log.warning(
-            "webhook for channel %s refused from %s: %s", channel_id, request.remote, reason
+        return _refused(request, 403, "bad_signature", f"signature check failed: {reason}")
+    except MalformedPayload as reason:
+        return _refused(request, 400, "malformed_payload", f"{reason}; nothing was stored")
+    try:
+        result = await take_in(hub, channel, webhook.raw(), decoded)
+    except Exception as error:
+        log.error(
+            "channel %s: webhook not taken in (%s: %s); asking the provider to retry",
+            channel.context.channel_account_id,
+            type(error).__name__,
+            printable(error),
         )
-        return error_response(403, "bad_signature", f"signature check failed: {reason}")
-    result = await take_in(hub, channel, webhook.raw())
+        return error_response(
+            503,
+            "unavailable",
+            "the hub cannot store this now; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_OUTAGE_SECONDS)},
+        )
     if result.error is not None:
         return error_response(
             400,
@@ -50,5 +80,53 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     return web.Response(text=text, content_type=content_type)
 
 
+async def _channel(request: web.Request, key: str) -> Channel | None:
+    try:
+        channel = await request.app[HUB].channels.by_webhook_key(key)
+    except UnknownChannel:
+        return None
+    return channel if channel.adapter.capabilities.max_webhook_bytes > 0 else None
+
+
+async def _body_within(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None once it is known to exceed `limit` (from its declared length, or
+    while it is read: a chunked body declares none). The rest of a refused body is read and
+    dropped by aiohttp for a few seconds (so a client still sending can read the answer),
+    never kept."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(_READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refused(request: web.Request, status: int, code: str, message: str) -> web.Response:
+    """Answer a request that is not known to come from the provider, counting the failure
+    against its address; an address past its budget is told to come back later (429)."""
+    failures = request.app[WEBHOOK_FAILURES]
+    wait = failures.retry_after(request.remote)
+    if wait is not None:
+        return error_response(
+            429,
+            "too_many_failures",
+            "too many refused webhooks from this address; retry later",
+            headers={"Retry-After": str(wait)},
+        )
+    failures.record_failure(request.remote)
+    log.warning(
+        "webhook %s refused (%s) from %s: %s",
+        printable(request.path),
+        status,
+        printable(request.remote),
+        printable(message),
+    )
+    return error_response(status, code, message)
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/webhooks/{kind}/{provider}/{channel_id}", receive_webhook)
+    app[WEBHOOK_FAILURES] = FailureLimiter()
+    app.router.add_post("/webhooks/{kind}/{provider}/{channel_key}", receive_webhook)

@@ -64,7 +64,7 @@ async def seed_workspace(
             credentials={"account_sid": SMS_ACCOUNT_SID, "auth_token": SMS_AUTH_TOKEN},
             provider_base_url=provider_base_url or "http://127.0.0.1:9",
         )
-    url = hub.channels.webhook_url("sms", "twilio", channel.id)
+    url = hub.channels.webhook_url("sms", "twilio", channel.webhook_key)
     path = url.removeprefix(hub.settings.base_url)
     return SeededWorkspace(workspace_id, admin_id, agent_ids, token, channel.id, url, path)
 

@@ -53,6 +53,7 @@ class ImapSmtpEmailAdapter:
         subject=True,
         threads_by_message_id=True,
         max_outbound_file_bytes=MAX_OUTBOUND_FILE_BYTES,
+        max_webhook_bytes=0,
     )
 
     def __init__(self, config: ChannelConfig, *, clock: Callable[[], datetime] = _utc_now) -> None:
@@ -71,7 +72,7 @@ class ImapSmtpEmailAdapter:
     def verify(self, request: WebhookRequest) -> None:
         raise SignatureInvalid("email channels read their mailbox; they take no webhooks")
 
-    def parse(self, raw: RawPayload) -> list[InboundEvent]:
+    def parse(self, raw: RawPayload, decoded: object = None) -> list[InboundEvent]:
         parsed = parse_email(
             raw.body,
             channel_account_id=self.config.id,

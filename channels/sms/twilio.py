@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit
 
@@ -49,6 +49,8 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 MAX_MEDIA = 10
 """Twilio accepts at most this many MediaUrl parameters on one message."""
 
+MAX_SEGMENTS = 100
+"""More parts than any carrier joins into one message; a larger NumSegments is not Twilio's."""
 _MAX_FORM_FIELDS = 1000
 
 DELIVERY_STATUS_BY_TWILIO_STATUS: Mapping[str, DeliveryStatus] = {
@@ -129,18 +131,24 @@ class TwilioSmsAdapter:
 
     # -- inbound ---------------------------------------------------------------------------
 
-    def verify(self, request: WebhookRequest) -> None:
-        """Raise SignatureInvalid unless X-Twilio-Signature matches the URL and form params."""
+    def verify(self, request: WebhookRequest) -> FormBody | None:
+        """Raise SignatureInvalid unless X-Twilio-Signature matches the URL and form params.
+
+        Returns the decoded form for `parse` (None for a JSON body, which the signature covers
+        by its digest).
+        """
         signature = _header(request.headers, SIGNATURE_HEADER)
         if not signature:
             raise SignatureInvalid(f"missing {SIGNATURE_HEADER} header")
-        params = _signed_params(request)
+        form = _signed_form(request)
+        params = form.pairs if form is not None else ()
         if not signature_matches(self._auth_token, request.url, params, signature):
             raise SignatureInvalid(f"{SIGNATURE_HEADER} does not match this URL and body")
+        return form
 
-    def parse(self, raw: RawPayload) -> list[InboundEvent]:
+    def parse(self, raw: RawPayload, decoded: object = None) -> list[InboundEvent]:
         """Turn one Twilio messaging webhook into events; pure apart from reading the clock."""
-        form = _Form(_decode_form(raw))
+        form = _Form(_form_fields(raw, decoded if isinstance(decoded, FormBody) else None))
         sid = _message_sid(form)
         form.require("AccountSid", "From", "To")
         status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
@@ -293,26 +301,26 @@ class _Form:
             raise MalformedPayload(f"missing required field{plural} {', '.join(missing)}")
 
 
-def _decode_form(raw: RawPayload) -> tuple[tuple[str, str], ...]:
-    """The (name, value) pairs of a UTF-8 form body; MalformedPayload says what is wrong."""
-    media_type, charset = _media_type(raw.content_type)
-    if media_type != FORM_CONTENT_TYPE:
-        shown = media_type or "none"
-        raise MalformedPayload(f"content type {shown!r} is not {FORM_CONTENT_TYPE}")
-    if charset not in (None, "utf-8", "utf8"):
-        raise MalformedPayload(f"charset {charset!r} is not UTF-8")
-    try:
-        form = _read_form(raw.body)
-    except ValueError as exc:
-        raise MalformedPayload(str(exc)) from exc
-    if form.problem is not None:
-        raise MalformedPayload(form.problem)
-    return form.pairs
+def _form_fields(raw: RawPayload, decoded: FormBody | None) -> tuple[tuple[str, str], ...]:
+    """The (name, value) pairs of a form body, decoded by `verify` already or now;
+    MalformedPayload says what is wrong."""
+    if decoded is None:
+        media_type, charset = _media_type(raw.content_type)
+        if media_type != FORM_CONTENT_TYPE:
+            shown = media_type or "none"
+            raise MalformedPayload(f"content type {shown!r} is not {FORM_CONTENT_TYPE}")
+        try:
+            decoded = read_form(raw.body, charset)
+        except ValueError as exc:
+            raise MalformedPayload(str(exc)) from exc
+    if decoded.problem is not None:
+        raise MalformedPayload(decoded.problem)
+    return decoded.pairs
 
 
 @dataclass(frozen=True, slots=True)
-class _FormBody:
-    """A form body read once for both the signature check and the parser."""
+class FormBody:
+    """A form body as `verify` decodes it for the signature check and hands it to `parse`."""
 
     pairs: tuple[tuple[str, str], ...]
     """Every field; a field without '=' has an empty value, empty fields are skipped."""
@@ -320,14 +328,18 @@ class _FormBody:
     """Why the parser refuses the body (an empty field, a field without '='), or None."""
 
 
-@lru_cache(maxsize=256)
-def _read_form(body: bytes) -> _FormBody:
-    """Decode an application/x-www-form-urlencoded body whose escapes are UTF-8.
+_ASCII_PROBE = "&=%+ azAZ09"
 
-    Raises ValueError naming the offending field: unlike parse_qsl's default, bytes that are
-    not UTF-8 are refused rather than silently replaced. Cached by content: `verify` and
-    `parse` read the same body one after the other, and decoding is most of their cost.
+
+def read_form(body: bytes, charset: str | None = None) -> FormBody:
+    """Decode an application/x-www-form-urlencoded body whose escapes are in `charset`
+    (UTF-8 when none is declared, as Twilio sends).
+
+    Raises ValueError naming the offending field or charset: unlike parse_qsl's default, bytes
+    that are not valid in the charset are refused rather than silently replaced. A charset
+    must be one Python knows whose ASCII letters are ASCII (the form's syntax is).
     """
+    encoding = _form_encoding(charset)
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError as exc:
@@ -347,16 +359,31 @@ def _read_form(body: bytes) -> _FormBody:
         # parsing cost, and a call per field was a third of it.
         try:
             if "%" in name or "+" in name:
-                name = unquote_to_bytes(name.replace("+", " ")).decode("utf-8")
+                name = unquote_to_bytes(name.replace("+", " ")).decode(encoding)
         except UnicodeDecodeError:
-            raise ValueError(f"name of form field #{position} is not valid UTF-8") from None
+            raise ValueError(
+                f"name of form field #{position} is not valid {encoding.upper()}"
+            ) from None
         try:
             if "%" in value or "+" in value:
-                value = unquote_to_bytes(value.replace("+", " ")).decode("utf-8")
+                value = unquote_to_bytes(value.replace("+", " ")).decode(encoding)
         except UnicodeDecodeError:
-            raise ValueError(f"field {name} is not valid UTF-8") from None
+            raise ValueError(f"field {name[:40]} is not valid {encoding.upper()}") from None
         pairs.append((name, value))
-    return _FormBody(tuple(pairs), problem)
+    return FormBody(tuple(pairs), problem)
+
+
+def _form_encoding(charset: str | None) -> str:
+    if charset is None or charset in ("utf-8", "utf8"):
+        return "utf-8"
+    try:
+        encoding = codecs.lookup(charset).name
+        ascii_compatible = _ASCII_PROBE.encode(encoding) == _ASCII_PROBE.encode("ascii")
+    except (LookupError, UnicodeError):
+        ascii_compatible = False
+    if not ascii_compatible:
+        raise ValueError(f"charset {charset[:40]!r} cannot carry a form")
+    return encoding
 
 
 def _media_type(content_type: str) -> tuple[str, str | None]:
@@ -370,21 +397,19 @@ def _media_type(content_type: str) -> tuple[str, str | None]:
     return main.strip().lower(), charset
 
 
-def _signed_params(request: WebhookRequest) -> tuple[tuple[str, str], ...]:
-    """The parameters Twilio signed, or [] for a JSON body vouched for by its bodySHA256."""
-    if not request.body:
-        return ()
-    media_type, _ = _media_type(request.content_type)
-    if media_type == FORM_CONTENT_TYPE:
+def _signed_form(request: WebhookRequest) -> FormBody | None:
+    """The form Twilio signed, or None for a JSON body vouched for by its bodySHA256."""
+    media_type, charset = _media_type(request.content_type)
+    if media_type == FORM_CONTENT_TYPE or not request.body:
         try:
-            return _read_form(request.body).pairs
+            return read_form(request.body, charset)
         except ValueError as exc:
-            raise SignatureInvalid(f"body cannot be read as form data: {exc}") from exc
+            raise MalformedPayload(f"body cannot be read as form data: {exc}") from exc
     body_hash = dict(parse_qsl(urlsplit(request.url).query)).get("bodySHA256", "")
     actual = hashlib.sha256(request.body).hexdigest()
     if not body_hash or not hmac.compare_digest(body_hash.lower().encode(), actual.encode()):
         raise SignatureInvalid(f"{media_type or 'untyped'} body is not covered by the signature")
-    return ()
+    return None
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -432,23 +457,23 @@ def _phone(form: _Form, name: str) -> ExternalIdentity:
     return ExternalIdentity(kind=IdentityKind.PHONE, value=value)
 
 
-def _count(form: _Form, name: str, default: int) -> int:
+def _count(form: _Form, name: str, default: int, most: int) -> int:
     text = form.get(name)
     if text is None or text == "":
         return default
-    if not text.isascii() or not text.isdigit():
-        raise MalformedPayload(f"field {name} is not a count: {text!r}")
+    if not text.isascii() or not text.isdigit() or int(text) > most:
+        raise MalformedPayload(f"field {name} is not a count from 0 to {most}: {text[:40]!r}")
     return int(text)
 
 
 def _segment_count(form: _Form) -> int:
-    return max(1, _count(form, "NumSegments", 1))
+    return max(1, _count(form, "NumSegments", 1, MAX_SEGMENTS))
 
 
 def _attachments(form: _Form) -> tuple[Attachment, ...]:
     """MediaUrl{N} / MediaContentType{N} for N below NumMedia, each required to be present."""
     attachments = []
-    for index in range(_count(form, "NumMedia", 0)):
+    for index in range(_count(form, "NumMedia", 0, MAX_MEDIA)):
         url = form.get(f"MediaUrl{index}")
         if not url:
             raise MalformedPayload(f"missing required field MediaUrl{index}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,8 @@ def test_demo_prints_one_json_object_with_what_a_client_needs(tmp_path: Path) ->
     assert all({"email", "password"} <= set(agent) for agent in demo["agents"])
     sms = demo["channels"]["sms"]
     assert sms["provider"] == "twilio" and sms["secret"]
-    assert sms["webhook_url"] == f"http://127.0.0.1:8080/webhooks/sms/twilio/{sms['id']}"
+    key = sms["webhook_url"].removeprefix("http://127.0.0.1:8080/webhooks/sms/twilio/")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", key), "an unguessable key, not the channel's id"
 
 
 def test_users_tokens_and_channels_from_the_command_line(tmp_path: Path) -> None:
@@ -90,7 +92,22 @@ def test_users_tokens_and_channels_from_the_command_line(tmp_path: Path) -> None
         "tok",
     )
     assert channel.returncode == 0, channel.stderr
-    assert f"/webhooks/sms/twilio/{channel.stdout.strip()}" in channel.stderr
+    channel_id = int(channel.stdout.strip())
+    webhook_url = channel.stderr.strip().removeprefix("webhook URL: ")
+    assert re.fullmatch(r"http://127\.0\.0\.1:8080/webhooks/sms/twilio/[\w-]{43}", webhook_url)
+    [listed] = json.loads(run(url, "channel", "list", "--json").stdout)
+    assert (listed["id"], listed["webhook_url"]) == (channel_id, webhook_url)
+    assert listed["active"] is True
+    updated = run(
+        url, "channel", "update", str(channel_id), "--deactivate", "--credential", "auth_token=new"
+    )
+    assert updated.returncode == 0, updated.stderr
+    assert "revision 2" in updated.stdout
+    [listed] = json.loads(run(url, "channel", "list", "--json").stdout)
+    assert listed["active"] is False
+    emptied = run(url, "channel", "update", str(channel_id), "--credential", "auth_token=")
+    assert emptied.returncode == 1 and "auth_token" in emptied.stderr
+    assert json.loads(run(url, "channel", "list", "--json").stdout)[0]["active"] is False
     missing = run(url, "token", "create", "--user", "4242")
     assert missing.returncode == 1 and "no user 4242" in missing.stderr
 
@@ -130,7 +147,9 @@ async def test_a_quarantined_payload_is_listed_and_replays_after_a_fix(
     fields = inbound_sms_form(sender="+14155550123", recipient=OUR_NUMBER, body="Olá")
     raw = RawPayload("application/x-www-form-urlencoded", urlencode(fields).encode())
 
-    def broken_parser(self: TwilioSmsAdapter, payload: RawPayload) -> list[object]:
+    def broken_parser(
+        self: TwilioSmsAdapter, payload: RawPayload, decoded: object = None
+    ) -> list[object]:
         raise MalformedPayload("parser bug: cannot read Body")
 
     with monkeypatch.context() as patch:

@@ -88,3 +88,47 @@ async def test_the_migrated_tables_have_the_models_storage_settings(database_url
     found = {table: options for table, options in rows}
     assert expected == {"conversations": ["fillfactor=80"], "customers": ["fillfactor=80"]}
     assert found == expected
+
+
+async def test_0006_gives_existing_channels_a_key_and_keeps_each_receipt_once(
+    database_url: str,
+) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0005")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for sql in (
+                "INSERT INTO workspaces (id, name, default_country, reopen_window_seconds,"
+                " created_at) VALUES (1, 'W', 'US', 60, CURRENT_TIMESTAMP)",
+                "INSERT INTO channel_accounts (id, workspace_id, kind, provider, name, address,"
+                " credentials_encrypted, settings, active, created_at) VALUES"
+                " (1, 1, 'sms', 'twilio', 'a', '+1', 'x', '{}', true, CURRENT_TIMESTAMP),"
+                " (2, 1, 'sms', 'twilio', 'b', '+2', 'x', '{}', true, CURRENT_TIMESTAMP)",
+                "INSERT INTO customers (id, workspace_id, name, name_folded, attributes,"
+                " events_count, created_at) VALUES (1, 1, 'C', 'c', '{}', 0, CURRENT_TIMESTAMP)",
+                "INSERT INTO identities (id, workspace_id, customer_id, kind, value, created_at)"
+                " VALUES (1, 1, 1, 'phone', '+3', CURRENT_TIMESTAMP)",
+                "INSERT INTO conversations (id, workspace_id, customer_id, identity_id,"
+                " channel_account_id, status, reply_token, messages_count, created_at,"
+                " updated_at) VALUES (1, 1, 1, 1, 2, 'open', 't', 0, CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP)",
+                "INSERT INTO delivery_receipts (workspace_id, channel_account_id, external_id,"
+                " status, occurred_at) VALUES (1, 1, 'SM1', 'delivered', CURRENT_TIMESTAMP),"
+                " (1, 1, 'SM1', 'delivered', CURRENT_TIMESTAMP),"
+                " (1, 1, 'SM1', 'sent', CURRENT_TIMESTAMP)",
+            ):
+                await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+    await asyncio.to_thread(upgrade, database_url)
+    channels = await _rows(
+        database_url, "SELECT id, webhook_key, revision FROM channel_accounts ORDER BY id"
+    )
+    assert [(row.id, row.revision) for row in channels] == [(1, 1), (2, 1)]
+    assert all(len(row.webhook_key) == 43 for row in channels)
+    assert channels[0].webhook_key != channels[1].webhook_key
+    receipts = await _rows(database_url, "SELECT status FROM delivery_receipts ORDER BY id")
+    assert [row.status for row in receipts] == ["delivered", "sent"]
+    conversations = await _rows(database_url, "SELECT channel_account_id FROM conversations")
+    assert [row.channel_account_id for row in conversations] == [2]
+    assert await _differences(database_url) == []

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from timeline.models.base import Base, BigId, utcnow
+from timeline.models.base import Base, BigId, key_string, utcnow
+
+
+def new_webhook_key() -> str:
+    """43 URL-safe characters drawn from 256 random bits."""
+    return secrets.token_urlsafe(32)
 
 
 class ChannelAccount(Base):
     __tablename__ = "channel_accounts"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_key: Mapped[str] = mapped_column(key_string(43), unique=True, default=new_webhook_key)
+    """The channel's part of its webhook URL: unguessable, so strangers cannot enumerate
+    channels by posting to sequential ids."""
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     provider: Mapped[str] = mapped_column(String(40))
@@ -24,6 +33,9 @@ class ChannelAccount(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     provider_base_url: Mapped[str | None] = mapped_column(String(500))
     active: Mapped[bool] = mapped_column(default=True)
+    revision: Mapped[int] = mapped_column(default=1)
+    """Raised by every change to the account: serving processes compare it with the revision
+    they built their adapter from, and rebuild (or drop) it within seconds of a change."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -55,10 +67,15 @@ class OutboundMessage(Base):
 
 
 class DeliveryReceipt(Base):
-    """Every delivery status a provider reported, kept even before its message is known."""
+    """Every delivery status a provider reported, once, kept even before its message is known:
+    a provider replaying a status callback adds nothing."""
 
     __tablename__ = "delivery_receipts"
-    __table_args__ = (Index("ix_receipts_message", "channel_account_id", "external_id"),)
+    __table_args__ = (
+        Index(
+            "uq_receipts_message_status", "channel_account_id", "external_id", "status", unique=True
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))

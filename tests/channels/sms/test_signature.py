@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from channels.base import ChannelConfig, SignatureInvalid, WebhookRequest
+from channels.base import ChannelConfig, MalformedPayload, SignatureInvalid, WebhookRequest
 from channels.sms.signature import signature_matches, twilio_signature, url_variants
 from channels.sms.twilio import TwilioSmsAdapter
 
@@ -212,7 +212,37 @@ def test_verify_refuses_a_body_that_is_not_utf8() -> None:
     fields = {"Body": "\ufffd", "From": "+15558675310"}
     signature = sign_like_twilio(AUTH_TOKEN, WEBHOOK_URL, fields)
     request = WebhookRequest(WEBHOOK_URL, {"X-Twilio-Signature": signature}, body, FORM)
-    with pytest.raises(SignatureInvalid, match="not valid UTF-8"):
+    with pytest.raises(MalformedPayload, match="field Body is not valid UTF-8"):
+        _adapter().verify(request)
+
+
+def test_verify_honours_the_declared_charset() -> None:
+    body = b"Body=Gr%FC%DFe&From=%2B15558675310&MessageSid=SM1&AccountSid=AC1&To=%2B15017122661"
+    fields = {
+        "Body": "Grüße",
+        "From": "+15558675310",
+        "MessageSid": "SM1",
+        "AccountSid": "AC1",
+        "To": "+15017122661",
+    }
+    signature = sign_like_twilio(AUTH_TOKEN, WEBHOOK_URL, fields)
+    latin1 = f"{FORM}; charset=ISO-8859-1"
+    request = WebhookRequest(WEBHOOK_URL, {"X-Twilio-Signature": signature}, body, latin1)
+    adapter = _adapter()
+    decoded = adapter.verify(request)
+    [message] = adapter.parse(request.raw(), decoded)
+    assert message.body == "Grüße"
+    [again] = adapter.parse(request.raw())  # a replay: the charset comes with the payload
+    assert again.body == "Grüße"
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "x-no-such-charset"])
+def test_verify_refuses_a_charset_that_cannot_carry_a_form(charset: str) -> None:
+    body = b"Body=hi&From=%2B15558675310"
+    signature = sign_like_twilio(AUTH_TOKEN, WEBHOOK_URL, {"Body": "hi", "From": "+15558675310"})
+    content_type = f"{FORM}; charset={charset}"
+    request = WebhookRequest(WEBHOOK_URL, {"X-Twilio-Signature": signature}, body, content_type)
+    with pytest.raises(MalformedPayload, match="cannot carry a form"):
         _adapter().verify(request)
 
 

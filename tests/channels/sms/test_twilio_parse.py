@@ -294,10 +294,18 @@ def test_content_type_with_utf8_charset_is_fine() -> None:
     assert len(events) == 1
 
 
-def test_other_charset_is_malformed() -> None:
+def test_a_declared_charset_is_honoured() -> None:
+    body = (FIXTURES / "message_received__plain.form").read_bytes()
+    accented = body.replace(b"Body=Hello", b"Body=H%E9llo")
+    assert accented != body
+    [message] = parse(RawPayload(content_type=FORM + "; charset=ISO-8859-1", body=accented))
+    assert message.body.startswith("Héllo")
+
+
+def test_a_charset_that_cannot_carry_a_form_is_malformed() -> None:
     body = (FIXTURES / "message_received__plain.form").read_bytes()
     with pytest.raises(MalformedPayload, match="charset"):
-        parse(RawPayload(content_type=FORM + "; charset=ISO-8859-1", body=body))
+        parse(RawPayload(content_type=FORM + "; charset=UTF-16", body=body))
 
 
 def test_percent_encoded_bytes_that_are_not_utf8_name_the_field() -> None:
