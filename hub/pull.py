@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.base import MalformedPayload, PullSink, PullTransport, SyncCounts, UnsupportedEvent
 from hub import leases
-from hub.channel_directory import Channel
+from hub.channel_directory import RECHECK_SECONDS, Channel, UnknownChannel
+from hub.log_text import printable
 from timeline.events import RawPayload
 from timeline.ingest import IngestRequest
 from timeline.models import ChannelAccount, ChannelCursor
 from timeline.quarantine import quarantine_payload
-from timeline.sql import insert_ignoring_conflicts
+from timeline.sql import insert_ignoring_conflicts, refusal
 
 if TYPE_CHECKING:
     from hub.context import Hub
@@ -33,7 +34,13 @@ cursors = ChannelCursor.__table__
 
 
 class ChannelPullSink:
-    """Commits one channel's fetched payloads, its quarantined ones and its cursor together."""
+    """Commits one channel's fetched payloads, its quarantined ones and its cursor together.
+
+    A batch the database refuses (a value it will not store, as it would not again) is taken
+    in again payload by payload: each one the database refuses is quarantined with its reason,
+    the others are imported, and the cursor moves past them all, so one message can never
+    stop a mailbox.
+    """
 
     def __init__(self, hub: Hub, channel: Channel) -> None:
         self._hub = hub
@@ -51,6 +58,27 @@ class ChannelPullSink:
         return row.position if row else None
 
     async def commit(self, payloads: list[RawPayload], cursor: Mapping[str, Any]) -> SyncCounts:
+        requests, rejected = self._parse(payloads)
+        try:
+            async with self._hub.engine.begin() as conn:
+                outcome = await self._hub.pipeline.persist(conn, requests)
+                await self._finish(conn, rejected, cursor)
+        except Exception as error:
+            if refusal(error) is None:
+                raise
+            log.warning(
+                "channel %s: the database refused a batch of %d (%s); taking it in one by one",
+                self._channel.context.channel_account_id,
+                len(requests),
+                printable(refusal(error)),
+            )
+            return await self._commit_one_by_one(requests, rejected, cursor)
+        await self._hub.pipeline.publish(outcome.domain_events)
+        return SyncCounts(outcome.appended, outcome.duplicates, len(rejected))
+
+    def _parse(
+        self, payloads: list[RawPayload]
+    ) -> tuple[list[IngestRequest], list[tuple[RawPayload, str]]]:
         context = self._channel.context
         requests: list[IngestRequest] = []
         rejected: list[tuple[RawPayload, str]] = []
@@ -61,22 +89,51 @@ class ChannelPullSink:
                 log.info(
                     "channel %s: unsupported payload skipped: %s",
                     context.channel_account_id,
-                    reason,
+                    printable(reason),
                 )
                 continue
             except MalformedPayload as reason:
                 rejected.append((raw, str(reason)))
                 continue
             requests.append(IngestRequest(context, raw, events))
+        return requests, rejected
+
+    async def _commit_one_by_one(
+        self,
+        requests: list[IngestRequest],
+        rejected: list[tuple[RawPayload, str]],
+        cursor: Mapping[str, Any],
+    ) -> SyncCounts:
+        counts = SyncCounts()
+        for request in requests:
+            try:
+                async with self._hub.engine.begin() as conn:
+                    outcome = await self._hub.pipeline.persist(conn, [request])
+            except Exception as error:
+                why = refusal(error)
+                if why is None:
+                    raise
+                rejected.append((request.raw, f"the database refused it: {why}"))
+                continue
+            counts += SyncCounts(outcome.appended, outcome.duplicates)
+            await self._hub.pipeline.publish(outcome.domain_events)
         async with self._hub.engine.begin() as conn:
-            outcome = await self._hub.pipeline.persist(conn, requests)
-            for raw, reason in rejected:
-                await quarantine_payload(
-                    conn, context.workspace_id, context.channel_account_id, raw, reason
-                )
-            await _save_cursor(conn, context.workspace_id, context.channel_account_id, dict(cursor))
-        await self._hub.pipeline.publish(outcome.domain_events)
-        return SyncCounts(outcome.appended, outcome.duplicates, len(rejected))
+            await self._finish(conn, rejected, cursor)
+        return counts + SyncCounts(quarantined=len(rejected))
+
+    async def _finish(
+        self,
+        conn: AsyncConnection,
+        rejected: list[tuple[RawPayload, str]],
+        cursor: Mapping[str, Any],
+    ) -> None:
+        """Quarantine what was refused and move the cursor past the whole batch."""
+        context = self._channel.context
+        for raw, reason in rejected:
+            await quarantine_payload(
+                conn, context.workspace_id, context.channel_account_id, raw, reason
+            )
+        await _save_cursor(conn, context.workspace_id, context.channel_account_id, dict(cursor))
 
 
 async def _save_cursor(
@@ -112,44 +169,89 @@ async def pull_once(hub: Hub, channel: Channel, progress: Any = None) -> SyncCou
 class PullRunner:
     """Keeps one long-running reader per active pull channel while the hub serves.
 
+    The active channels are read again every `rescan_seconds`: a mailbox added while serving
+    is read from then on, a deactivated one is let go, and one whose account changed (its
+    revision rose: credentials rotated, say) is read again with its new settings.
+
     With several processes serving, only the one holding a channel's lease reads it: the
     others wait, retrying every third of the lease time, and take over once a holder that
     stopped renewing (killed, hung, cut off from the database) lets it expire. The holder
     renews every third of the lease time and stops its reader as soon as a renewal fails.
     """
 
-    def __init__(self, hub: Hub, *, lease_seconds: float = 30.0) -> None:
+    def __init__(
+        self, hub: Hub, *, lease_seconds: float = 30.0, rescan_seconds: float = RECHECK_SECONDS
+    ) -> None:
         self._hub = hub
         self._lease = timedelta(seconds=lease_seconds)
+        self._rescan_seconds = rescan_seconds
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._readers: dict[int, tuple[int, asyncio.Task[None]]] = {}
+        """Channel id -> (the revision it is read with, its reader task)."""
+        self._passed_over: dict[int, int] = {}
+        """Channel id -> the revision found not to pull (or not to build): not looked at
+        again until it changes."""
+        self._scanner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        async with self._hub.engine.connect() as conn:
-            ids = (
-                (
-                    await conn.execute(
-                        select(ChannelAccount.id).where(ChannelAccount.active.is_(True))
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        for channel_id in ids:
-            channel = await self._hub.channels.get(channel_id)
-            if isinstance(channel.adapter, PullTransport):
-                self._tasks[channel_id] = asyncio.create_task(
-                    self._read_while_leading(channel, channel.adapter),
-                    name=f"pull-channel-{channel_id}",
-                )
+        await self._scan()
+        self._scanner = asyncio.create_task(self._scan_every(), name="pull-channel-scanner")
 
     async def stop(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        for task in self._tasks.values():
+        if self._scanner is not None:
+            self._scanner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+                await self._scanner
+            self._scanner = None
+        for channel_id in list(self._readers):
+            await self._stop_reader(channel_id)
+
+    async def _scan_every(self) -> None:
+        while True:
+            await asyncio.sleep(self._rescan_seconds)
+            try:
+                await self._scan()
+            except Exception:
+                log.exception("looking for pull channels failed; trying again")
+
+    async def _scan(self) -> None:
+        async with self._hub.engine.connect() as conn:
+            rows = await conn.execute(
+                select(ChannelAccount.id, ChannelAccount.revision).where(
+                    ChannelAccount.active.is_(True)
+                )
+            )
+            active = {row.id: row.revision for row in rows}
+        for channel_id, (revision, _) in list(self._readers.items()):
+            if active.get(channel_id) != revision:
+                log.info("channel %s deactivated or changed; its reader stops", channel_id)
+                await self._stop_reader(channel_id)
+        for channel_id, revision in active.items():
+            if channel_id not in self._readers and self._passed_over.get(channel_id) != revision:
+                await self._start_reader(channel_id, revision)
+
+    async def _start_reader(self, channel_id: int, revision: int) -> None:
+        try:
+            channel = await self._hub.channels.get(channel_id)
+        except UnknownChannel:
+            return  # deactivated since the scan read it
+        except Exception:
+            log.exception("channel %s cannot be built; not read until it changes", channel_id)
+            self._passed_over[channel_id] = revision
+            return
+        if not isinstance(channel.adapter, PullTransport):
+            self._passed_over[channel_id] = channel.revision
+            return
+        task = asyncio.create_task(
+            self._read_while_leading(channel, channel.adapter), name=f"pull-channel-{channel_id}"
+        )
+        self._readers[channel_id] = (channel.revision, task)
+
+    async def _stop_reader(self, channel_id: int) -> None:
+        _, task = self._readers.pop(channel_id)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def _read_while_leading(self, channel: Channel, adapter: PullTransport) -> None:
         pause = self._lease.total_seconds() / 3

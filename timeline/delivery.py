@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.events import DeliveryStatus, MessageStatusChanged
 from timeline.models import DeliveryReceipt, OutboundMessage
+from timeline.sql import insert_ignoring_conflicts
 
 receipts = DeliveryReceipt.__table__
 outbound = OutboundMessage.__table__
@@ -17,11 +18,12 @@ outbound = OutboundMessage.__table__
 async def record_receipts(
     conn: AsyncConnection, events: list[tuple[int, MessageStatusChanged]]
 ) -> int:
-    """Store each receipt, then apply it to its message if we already know the message."""
+    """Store each receipt once (a replayed status adds nothing), then apply it to its message
+    if we already know the message (applying a status twice changes nothing either)."""
     if not events:
         return 0
     await conn.execute(
-        receipts.insert(),
+        insert_ignoring_conflicts(conn, receipts),
         [
             {
                 "workspace_id": workspace_id,

@@ -71,6 +71,7 @@ from timeline.sql import (
     lock_keys,
     write_transaction,
 )
+from timeline.storable import storable
 from timeline.thread_keys import (
     ThreadKeyRow,
     conversations_by_key,
@@ -545,15 +546,17 @@ def _unique_events(
 ) -> tuple[
     list[tuple[ChannelContext, MessageStatusChanged]], list[tuple[ChannelContext, InboundEvent]]
 ]:
-    """The batch's delivery receipts, and its other events once per (channel account, external id).
+    """The batch's delivery receipts, and its other events once per (channel account, external id),
+    each made storable (timeline.storable: no NUL in its text, keys that fit).
 
-    Delivery receipts are not deduplicated: replaying a status is harmless.
+    Delivery receipts are deduplicated where they are stored (timeline.delivery).
     """
     seen: set[tuple[int, str]] = set()
     receipts: list[tuple[ChannelContext, MessageStatusChanged]] = []
     candidates: list[tuple[ChannelContext, InboundEvent]] = []
     for request in requests:
-        for event in request.events:
+        for parsed in request.events:
+            event = storable(parsed)
             if isinstance(event, MessageStatusChanged):
                 receipts.append((request.channel, event))
                 continue

@@ -13,6 +13,7 @@ from timeline.blobs import keep_files, kept_files
 from timeline.delivery import advance_status, apply_known_receipts
 from timeline.events import Attachment, DeliveryStatus
 from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
+from timeline.storable import storable_external_id, storable_text
 
 outbound = OutboundMessage.__table__
 events = TimelineEvent.__table__
@@ -164,6 +165,9 @@ async def claim(conn: AsyncConnection, message_id: int) -> ClaimedMessage | None
 async def record_sent(
     conn: AsyncConnection, message: ClaimedMessage, external_id: str, status: DeliveryStatus
 ) -> None:
+    """The provider took the message: keep its id (made storable, as the pipeline makes the
+    ids of its status callbacks) and status, and apply receipts that came first."""
+    external_id = storable_external_id(external_id)
     await conn.execute(
         update(outbound)
         .where(outbound.c.id == message.id)
@@ -181,7 +185,12 @@ async def record_retry(
     await conn.execute(
         update(outbound)
         .where(outbound.c.id == message.id)
-        .values(next_attempt_at=now + delay, claimed_until=None, error=error, updated_at=now)
+        .values(
+            next_attempt_at=now + delay,
+            claimed_until=None,
+            error=storable_text(error),
+            updated_at=now,
+        )
     )
 
 
@@ -192,7 +201,7 @@ async def record_failure(conn: AsyncConnection, message: ClaimedMessage, reason:
         .values(claimed_until=None, updated_at=datetime.now(UTC))
     )
     await advance_status(
-        conn, outbound.c.id == message.id, status=DeliveryStatus.FAILED, error=reason
+        conn, outbound.c.id == message.id, status=DeliveryStatus.FAILED, error=storable_text(reason)
     )
 
 

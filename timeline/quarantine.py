@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.events import RawPayload
 from timeline.models import QuarantinedPayload
+from timeline.storable import storable_text
 
 quarantine = QuarantinedPayload.__table__
 
@@ -34,6 +35,8 @@ class QuarantinedItem:
 async def quarantine_payload(
     conn: AsyncConnection, workspace_id: int, channel_account_id: int, raw: RawPayload, error: str
 ) -> int:
+    """Keep the payload's bytes as they came, with why it could not be taken in; the reason
+    (which may quote the payload, or the database's refusal of it) is made storable."""
     result = await conn.execute(
         quarantine.insert().returning(quarantine.c.id),
         {
@@ -41,7 +44,7 @@ async def quarantine_payload(
             "channel_account_id": channel_account_id,
             "content_type": raw.content_type,
             "body": raw.body,
-            "error": error,
+            "error": storable_text(error),
             "received_at": datetime.now(UTC),
         },
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -85,6 +86,43 @@ def _together(statements: tuple[Select[Any], ...]) -> Select[Any]:
         records = select(func.row(*rows.c)).select_from(rows).scalar_subquery()
         arrays.append(func.array(records))
     return select(*arrays)
+
+
+_REFUSED_DATA_CLASSES = ("22", "23", "54")
+"""PostgreSQL's SQLSTATE classes for data it refuses: data exceptions (a value out of range, a
+NUL in text), integrity violations, program limits exceeded (an index row too large)."""
+
+
+def refusal(error: BaseException) -> str | None:
+    """Why the database (or its driver, binding a value) refused the data written, if it did
+    and would again; None for anything that may pass (a lost connection, a deadlock, a
+    timeout). The reason is the driver's own message, without SQLAlchemy's statement and
+    parameters."""
+    for cause in _causes(error):
+        if isinstance(cause, asyncpg.PostgresError):
+            if (cause.sqlstate or "")[:2] in _REFUSED_DATA_CLASSES:
+                return f"{cause.sqlstate}: {cause}"
+            return None
+        if isinstance(cause, OverflowError | sqlite3.IntegrityError | sqlite3.DataError):
+            return f"{type(cause).__name__}: {cause}"
+    return None
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what it wraps: SQLAlchemy's `orig`, then the driver's own exception."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.extend(
+            e
+            for e in (getattr(current, "orig", None), current.__cause__, current.__context__)
+            if isinstance(e, BaseException)
+        )
 
 
 class ConnectionLost(Exception):
@@ -381,16 +419,25 @@ table's size was when it was made. COMMIT or ROLLBACK ends the setting.
 @asynccontextmanager
 async def keyed_plans(conn: AsyncConnection) -> AsyncIterator[None]:
     """Inside, plan as KEYED_PLANS says; outside, as the connection does. For ingesting in a
-    caller's transaction (`write_transaction` sets it with its BEGIN, at no cost)."""
-    driver = _driver_in_transaction(conn) if is_postgres(conn) else None
-    if driver is None:
+    caller's transaction (`write_transaction` sets it with its BEGIN, at no cost).
+
+    The settings are local to a transaction, so `conn` must be in one; SQLAlchemy begins its
+    transaction on the driver only with the first statement, which may be this block's own.
+    """
+    if not is_postgres(conn):
         yield
         return
-    await driver.execute(KEYED_PLANS)
+    if not conn.in_transaction():
+        raise RuntimeError("keyed_plans needs a transaction: its settings last as long as one")
+    await fetch_rows(conn, _KEYED_PLANS_SELECT)
     yield
-    await driver.execute(_PLAN_AS_CONNECTED)
+    await _driver(conn).execute(_PLAN_AS_CONNECTED)
 
 
+_KEYED_PLANS_SELECT = text(
+    "SELECT set_config('plan_cache_mode', 'auto', true), set_config('enable_seqscan', 'off', true)"
+)
+"""KEYED_PLANS as one statement, which SQLAlchemy may begin the transaction for."""
 _PLAN_AS_CONNECTED = "SET LOCAL plan_cache_mode TO DEFAULT; SET LOCAL enable_seqscan TO DEFAULT"
 
 

@@ -38,6 +38,26 @@ async def _planning(conn: AsyncConnection) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_keyed_plans_hold_from_the_first_statement_of_a_transaction(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        async with keyed_plans(conn):  # nothing has run yet: the block begins the transaction
+            assert await _planning(conn) == ("auto", "off")
+        assert await _planning(conn) == ("force_custom_plan", "on")
+    async with engine.connect() as conn:
+        assert await _planning(conn) == ("force_custom_plan", "on")
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_keyed_plans_refuse_to_run_outside_a_transaction(engine: AsyncEngine) -> None:
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        with pytest.raises(RuntimeError, match="needs a transaction"):
+            async with keyed_plans(conn):
+                pass
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_keyed_plans_hold_inside_the_block_only(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         assert await _planning(conn) == ("force_custom_plan", "on")
@@ -273,6 +293,10 @@ async def test_a_plan_cached_on_a_tiny_table_still_seeks_once_it_has_grown(
 ) -> None:
     async with engine.begin() as conn, keyed_plans(conn):
         plan = await _cached_plan_after_growth(conn)
+        generic = await conn.execute(
+            text("SELECT generic_plans FROM pg_prepared_statements WHERE name = 'bump'")
+        )
+        assert generic.scalar_one() > 0, "the plan was cached, not made for each run's values"
     assert "Seq Scan on grows" not in plan, plan
     assert "Index Scan using grows_pkey" in plan, plan
 
