@@ -148,9 +148,8 @@ class ChannelAdapter(Protocol):
     def __init__(self, config: ChannelConfig) -> None: ...
 
     def verify(self, request: WebhookRequest) -> object:
-        """Raise SignatureInvalid unless the request is genuinely from the provider, or
-        MalformedPayload when its body cannot even be read to tell (both are answered without
-        storing anything: the request is not known to be the provider's).
+        """Raise SignatureInvalid unless the request is genuinely from the provider (a body
+        that cannot even be read to tell is not known to be the provider's either).
 
         Returns what checking it decoded of the body (a form's fields, say), or None; the
         caller hands that to `parse` with the payload, so nothing is decoded twice and nothing

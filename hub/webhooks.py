@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import hdrs, web
 
-from channels.base import MalformedPayload, SignatureInvalid, WebhookRequest
+from channels.base import SignatureInvalid, WebhookRequest
 from hub.channel_directory import Channel, UnknownChannel
 from hub.errors import error_response
 from hub.intake import take_in
@@ -53,8 +53,6 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
         decoded = channel.adapter.verify(webhook)
     except SignatureInvalid as reason:
         return _refused(request, 403, "bad_signature", f"signature check failed: {reason}")
-    except MalformedPayload as reason:
-        return _refused(request, 400, "malformed_payload", f"{reason}; nothing was stored")
     try:
         result = await take_in(hub, channel, webhook.raw(), decoded)
     except Exception as error:

@@ -404,7 +404,7 @@ def _signed_form(request: WebhookRequest) -> FormBody | None:
         try:
             return read_form(request.body, charset)
         except ValueError as exc:
-            raise MalformedPayload(f"body cannot be read as form data: {exc}") from exc
+            raise SignatureInvalid(f"the signature cannot be checked: {exc}") from exc
     body_hash = dict(parse_qsl(urlsplit(request.url).query)).get("bodySHA256", "")
     actual = hashlib.sha256(request.body).hexdigest()
     if not body_hash or not hmac.compare_digest(body_hash.lower().encode(), actual.encode()):

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from channels.base import ChannelConfig, MalformedPayload, SignatureInvalid, WebhookRequest
+from channels.base import ChannelConfig, SignatureInvalid, WebhookRequest
 from channels.sms.signature import signature_matches, twilio_signature, url_variants
 from channels.sms.twilio import TwilioSmsAdapter
 
@@ -212,7 +212,7 @@ def test_verify_refuses_a_body_that_is_not_utf8() -> None:
     fields = {"Body": "\ufffd", "From": "+15558675310"}
     signature = sign_like_twilio(AUTH_TOKEN, WEBHOOK_URL, fields)
     request = WebhookRequest(WEBHOOK_URL, {"X-Twilio-Signature": signature}, body, FORM)
-    with pytest.raises(MalformedPayload, match="field Body is not valid UTF-8"):
+    with pytest.raises(SignatureInvalid, match="field Body is not valid UTF-8"):
         _adapter().verify(request)
 
 
@@ -242,7 +242,7 @@ def test_verify_refuses_a_charset_that_cannot_carry_a_form(charset: str) -> None
     signature = sign_like_twilio(AUTH_TOKEN, WEBHOOK_URL, {"Body": "hi", "From": "+15558675310"})
     content_type = f"{FORM}; charset={charset}"
     request = WebhookRequest(WEBHOOK_URL, {"X-Twilio-Signature": signature}, body, content_type)
-    with pytest.raises(MalformedPayload, match="cannot carry a form"):
+    with pytest.raises(SignatureInvalid, match="cannot carry a form"):
         _adapter().verify(request)
 
 

@@ -1,0 +1,118 @@
+"""A channel changed with the CLI (credentials rotated, deactivated) changes in every serving
+process within seconds, without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+
+from channels.sms.simulate import inbound_sms_form, signed
+from hub.config import Settings
+from hub.context import Hub
+from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.hub.test_cli import SWITCHBOARD, run
+from tests.workspace import OUR_NUMBER, SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace
+
+WITHIN_SECONDS = 5.0
+
+
+@pytest.fixture
+def two_servers(database_url: str, tmp_path: Path) -> Iterator[list[str]]:
+    """Two `switchboard serve` processes on the test's database; their base URLs."""
+    processes, urls = [], []
+    for number in range(2):
+        port = free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
+            "SWITCHBOARD_DATABASE_URL": database_url,
+            "SWITCHBOARD_SECRET_KEY": TEST_SECRET_KEY,
+            "SWITCHBOARD_PORT": str(port),
+        }
+        log = (tmp_path / f"serve-{number}.log").open("wb")
+        processes.append(subprocess.Popen([SWITCHBOARD, "serve"], env=env, stdout=log, stderr=log))
+        urls.append(f"http://127.0.0.1:{port}")
+    yield urls
+    for process in processes:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def _ready(http: aiohttp.ClientSession, base_url: str) -> None:
+    for _ in range(300):
+        try:
+            async with http.get(f"{base_url}/readyz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{base_url} did not start")
+
+
+async def _text(http: aiohttp.ClientSession, url: str, auth_token: str) -> int:
+    form = inbound_sms_form(
+        sender="+14155550123", recipient=OUR_NUMBER, body="hi", account_sid=SMS_ACCOUNT_SID
+    )
+    body, headers = signed(url, auth_token, form)
+    async with http.post(url, data=body, headers=headers) as response:
+        return response.status
+
+
+async def _all_answer(
+    http: aiohttp.ClientSession, urls: list[str], auth_token: str, status: int
+) -> float:
+    """Seconds until every server answers a text signed with `auth_token` with `status`."""
+    started = asyncio.get_running_loop().time()
+    while True:
+        answers = [await _text(http, url, auth_token) for url in urls]
+        waited = asyncio.get_running_loop().time() - started
+        if answers == [status] * len(urls):
+            return waited
+        assert waited < WITHIN_SECONDS, f"after {waited:.1f} s the servers answer {answers}"
+        await asyncio.sleep(0.2)
+
+
+async def test_rotated_credentials_and_deactivation_reach_every_process_within_seconds(
+    settings: Settings, database_url: str, two_servers: list[str], http: aiohttp.ClientSession
+) -> None:
+    hub = Hub(settings)
+    try:
+        ws = await seed_workspace(hub)
+    finally:
+        await hub.stop()
+    path = urlsplit(ws.sms_webhook_url).path
+    urls = [base + path for base in two_servers]
+    for base in two_servers:
+        await _ready(http, base)
+    assert [await _text(http, url, SMS_AUTH_TOKEN) for url in urls] == [200, 200]
+
+    rotated = "rotated-auth-token-0123456789abcdef"
+    changed = run(
+        database_url,
+        "channel",
+        "update",
+        str(ws.sms_channel_id),
+        "--credential",
+        f"auth_token={rotated}",
+    )
+    assert changed.returncode == 0, changed.stderr
+    await _all_answer(http, urls, SMS_AUTH_TOKEN, 403)
+    await _all_answer(http, urls, rotated, 200)
+
+    deactivated = run(database_url, "channel", "update", str(ws.sms_channel_id), "--deactivate")
+    assert deactivated.returncode == 0, deactivated.stderr
+    await _all_answer(http, urls, rotated, 404)
