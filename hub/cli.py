@@ -8,11 +8,17 @@ import gc
 import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hub.config import ConfigError, Settings, load_settings
+from hub.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    require_configured_key_beyond_loopback,
+)
 
 Command = Callable[[Settings, argparse.Namespace], Awaitable[int] | int]
 
@@ -20,6 +26,7 @@ Command = Callable[[Settings, argparse.Namespace], Awaitable[int] | int]
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    os.umask(0o077)  # whatever the hub writes (database, key, logs) is its owner's only
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -184,6 +191,7 @@ def _positive_int(text: str) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    require_configured_key_beyond_loopback(settings)
     if args.processes > 1 and not settings.database_url.startswith("postgresql"):
         raise CommandError("--processes above 1 needs PostgreSQL: SQLite has a single writer")
     if args.migrate:

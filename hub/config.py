@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/switchboard.db"
-DEV_SECRET_KEY = "switchboard-development-secret-key-change-me"
+from hub.secret_key import key_from_data_folder, make_private_folder
+
+DEFAULT_DATA_DIR = "var"
+"""Where the embedded default keeps its SQLite database and, unless one is set, its secret key."""
 
 
 class ConfigError(Exception):
@@ -26,26 +29,64 @@ class Settings:
     port: int
     pull_lease_seconds: float = 30.0
     """How long a process's hold on a pull channel (a mailbox) lasts unless renewed."""
+    secret_key_configured: bool = True
+    """False when the key was generated into the data folder rather than set by the operator;
+    `serve` then refuses to listen beyond this machine."""
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     host = env.get("SWITCHBOARD_HOST", "127.0.0.1")
     port = _port(env.get("SWITCHBOARD_PORT", "8080"))
-    database_url = _database_url(env.get("SWITCHBOARD_DATABASE_URL") or DEFAULT_DATABASE_URL)
+    data_dir = Path(env.get("SWITCHBOARD_DATA_DIR") or DEFAULT_DATA_DIR)
+    database_url = _database_url(
+        env.get("SWITCHBOARD_DATABASE_URL") or f"sqlite:///{data_dir}/switchboard.db"
+    )
     redis_url = env.get("SWITCHBOARD_REDIS_URL") or None
     if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(
             f"SWITCHBOARD_REDIS_URL must be a redis:// or rediss:// URL, got {redis_url!r}"
         )
-    secret_key = env.get("SWITCHBOARD_SECRET_KEY") or DEV_SECRET_KEY
+    secret_key = env.get("SWITCHBOARD_SECRET_KEY") or None
+    configured = secret_key is not None
+    if secret_key is None:
+        try:
+            secret_key = key_from_data_folder(data_dir)
+        except OSError as error:
+            raise ConfigError(
+                f"SWITCHBOARD_SECRET_KEY is not set and no key can be kept in "
+                f"SWITCHBOARD_DATA_DIR ({data_dir}): {error.strerror}"
+            ) from None
     if len(secret_key) < 32:
         raise ConfigError("SWITCHBOARD_SECRET_KEY must be at least 32 characters long")
     base_url = (env.get("SWITCHBOARD_BASE_URL") or f"http://{host}:{port}").rstrip("/")
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
         raise ConfigError(f"SWITCHBOARD_BASE_URL must be an http(s) URL, got {base_url!r}")
     lease = _lease_seconds(env.get("SWITCHBOARD_PULL_LEASE_SECONDS", "30"))
-    return Settings(database_url, redis_url, secret_key, base_url, host, port, lease)
+    return Settings(
+        database_url, redis_url, secret_key, base_url, host, port, lease, configured, data_dir
+    )
+
+
+def require_configured_key_beyond_loopback(settings: Settings) -> None:
+    """A key generated on first start is fine for a trial on this machine; a hub that others
+    can reach must have one its operator set (and backs up, and gives every process)."""
+    if settings.secret_key_configured or _loopback(settings.host):
+        return
+    raise ConfigError(
+        f"SWITCHBOARD_SECRET_KEY must be set to serve on {settings.host}, beyond this machine "
+        "(32+ random characters; keep it with your backups)"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _lease_seconds(value: str) -> float:
@@ -74,7 +115,7 @@ def _database_url(url: str) -> str:
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            make_private_folder(Path(path).parent)
         return "sqlite+aiosqlite:///" + path
     raise ConfigError(
         f"SWITCHBOARD_DATABASE_URL must be a postgresql:// or sqlite:/// URL, got scheme {scheme!r}"

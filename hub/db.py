@@ -25,6 +25,9 @@ BEGIN and ROLLBACK round trips around a few SELECTs.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -43,6 +46,7 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
 
 def create_engine(database_url: str, *, pool_size: int = 20) -> AsyncEngine:
     if database_url.startswith("sqlite"):
+        _create_private_file(database_url.split(":///", 1)[-1])
         engine = create_async_engine(
             database_url, pool_size=1, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30}
         )
@@ -55,6 +59,14 @@ def create_engine(database_url: str, *, pool_size: int = 20) -> AsyncEngine:
         pool_recycle=RECYCLE_SECONDS,
         connect_args={"server_settings": SERVER_SETTINGS},
     )
+
+
+def _create_private_file(path: str) -> None:
+    """Create a missing database file readable by its owner only: SQLite gives its journal and
+    WAL files the database file's permissions."""
+    if path and path != ":memory:" and not os.path.exists(path):
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:

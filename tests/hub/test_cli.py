@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -20,7 +21,7 @@ from channels.sms.twilio import TwilioSmsAdapter
 from hub.context import Hub
 from hub.intake import take_in
 from hub.replay import replay_quarantined
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, free_port
 from tests.workspace import OUR_NUMBER, seed_workspace
 from timeline.events import RawPayload
 from timeline.models import TimelineEvent
@@ -214,3 +215,69 @@ def test_teams_from_the_command_line(tmp_path: Path) -> None:
         *("--member", "eve@elsewhere.test"),
     )
     assert stranger.returncode == 1 and "eve@elsewhere.test" in stranger.stderr
+
+
+def _bare(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """A command run as a new user runs it: in a fresh folder, no SWITCHBOARD_* set."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    return subprocess.run(
+        [SWITCHBOARD, *args],
+        env={**environment, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_without_a_secret_key_one_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = _bare(tmp_path, "migrate")
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("generated one into var/secret_key") == 1
+    demo = _bare(tmp_path, "demo", "--json")
+    assert demo.returncode == 0, demo.stderr
+    assert "generated" not in demo.stderr
+    sms_id = str(json.loads(demo.stdout)["channels"]["sms"]["id"])
+    # A later command decrypts what the demo encrypted: the same key, read from the file.
+    changed = _bare(tmp_path, "channel", "update", sms_id, "--credential", "auth_token=" + "x" * 32)
+    assert changed.returncode == 0, changed.stderr
+    var = tmp_path / "var"
+    modes = {path.name: path.stat().st_mode & 0o777 for path in (var, *var.iterdir())}
+    assert modes == {"var": 0o700, "secret_key": 0o600, "switchboard.db": 0o600}
+    assert len((var / "secret_key").read_text().strip()) >= 43
+
+
+def test_serving_beyond_this_machine_needs_a_configured_key(tmp_path: Path) -> None:
+    refused = _bare(tmp_path, "serve", SWITCHBOARD_HOST="0.0.0.0")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "switchboard: configuration error: SWITCHBOARD_SECRET_KEY must be set to serve on "
+        "0.0.0.0, beyond this machine (32+ random characters; keep it with your backups)"
+    )
+
+
+def test_the_embedded_database_and_its_journal_are_private(tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [SWITCHBOARD, "serve", "--migrate", "--demo-if-empty"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
+            "SWITCHBOARD_PORT": str(port),
+        },
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            if (tmp_path / "var" / "switchboard.db-wal").exists():
+                break
+            time.sleep(0.1)
+        files = sorted((tmp_path / "var").iterdir())
+    finally:
+        server.kill()
+        server.wait()
+    assert {path.name for path in files} >= {"switchboard.db", "switchboard.db-wal"}
+    assert {path.name: path.stat().st_mode & 0o777 for path in files} == {
+        path.name: 0o600 for path in files
+    }
