@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import aiohttp
 import asyncpg
@@ -26,6 +26,32 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 REDIS_URL = os.environ.get("SWITCHBOARD_BENCH_REDIS", "redis://127.0.0.1:6379/14")
 SECRET_KEY = "benchmark-secret-key-of-at-least-32-chars"
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
+
+
+@dataclass(frozen=True, slots=True)
+class HubCode:
+    """Which code runs the hub: this checkout's `switchboard`, or another checkout's (a commit
+    to compare with) on this environment's packages."""
+
+    argv: tuple[str, ...]
+    checkout: str | None = None
+
+    @classmethod
+    def at(cls, checkout: str) -> HubCode:
+        return cls((sys.executable, "-m", "hub.cli"), str(Path(checkout).resolve()))
+
+    @property
+    def serving(self) -> str:
+        """What the command lines of its serving processes contain (for `cpu_seconds`)."""
+        return "hub.cli serve" if self.checkout else "switchboard serve"
+
+    def popen_options(self, env: dict[str, str]) -> dict[str, Any]:
+        if self.checkout is None:
+            return {"env": env}
+        return {"env": {**env, "PYTHONPATH": self.checkout}, "cwd": self.checkout}
+
+
+THIS_CHECKOUT = HubCode((SWITCHBOARD,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +116,14 @@ def hub_environment(database: ScratchDatabase, port: int) -> dict[str, str]:
     }
 
 
-def run_cli(env: dict[str, str], *args: str) -> str:
+def run_cli(env: dict[str, str], *args: str, code: HubCode = THIS_CHECKOUT) -> str:
     result = subprocess.run(
-        [SWITCHBOARD, *args], env=env, capture_output=True, text=True, check=False, timeout=300
+        [*code.argv, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        **code.popen_options(env),
     )
     if result.returncode != 0:
         raise RuntimeError(f"switchboard {' '.join(args)} failed:\n{result.stderr}")
@@ -100,14 +131,19 @@ def run_cli(env: dict[str, str], *args: str) -> str:
 
 
 @asynccontextmanager
-async def served_hub(env: dict[str, str], processes: int = 1) -> AsyncIterator[str]:
+async def served_hub(
+    env: dict[str, str], processes: int = 1, code: HubCode = THIS_CHECKOUT
+) -> AsyncIterator[str]:
     """`switchboard serve` in a child process; yields its base URL once it answers /readyz.
 
     The server's log goes to a file (a pipe nobody reads would fill up and stall the server).
     """
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [SWITCHBOARD, "serve", "--processes", str(processes)], env=env, stdout=log, stderr=log
+            [*code.argv, "serve", "--processes", str(processes)],
+            stdout=log,
+            stderr=log,
+            **code.popen_options(env),
         )
         base_url = env["SWITCHBOARD_BASE_URL"]
         try:

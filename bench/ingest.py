@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -38,6 +39,8 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    THIS_CHECKOUT,
+    HubCode,
     ScratchDatabase,
     client_gc_paused,
     cpu_seconds,
@@ -236,13 +239,13 @@ class CpuUse:
     client: float
 
 
-def _cpu_now() -> CpuUse:
+def _cpu_now(code: HubCode = THIS_CHECKOUT) -> CpuUse:
     own = os.times()
-    return CpuUse(cpu_seconds("switchboard serve"), cpu_seconds("postgres:"), own.user + own.system)
+    return CpuUse(cpu_seconds(code.serving), cpu_seconds("postgres:"), own.user + own.system)
 
 
-def _cpu_per_item(since: CpuUse, items: int) -> CpuUse:
-    now = _cpu_now()
+def _cpu_per_item(since: CpuUse, items: int, code: HubCode = THIS_CHECKOUT) -> CpuUse:
+    now = _cpu_now(code)
     pairs = zip(astuple(now), astuple(since), strict=True)
     return CpuUse(*(1e6 * (after - before) / items for after, before in pairs))
 
@@ -289,6 +292,8 @@ class Round:
     base_cpu: CpuUse
     closed_latencies: list[float]
     paced_latencies: list[float]
+    other: tuple[float, CpuUse] | None = None
+    """With --against: the other checkout's closed-loop rate and CPU use, the same round."""
 
     @property
     def ratio(self) -> float:
@@ -302,20 +307,56 @@ class Round:
     def p99_ms(self) -> float:
         return percentile(self.paced_latencies, 0.99) * 1000
 
+    @property
+    def cpu_ratio(self) -> float:
+        """Hub and PostgreSQL CPU per event, this checkout's over the other's (--against)."""
+        assert self.other is not None
+        other = self.other[1]
+        return (self.hub_cpu.hub + self.hub_cpu.postgres) / (other.hub + other.postgres)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A served hub under test: its database, webhook URL and signing secret, its code."""
+
+    database: ScratchDatabase
+    url: str
+    secret: str
+    code: HubCode = THIS_CHECKOUT
+
+
+async def closed_loop(hub: Served, number: int, args: argparse.Namespace) -> ClosedLoop:
+    """From a settled database, 500 webhooks to warm up, then the rest measured."""
+    requests = prepare_requests(
+        hub.url, hub.secret, args.events, f"r{number}", senders=5000 * number
+    )
+    await settle(hub.database, vacuum=False)
+    await post_all(hub.url, requests[:500], args.concurrency)
+    with client_gc_paused():
+        spent = _cpu_now(hub.code)
+        rate, latencies = await post_all(hub.url, requests[500:], args.concurrency)
+        cpu = _cpu_per_item(spent, args.events - 500, hub.code)
+    return ClosedLoop(rate, cpu, latencies)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedLoop:
+    rate: float
+    cpu: CpuUse
+    latencies: list[float]
+
 
 async def run_round(
-    database: ScratchDatabase, url: str, secret: str, number: int, args: argparse.Namespace
+    hub: Served, other: Served | None, number: int, args: argparse.Namespace
 ) -> Round:
-    """Closed loop into the hub from a settled database, at once paced at half the rate it
-    reached (as a hub runs: no checkpoint just before), then the baseline, settled again."""
-    measured = args.events - 500  # the first 500 warm up
-    requests = prepare_requests(url, secret, args.events, f"r{number}", senders=5000 * number)
-    await settle(database, vacuum=False)
-    await post_all(url, requests[:500], args.concurrency)
-    with client_gc_paused():
-        spent = _cpu_now()
-        hub_rate, closed_latencies = await post_all(url, requests[500:], args.concurrency)
-        hub_cpu = _cpu_per_item(spent, measured)
+    """Closed loop into the hub (and into the other checkout's, with --against), at once paced
+    at half the rate it reached (as a hub runs: no checkpoint just before), then the baseline,
+    settled again."""
+    database, url, secret = hub.database, hub.url, hub.secret
+    measured = args.events - 500
+    loop = await closed_loop(hub, number, args)
+    hub_rate, hub_cpu, closed_latencies = loop.rate, loop.cpu, loop.latencies
+    compared = await closed_loop(other, number, args) if other is not None else None
     paced_rate = hub_rate / 2
     paced = prepare_requests(url, secret, int(paced_rate * args.paced_seconds), f"p{number}")
     with client_gc_paused():
@@ -323,7 +364,15 @@ async def run_round(
     await settle(database)
     with client_gc_paused():
         base_rate, base_cpu = await baseline(database, measured, args.concurrency)
-    return Round(hub_rate, hub_cpu, base_rate, base_cpu, closed_latencies, paced_latencies)
+    return Round(
+        hub_rate,
+        hub_cpu,
+        base_rate,
+        base_cpu,
+        closed_latencies,
+        paced_latencies,
+        (compared.rate, compared.cpu) if compared is not None else None,
+    )
 
 
 async def main() -> int:
@@ -338,17 +387,36 @@ async def main() -> int:
         default=os.cpu_count() or 1,
         help="web processes of the hub (`serve --processes`; default: one per core)",
     )
+    parser.add_argument(
+        "--against",
+        metavar="CHECKOUT",
+        help="also measure another checkout's hub (a commit to compare with) in every round: "
+        "its closed loop right after this one's, on a database of its own; prints the ratio "
+        "of their CPU per event (hub and PostgreSQL)",
+    )
     args = parser.parse_args()
 
-    async with scratch_database("switchboard_bench_ingest") as database:
-        env = hub_environment(database, free_port())
-        run_cli(env, "migrate")
+    async with contextlib.AsyncExitStack() as databases:
+        database = await databases.enter_async_context(scratch_database("switchboard_bench_ingest"))
+        hub = _prepared(database, THIS_CHECKOUT)
         settings = await server_settings(database)
-        demo = json.loads(run_cli(env, "demo", "--json"))
-        sms = demo["channels"]["sms"]
-        url, secret = sms["webhook_url"], sms["secret"]
-        async with served_hub(env, args.processes):
-            rounds = [await run_round(database, url, secret, n, args) for n in range(args.rounds)]
+        other = None
+        if args.against:
+            other_database = await databases.enter_async_context(
+                scratch_database("switchboard_bench_against")
+            )
+            other = _prepared(other_database, HubCode.at(args.against))
+        async with contextlib.AsyncExitStack() as servers:
+            await servers.enter_async_context(served_hub(hub.env, args.processes))
+            if other is not None:
+                await servers.enter_async_context(
+                    served_hub(other.env, args.processes, other.served.code)
+                )
+            rounds = [
+                await run_round(hub.served, other.served if other else None, n, args)
+                for n in range(args.rounds)
+            ]
+        url, secret = hub.served.url, hub.served.secret
         total, distinct = await count_events(database)
         ceiling = await http_ceiling(
             url, prepare_requests(url, secret, args.events, "ceiling"), args.concurrency
@@ -388,6 +456,8 @@ async def main() -> int:
         f"{percentile(closed, 0.99) * 1000:.1f} ms (same round)"
     )
     print(f"p99 ack at half (median)      {by_p99.p99_ms:.1f} ms  (target < {TARGET_P99_MS} ms)")
+    if args.against:
+        _print_comparison(rounds, args.against)
     print(
         f"stored events                 {total} ({distinct} distinct): "
         f"lost {expected - distinct}, duplicated {total - distinct}"
@@ -399,6 +469,34 @@ async def main() -> int:
     )
     print("PASS" if ok else "MISS")
     return 0 if ok else 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    env: dict[str, str]
+    served: Served
+
+
+def _prepared(database: ScratchDatabase, code: HubCode) -> _Prepared:
+    """A migrated database with the demo workspace, seeded by `code`'s own CLI."""
+    env = hub_environment(database, free_port())
+    run_cli(env, "migrate", code=code)
+    sms = json.loads(run_cli(env, "demo", "--json", code=code))["channels"]["sms"]
+    return _Prepared(env, Served(database, sms["webhook_url"], sms["secret"], code))
+
+
+def _print_comparison(rounds: list[Round], checkout: str) -> None:
+    for number, each in enumerate(rounds, start=1):
+        assert each.other is not None
+        rate, cpu = each.other
+        print(
+            f"round {number} against {checkout}: {rate:,.0f} events/s; CPU µs per event: hub"
+            f" {cpu.hub:.0f}, PostgreSQL {cpu.postgres:.0f} (this checkout: hub"
+            f" {each.hub_cpu.hub:.0f}, PostgreSQL {each.hub_cpu.postgres:.0f});"
+            f" ratio {each.cpu_ratio:.3f}"
+        )
+    median = _median(rounds, lambda r: r.cpu_ratio).cpu_ratio
+    print(f"CPU per event (hub + PostgreSQL), this / {checkout} (median): {median:.3f}")
 
 
 def _median(rounds: list[Round], measure: Callable[[Round], float]) -> Round:

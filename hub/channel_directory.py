@@ -134,11 +134,13 @@ class ChannelDirectory:
         now = self._clock()
         if now - cached.checked_at < self._recheck:
             return True
+        # Requests arriving while this one checks use the channel as it is: under load, every
+        # request in flight would otherwise run the same query at the same moment.
+        cached.checked_at = now
         channel_id = cached.channel.context.channel_account_id
         async with self._engine.connect() as conn:
             row = (await conn.execute(_REVISION, {"channel_id": channel_id})).first()
         if row is not None and row.active and row.revision == cached.channel.revision:
-            cached.checked_at = now
             return True
         log.info("channel %s changed (revision or activity); reloading it", channel_id)
         self._forget(cached.channel)
