@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from channels.base import MalformedPayload, UnsupportedEvent
 from hub.channel_directory import Channel
-from hub.context import Hub
 from hub.log_text import printable
-from timeline.events import RawPayload
+from timeline.events import InboundEvent, RawPayload
 from timeline.ingest import IngestRequest
 from timeline.quarantine import quarantine_payload
 from timeline.sql import refusal
+
+if TYPE_CHECKING:
+    from hub.context import Hub
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ async def take_in(
     """
     channel_id = channel.context.channel_account_id
     try:
-        events = channel.adapter.parse(raw, decoded)
+        events = parse_payload(channel, raw, decoded)
     except UnsupportedEvent as reason:
         log.info("channel %s: unsupported event ignored: %s", channel_id, printable(reason))
         return IntakeResult(unsupported=str(reason))
@@ -65,6 +68,19 @@ async def take_in(
             raise
         return await _refused(hub, channel, raw, f"the database refused it: {why}", quarantine)
     return IntakeResult(events=len(events))
+
+
+def parse_payload(channel: Channel, raw: RawPayload, decoded: object = None) -> list[InboundEvent]:
+    """The adapter's events for `raw`. A parser that fails otherwise than the contract says (a
+    bug) is logged with its traceback and its payload treated as malformed: quarantined, to be
+    replayed once the parser is fixed, rather than refused until the provider gives up."""
+    try:
+        return channel.adapter.parse(raw, decoded)
+    except (UnsupportedEvent, MalformedPayload):
+        raise
+    except Exception as error:
+        log.exception("channel %s: the parser failed", channel.context.channel_account_id)
+        raise MalformedPayload(f"the parser failed: {type(error).__name__}: {error}") from error
 
 
 async def _refused(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from channels.base import MalformedPayload, PullSink, PullTransport, SyncCounts, UnsupportedEvent
 from hub import leases
 from hub.channel_directory import RECHECK_SECONDS, Channel, UnknownChannel
+from hub.intake import parse_payload
 from hub.log_text import printable
 from timeline.events import RawPayload
 from timeline.ingest import IngestRequest
@@ -84,7 +85,7 @@ class ChannelPullSink:
         rejected: list[tuple[RawPayload, str]] = []
         for raw in payloads:
             try:
-                events = self._channel.adapter.parse(raw)
+                events = parse_payload(self._channel, raw)
             except UnsupportedEvent as reason:
                 log.info(
                     "channel %s: unsupported payload skipped: %s",

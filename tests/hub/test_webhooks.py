@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from channels.sms.simulate import inbound_sms_form, signed, status_callback_form
+from channels.sms.twilio import TwilioSmsAdapter
 from hub.context import Hub
 from tests.conftest import ServedHub
 from tests.refusing_database import refuse_bodies_containing
@@ -201,3 +202,22 @@ async def test_a_content_type_longer_than_a_stored_one_is_refused(
     body, headers = signed(url, SMS_AUTH_TOKEN, _text_form("hi"))
     headers["Content-Type"] = FORM + "; " + "x=y; " * 60
     assert (await _post(http, url, body, headers))[0] == 415
+
+
+async def test_a_parser_that_fails_unexpectedly_gets_its_payload_quarantined(
+    served_hub: ServedHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = _hub(served_hub)
+    ws = await seed_workspace(hub)
+
+    def buggy(self: object, raw: object, decoded: object = None) -> list[object]:
+        raise IndexError("a bug in the parser")
+
+    monkeypatch.setattr(TwilioSmsAdapter, "parse", buggy)
+    url = ws.sms_webhook_url
+    body, headers = signed(url, SMS_AUTH_TOKEN, _text_form("hello"))
+    status, _, answer = await _post(http, url, body, headers)
+    assert status == 400 and b"the parser failed: IndexError" in answer
+    async with hub.engine.connect() as conn:
+        kept = (await conn.execute(select(QuarantinedPayload))).one()
+    assert kept.body == body
