@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from hub.api import agents, conversations, customers, events, messages, teams
-from hub.api.framework import ApiRoutes
+from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
 from hub.api.openapi import build_openapi
 from hub.auth import Principal, principal_for_token
 from hub.context import Hub
@@ -18,8 +18,6 @@ from hub.web_keys import HUB
 from hub.webhooks import add_routes as add_webhook_routes
 
 API_MODULES = (customers, conversations, agents, teams, messages, events)
-MAX_REQUEST_BYTES = 32 * 1024 * 1024
-"""The largest API request body (a reply's files, base64); webhooks have their channel's own."""
 
 
 def api_routes() -> ApiRoutes:

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import audit
 from hub.api.files import FileIn, decode_files
-from hub.api.framework import ApiRoutes, Call
-from hub.api.paging import decode_cursor, encode_cursor
+from hub.api.framework import ApiRoutes, Call, Id, Text
+from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
 from hub.errors import ApiError, invalid, not_found
 from hub.teams import find_team
 from hub.web_keys import HUB
@@ -53,16 +53,16 @@ class ConversationPage(BaseModel):
 
 class ConversationQuery(BaseModel):
     status: Status | None = None
-    assignee_id: int | None = None
-    team_id: int | None = None
-    channel_account_id: int | None = None
-    limit: int = Field(50, ge=1, le=200)
-    cursor: str | None = None
+    assignee_id: Id | None = None
+    team_id: Id | None = None
+    channel_account_id: Id | None = None
+    limit: PageLimit = 50
+    cursor: Cursor | None = None
 
 
 class ReplyIn(BaseModel):
-    body: str = Field(min_length=1, max_length=100_000)
-    html: str | None = Field(
+    body: Text = Field(min_length=1, max_length=100_000)
+    html: Text | None = Field(
         None,
         min_length=1,
         max_length=200_000,
@@ -72,7 +72,7 @@ class ReplyIn(BaseModel):
 
 
 class NoteIn(BaseModel):
-    body: str = Field(min_length=1, max_length=100_000)
+    body: Text = Field(min_length=1, max_length=100_000)
 
 
 class MessageQueued(BaseModel):
@@ -86,11 +86,11 @@ class NoteOut(BaseModel):
 
 
 class AssignIn(BaseModel):
-    agent_id: int | None = Field(description="the agent to assign; null to unassign")
+    agent_id: Id | None = Field(description="the agent to assign; null to unassign")
 
 
 class TransferIn(BaseModel):
-    team_id: int | None = Field(description="the team to hand it to; null for the whole workspace")
+    team_id: Id | None = Field(description="the team to hand it to; null for the whole workspace")
 
 
 @routes.add(

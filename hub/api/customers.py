@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Integer, bindparam, select, tuple_
 
-from hub.api.framework import ApiRoutes, Call
-from hub.api.paging import decode_cursor, encode_cursor
+from hub.api.framework import ApiRoutes, Call, Text
+from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
 from hub.errors import not_found
 from hub.web_keys import HUB
 from timeline.identities import parse_query_identity
@@ -46,9 +46,11 @@ class CustomerPage(BaseModel):
 
 
 class CustomerQuery(BaseModel):
-    q: str | None = Field(None, description="a name prefix, a phone number or an email address")
-    limit: int = Field(50, ge=1, le=200)
-    cursor: str | None = None
+    q: Text | None = Field(
+        None, max_length=200, description="a name prefix, a phone number or an email address"
+    )
+    limit: PageLimit = 50
+    cursor: Cursor | None = None
 
 
 class TimelineEventOut(BaseModel):
@@ -88,8 +90,8 @@ class TimelinePage(BaseModel):
 
 
 class TimelineQuery(BaseModel):
-    limit: int = Field(50, ge=1, le=200)
-    cursor: str | None = Field(None, description="next_cursor of the previous (newer) page")
+    limit: PageLimit = 50
+    cursor: Cursor | None = None
 
 
 @routes.add(

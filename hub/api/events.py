@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.api.framework import ApiRoutes, Call, Download
+from hub.api.framework import ApiRoutes, Call, Download, Position
 from hub.errors import ApiError, not_found
 from hub.web_keys import HUB
 from timeline.blobs import AttachmentNotKept, attachment_content
@@ -18,6 +18,7 @@ routes = ApiRoutes()
     summary="Download the n-th attachment (from 0) of a timeline event",
     tag="events",
     response=Download,
+    path_types={"attachment": Position},
 )
 async def download_attachment(call: Call[Any, Any]) -> Download:
     async with call.request.app[HUB].reads.connect() as conn:

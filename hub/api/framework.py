@@ -2,21 +2,52 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_model
 
 from hub.auth import Principal
 from hub.errors import ApiError, invalid, not_found
 
 Body = TypeVar("Body", bound=BaseModel)
 Query = TypeVar("Query", bound=BaseModel)
+
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+"""The largest API request body (a reply's files, base64); webhooks have their channel's own."""
+
+MAX_BIGINT = 2**63 - 1
+MAX_INTEGER = 2**31 - 1
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+def _written_in_ascii_digits(value: object) -> object:
+    """Paths and queries are text: pydantic alone would also read ' 7', '+7', '7.0' and '7_0'
+    as 7, values outside the document's `integer`. JSON bodies arrive typed (strict mode)."""
+    if isinstance(value, str) and not _ASCII_DIGITS.fullmatch(value):
+        raise ValueError("expected a whole number written in the digits 0-9")
+    return value
+
+
+DIGITS_ONLY = BeforeValidator(_written_in_ascii_digits)
+"""Put last in an integer's Annotated[...], after its Field bounds, so the bounds stay native
+(and in the document as minimum/maximum) and this runs first."""
+
+Id = Annotated[int, Field(ge=1, le=MAX_BIGINT), DIGITS_ONLY]
+"""A row id, in paths, queries and bodies: the range of a BIGINT id column."""
+
+Position = Annotated[int, Field(ge=0, le=MAX_INTEGER), DIGITS_ONLY]
+"""A position in a list kept in an INTEGER column (an attachment's index, from 0)."""
+
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL cannot store U+0000 in text; no string the API takes carries it."""
+
+Text = Annotated[str, Field(pattern=NO_NUL)]
+"""A string input that may reach the database; give it a max_length."""
 
 
 class Empty(BaseModel):
@@ -77,6 +108,7 @@ class Endpoint:
     summary: str
     tag: str
     response: Response
+    path_parameters: type[BaseModel]
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     status: int = 200
@@ -97,11 +129,17 @@ class ApiRoutes:
         response: Response,
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
+        path_types: Mapping[str, Any] | None = None,
         status: int = 200,
     ) -> Callable[[Handler], Handler]:
+        """Declare an endpoint; each `{name}` in `path` is an Id unless `path_types` says."""
+
         def register(handler: Handler) -> Handler:
+            parameters = _path_parameters(handler.__name__, path, path_types or {})
             self.endpoints.append(
-                Endpoint(method, path, handler, summary, tag, response, body, query, status)
+                Endpoint(
+                    method, path, handler, summary, tag, response, parameters, body, query, status
+                )
             )
             return handler
 
@@ -116,6 +154,14 @@ class ApiRoutes:
             )
 
 
+def _path_parameters(handler: str, path: str, types: Mapping[str, Any]) -> type[BaseModel]:
+    names = re.findall(r"{(\w+)}", path)
+    if unknown := set(types) - set(names):
+        raise ValueError(f"{path} has no parameters {sorted(unknown)}")
+    fields: dict[str, Any] = {name: (types.get(name, Id), ...) for name in names}
+    return create_model(f"{handler}_path", **fields)
+
+
 def _view(
     endpoint: Endpoint, principal_of: Callable[[web.Request], Awaitable[Principal]]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -124,9 +170,9 @@ def _view(
         call = Call(
             request=request,
             principal=principal,
-            body=await _body(request, endpoint.body),
+            ids=_path_values(endpoint.path_parameters, request),
             query=_validate(endpoint.query or Empty, dict(request.query)),
-            ids=_path_ids(request),
+            body=await _body(request, endpoint.body),
         )
         result = await endpoint.handler(call)
         if isinstance(result, Download):
@@ -140,34 +186,39 @@ def _view(
     return view
 
 
+def _path_values(model: type[BaseModel], request: web.Request) -> dict[str, int]:
+    """The path's numbers; one that is not a number in range names nothing there is: 404."""
+    try:
+        return model.model_validate(dict(request.match_info)).model_dump()
+    except ValidationError as error:
+        name = str(error.errors()[0]["loc"][0])
+        raise not_found(name.removesuffix("_id")) from None
+
+
 async def _body(request: web.Request, model: type[BaseModel] | None) -> BaseModel:
+    """The JSON body as `model`, strictly: `"7"` is no integer and `1` no string here."""
     if model is None:
         return Empty()
     raw = await request.read()
     try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise ApiError(400, "bad_json", "the request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise invalid({"body": "must be a JSON object"})
-    return _validate(model, data)
+        return model.model_validate_json(raw or b"{}", strict=True)
+    except ValidationError as error:
+        # pydantic's parser also refuses nesting deeper than it recurses (json.loads would
+        # raise RecursionError at 100,000 levels): that is bad JSON too, not an error of ours.
+        if any(issue["type"] == "json_invalid" for issue in error.errors()):
+            raise ApiError(400, "bad_json", "the request body is not valid JSON") from None
+        raise invalid(_fields(error)) from None
 
 
 def _validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        fields = {
-            ".".join(str(part) for part in issue["loc"]) or "body": issue["msg"]
-            for issue in error.errors()
-        }
-        raise invalid(fields) from None
+        raise invalid(_fields(error)) from None
 
 
-def _path_ids(request: web.Request) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for name, value in request.match_info.items():
-        if not value.isdigit() or len(value) > 18:
-            raise not_found(name.removesuffix("_id"))
-        ids[name] = int(value)
-    return ids
+def _fields(error: ValidationError) -> dict[str, str]:
+    return {
+        ".".join(str(part) for part in issue["loc"]) or "body": issue["msg"]
+        for issue in error.errors()
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,7 +36,7 @@ def build_openapi(routes: ApiRoutes) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in routes.endpoints:
         path = routes.prefix + endpoint.path
-        paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint, path)
+        paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Switchboard API", "version": "1"},
@@ -59,23 +58,16 @@ def _models(routes: ApiRoutes) -> list[type[BaseModel]]:
     return list(seen.values())
 
 
-def _operation(endpoint: Endpoint, path: str) -> dict[str, Any]:
+def _operation(endpoint: Endpoint) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": endpoint.handler.__name__,
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
-        "parameters": _path_parameters(path) + _query_parameters(endpoint),
+        "parameters": _parameters(endpoint.path_parameters, "path")
+        + (_parameters(endpoint.query, "query") if endpoint.query is not None else []),
         "responses": {
             str(endpoint.status): _success(endpoint.response),
-            **{
-                status: {
-                    "description": text,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
-                for status, text in _ERRORS.items()
-            },
+            **{status: _error(status) for status in _error_statuses(endpoint)},
         },
     }
     if endpoint.body is not None:
@@ -87,12 +79,34 @@ def _operation(endpoint: Endpoint, path: str) -> dict[str, Any]:
 
 
 _ERRORS = {
+    "400": "the request body is not valid JSON (or nests deeper than it may)",
     "401": "missing or unknown bearer token",
     "403": "the caller's role may not do this",
     "404": "no such object in the caller's workspace",
     "409": "the object's state does not allow this",
+    "413": "the request body is larger than the server reads",
     "422": "invalid input; `fields` names each offending field",
 }
+
+
+def _error_statuses(endpoint: Endpoint) -> list[str]:
+    """The errors this endpoint can answer: each only where the input it concerns exists."""
+    statuses = ["401", "403", "409"]
+    if endpoint.path_parameters.model_fields:
+        statuses.append("404")
+    if endpoint.query is not None or endpoint.body is not None:
+        statuses.append("422")
+    if endpoint.body is not None:
+        statuses += ["400", "413"]
+    return sorted(statuses)
+
+
+def _error(status: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": _ERRORS[status],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    return response
 
 
 def _success(response: type[BaseModel] | type[Download]) -> dict[str, Any]:
@@ -108,24 +122,28 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _path_parameters(path: str) -> list[dict[str, Any]]:
-    return [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
-        for name in re.findall(r"{(\w+)}", path)
-    ]
-
-
-def _query_parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
-    if endpoint.query is None:
-        return []
-    schema = endpoint.query.model_json_schema()
+def _parameters(model: type[BaseModel], location: str) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
     required = set(schema.get("required", []))
     return [
         {
             "name": name,
-            "in": "query",
+            "in": location,
             "required": name in required,
-            "schema": {k: v for k, v in prop.items() if k != "title"},
+            "schema": _parameter_schema(prop),
         }
         for name, prop in schema.get("properties", {}).items()
     ]
+
+
+def _parameter_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema as a parameter's: a parameter is present or absent, never null."""
+    schema = {k: v for k, v in prop.items() if k not in ("title", "anyOf", "default")}
+    branches = [b for b in prop.get("anyOf", []) if b != {"type": "null"}]
+    if len(branches) == 1:
+        schema = {**branches[0], **schema}
+    elif branches:
+        schema["anyOf"] = branches
+    if prop.get("default") is not None:
+        schema["default"] = prop["default"]
+    return schema

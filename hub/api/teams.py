@@ -6,12 +6,20 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from hub.api.framework import ApiRoutes, Call
+from hub.api.framework import ApiRoutes, Call, Id
 from hub.errors import ApiError, invalid, not_found
 from hub.teams import TeamNameTaken, TeamRow, UnknownMembers, create_team, list_teams, set_members
 from hub.web_keys import HUB
 
 routes = ApiRoutes()
+
+TEAM_NAME = (
+    r"^[^\x00]*"
+    r"[^\x00\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    r"[^\x00]*$"
+)
+"""Something besides whitespace (what str.strip() removes, spelled out so that the document's
+regex dialect and the server's agree), and no U+0000."""
 
 
 class TeamOut(BaseModel):
@@ -25,12 +33,12 @@ class TeamList(BaseModel):
 
 
 class TeamIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    member_ids: list[int] = Field(default_factory=list, max_length=1000)
+    name: str = Field(min_length=1, max_length=200, pattern=TEAM_NAME)
+    member_ids: list[Id] = Field(default_factory=list, max_length=1000)
 
 
 class MembersIn(BaseModel):
-    member_ids: list[int] = Field(max_length=1000)
+    member_ids: list[Id] = Field(max_length=1000)
 
 
 @routes.add("GET", "/teams", summary="List teams", tag="teams", response=TeamList)
