@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
 
-from aiohttp import web
+from aiohttp import hdrs, web
+
+from hub.log_text import printable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,15 @@ def error_response(
     )
 
 
+def status_response(status: int, headers: Mapping[str, str] | None = None) -> web.Response:
+    """The error shape for a bare HTTP status, told in its standard words and nothing else."""
+    phrase = HTTPStatus(status).phrase
+    return error_response(status, phrase.lower().replace(" ", "_"), phrase, headers=headers)
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_BODY_HEADERS = frozenset({hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH})
 
 
 @web.middleware
@@ -58,7 +69,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        return error_response(error.status, error.reason.lower().replace(" ", "_"), error.reason)
+        # aiohttp's own errors carry headers that belong to the answer (Allow on a 405).
+        headers = {k: v for k, v in error.headers.items() if k not in _BODY_HEADERS}
+        return status_response(error.status, headers)
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception(
+            "unhandled error on %s %s", printable(request.method), printable(request.path)
+        )
         return error_response(500, "internal", "internal server error")

@@ -157,3 +157,13 @@ async def test_a_body_over_the_size_limit_is_413_in_the_error_shape(
     )
     assert response.status == 413
     assert (await _error(response))["code"] == "request_entity_too_large"
+
+
+async def test_a_method_a_path_does_not_have_is_405_with_allow(
+    hub: Hub, client: TestClient
+) -> None:
+    ws = await seed_workspace(hub)
+    response = await client.delete("/api/v1/customers", headers=bearer(ws.token))
+    assert response.status == 405
+    assert (await _error(response))["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == "GET"
