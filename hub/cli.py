@@ -214,10 +214,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve_web(settings: Settings, args: argparse.Namespace, *, reuse_port: bool) -> None:
-    from aiohttp import web
-
     from hub.app import create_app
     from hub.context import Hub
+    from hub.serving import serve
 
     app = create_app(Hub(settings))
     # What is alive now (modules, models, routes) lives as long as the process: keep it out of
@@ -229,13 +228,14 @@ def _serve_web(settings: Settings, args: argparse.Namespace, *, reuse_port: bool
     # In alternating runs of bench/ingest.py's closed loop the hub spent 276-334 µs of CPU per
     # event with this threshold against 319-371 µs without it. Reference cycles are rare here.
     gc.set_threshold(20_000, 20, 20)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        print=None,
-        access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
+    asyncio.run(
+        serve(
+            app,
+            settings.host,
+            settings.port,
+            reuse_port=reuse_port,
+            access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
+        )
     )
 
 

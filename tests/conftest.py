@@ -17,7 +17,8 @@ import asyncpg
 import jsonschema
 import pytest
 import redis
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 
 from hub.config import Settings
 from hub.migrate import upgrade
@@ -135,10 +136,17 @@ class ServedHub:
     base_url: str
 
 
+class HubTestServer(TestServer):
+    """aiohttp's test server, running the app the way `switchboard serve` does."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        from hub.serving import HubRunner
+
+        return HubRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def served_hub(database_url: str) -> AsyncIterator[ServedHub]:
-    from aiohttp.test_utils import TestServer
-
     from hub.app import create_app
     from hub.context import Hub
 
@@ -148,7 +156,7 @@ async def served_hub(database_url: str) -> AsyncIterator[ServedHub]:
         Settings(database_url, None, TEST_SECRET_KEY, base_url, "127.0.0.1", port),
         scheduler_interval=0.1,
     )
-    server = TestServer(create_app(instance), host="127.0.0.1", port=port)
+    server = HubTestServer(create_app(instance), host="127.0.0.1", port=port)
     await server.start_server()
     yield ServedHub(instance, base_url)
     await server.close()
@@ -159,7 +167,7 @@ async def client(hub: object, aiohttp_client: Any) -> AsyncIterator[TestClient]:
     """A test client of the app serving the `hub` fixture."""
     from hub.app import create_app
 
-    yield await aiohttp_client(create_app(hub))
+    yield await aiohttp_client(HubTestServer(create_app(hub)))
 
 
 def bearer(token: str) -> dict[str, str]:
