@@ -117,7 +117,9 @@ async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
                 found = await find_identities(conn, workspace_id, [key])
                 query = query.where(customers.c.id.in_([row.customer_id for row in found.values()]))
             else:
-                query = query.where(customers.c.name_folded.startswith(call.query.q.casefold()))
+                # autoescape: a `%` or `_` typed by the caller is a letter, not a LIKE wildcard.
+                prefix = call.query.q.casefold()
+                query = query.where(customers.c.name_folded.startswith(prefix, autoescape=True))
         if call.query.cursor:
             (after,) = decode_cursor(call.query.cursor, int)
             query = query.where(customers.c.id < after)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from hub.api.framework import MAX_REQUEST_BYTES
 from hub.context import Hub
+from hub.demo import seed_demo
 from tests.conftest import bearer
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
 from timeline.models import Conversation
@@ -167,3 +168,17 @@ async def test_a_method_a_path_does_not_have_is_405_with_allow(
     assert response.status == 405
     assert (await _error(response))["code"] == "method_not_allowed"
     assert response.headers["Allow"] == "GET"
+
+
+async def test_percent_and_underscore_in_a_name_search_are_letters(
+    hub: Hub, client: TestClient
+) -> None:
+    demo = await seed_demo(hub)
+    found = await client.get("/api/v1/customers", params={"q": "j"}, headers=bearer(demo.api_token))
+    assert [item["name"] for item in (await found.json())["items"]] == ["John Miller"]
+    for q in ["%", "_", "%%", "_ohn"]:
+        response = await client.get(
+            "/api/v1/customers", params={"q": q}, headers=bearer(demo.api_token)
+        )
+        assert response.status == 200
+        assert (await response.json())["items"] == [], q

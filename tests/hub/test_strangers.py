@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from hub.app import create_app
+from hub.config import Settings
+from hub.context import Hub
 from hub.errors import json_errors
+from tests.conftest import TEST_BASE_URL, TEST_SECRET_KEY
+
+
+@pytest.fixture
+async def unreachable_database() -> AsyncIterator[Hub]:
+    """A hub whose PostgreSQL is nowhere: nothing listens on port 1."""
+    url = "postgresql+asyncpg://postgres@127.0.0.1:1/switchboard_secret_name"
+    instance = Hub(Settings(url, None, TEST_SECRET_KEY, TEST_BASE_URL, "127.0.0.1", 0))
+    yield instance
+    await instance.engine.dispose()
+
+
+async def test_readyz_answers_a_generic_reason_and_logs_the_error(
+    unreachable_database: Hub, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(unreachable_database, manage_hub=False)
+    client: TestClient = await aiohttp_client(app)
+    with caplog.at_level(logging.WARNING, logger="hub.app"):
+        response = await client.get("/readyz")
+    assert response.status == 503
+    assert await response.json() == {"status": "unavailable", "database": "unavailable"}
+    logged = [r.getMessage() for r in caplog.records if r.name == "hub.app"]
+    assert len(logged) == 1 and "127.0.0.1" in logged[0] and "\n" not in logged[0]
 
 
 async def test_an_unhandled_error_logs_the_path_escaped(
