@@ -16,7 +16,8 @@ from hub.auth import Principal, principal_for_token
 from hub.context import Hub
 from hub.errors import ApiError, Handler, json_errors
 from hub.log_text import printable
-from hub.web_keys import HUB
+from hub.rate_limit import FailureLimiter
+from hub.web_keys import API_FAILURES, HUB
 from hub.webhooks import add_routes as add_webhook_routes
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,18 @@ def api_routes() -> ApiRoutes:
     return combined
 
 
-def create_app(hub: Hub, *, manage_hub: bool = True) -> web.Application:
-    """Build the app; with manage_hub the app starts and stops the Hub with itself."""
+def create_app(
+    hub: Hub, *, manage_hub: bool = True, api_failures: FailureLimiter | None = None
+) -> web.Application:
+    """Build the app; with manage_hub the app starts and stops the Hub with itself.
+
+    `api_failures` counts requests without a valid token per address (default: 20 a minute).
+    """
     app = web.Application(
         middlewares=[server_timing, json_errors], client_max_size=MAX_REQUEST_BYTES
     )
     app[HUB] = hub
+    app[API_FAILURES] = api_failures or FailureLimiter()
     routes = api_routes()
     openapi = build_openapi(routes)
     routes.install(app, _principal)
@@ -67,15 +74,29 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _principal(request: web.Request) -> Principal:
+    """The caller of a valid token, whatever its address did before. Without one: 401, and
+    the address's failure counted; once it is over its budget, 429 until its window ends."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "unauthorized", "send an API token as 'Authorization: Bearer <token>'")
-    async with request.app[HUB].reads.connect() as conn:
-        principal = await principal_for_token(conn, token.strip())
-    if principal is None:
-        raise ApiError(401, "unauthorized", "unknown or revoked API token")
-    return principal
+    if scheme.lower() == "bearer" and token.strip():
+        async with request.app[HUB].reads.connect() as conn:
+            principal = await principal_for_token(conn, token.strip())
+        if principal is not None:
+            return principal
+        refusal = "unknown or revoked API token"
+    else:
+        refusal = "send an API token as 'Authorization: Bearer <token>'"
+    failures = request.app[API_FAILURES]
+    retry_after = failures.retry_after(request.remote)
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            "too_many_failures",
+            "too many requests without a valid token from this address",
+            headers={"Retry-After": str(retry_after)},
+        )
+    failures.record_failure(request.remote)
+    raise ApiError(401, "unauthorized", refusal)
 
 
 def _openapi_view(document: dict[str, object]) -> Callable[[web.Request], Awaitable[web.Response]]:

@@ -15,16 +15,22 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """An error the API answers with its own status, code and message."""
+    """An error the API answers with its own status, code, message and headers."""
 
     def __init__(
-        self, status: int, code: str, message: str, fields: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields or {}
+        self.headers = dict(headers or {})
 
 
 def not_found(what: str) -> ApiError:
@@ -65,7 +71,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as error:
-        return error_response(error.status, error.code, error.message, error.fields)
+        return error_response(
+            error.status, error.code, error.message, error.fields, headers=error.headers
+        )
     except web.HTTPException as error:
         if error.status < 400:
             raise

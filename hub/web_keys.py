@@ -12,3 +12,5 @@ if TYPE_CHECKING:
 
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 WEBHOOK_FAILURES: web.AppKey[FailureLimiter] = web.AppKey("webhook_failures")
+API_FAILURES: web.AppKey[FailureLimiter] = web.AppKey("api_failures")
+"""Requests to the REST API without a valid bearer token, counted per client address."""

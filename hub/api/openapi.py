@@ -86,12 +86,21 @@ _ERRORS = {
     "409": "the object's state does not allow this",
     "413": "the request body is larger than the server reads",
     "422": "invalid input; `fields` names each offending field",
+    "429": "too many requests without a valid token from this address; retry after Retry-After",
+}
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds until this address may try again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
 def _error_statuses(endpoint: Endpoint) -> list[str]:
     """The errors this endpoint can answer: each only where the input it concerns exists."""
-    statuses = ["401", "403", "409"]
+    statuses = ["401", "403", "409", "429"]
     if endpoint.path_parameters.model_fields:
         statuses.append("404")
     if endpoint.query is not None or endpoint.body is not None:
@@ -106,6 +115,8 @@ def _error(status: str) -> dict[str, Any]:
         "description": _ERRORS[status],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
+    if status == "429":
+        response["headers"] = _RETRY_AFTER
     return response
 
 

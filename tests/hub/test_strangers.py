@@ -14,7 +14,9 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.context import Hub
 from hub.errors import json_errors
-from tests.conftest import TEST_BASE_URL, TEST_SECRET_KEY
+from hub.rate_limit import FailureLimiter
+from tests.conftest import TEST_BASE_URL, TEST_SECRET_KEY, bearer
+from tests.workspace import seed_workspace
 
 
 @pytest.fixture
@@ -56,3 +58,30 @@ async def test_an_unhandled_error_logs_the_path_escaped(
     assert record.getMessage() == (
         "unhandled error on GET /x\\n2026-12-06 INFO hub: admin signed in"
     )
+
+
+BUDGET = 5
+
+
+@pytest.fixture
+async def limited_client(hub: Hub, aiohttp_client: Any) -> TestClient:
+    app = create_app(hub, api_failures=FailureLimiter(max_failures=BUDGET, window_seconds=600))
+    return await aiohttp_client(app)
+
+
+async def test_bad_tokens_from_one_address_get_429_once_over_budget(
+    hub: Hub, limited_client: TestClient
+) -> None:
+    ws = await seed_workspace(hub)
+    refusals = [
+        (await limited_client.get("/api/v1/customers", headers=headers)).status
+        for headers in [bearer(f"sbt_guess{n}") for n in range(BUDGET - 1)] + [{}]
+    ]
+    assert refusals == [401] * BUDGET
+    response = await limited_client.get("/api/v1/customers", headers=bearer("sbt_one_more"))
+    assert response.status == 429
+    assert 1 <= int(response.headers["Retry-After"]) <= 600
+    assert (await response.json())["error"]["code"] == "too_many_failures"
+    assert (await limited_client.get("/api/v1/customers")).status == 429
+    response = await limited_client.get("/api/v1/customers", headers=bearer(ws.token))
+    assert response.status == 200
