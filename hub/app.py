@@ -14,7 +14,7 @@ from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
 from hub.api.openapi import build_openapi
 from hub.auth import Principal, principal_for_token
 from hub.context import Hub
-from hub.errors import ApiError, Handler, json_errors
+from hub.errors import ApiError, Handler, json_errors, too_many_failures
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
 from hub.web_keys import API_FAILURES, HUB
@@ -86,16 +86,9 @@ async def _principal(request: web.Request) -> Principal:
         refusal = "unknown or revoked API token"
     else:
         refusal = "send an API token as 'Authorization: Bearer <token>'"
-    failures = request.app[API_FAILURES]
-    retry_after = failures.retry_after(request.remote)
-    if retry_after is not None:
-        raise ApiError(
-            429,
-            "too_many_failures",
-            "too many requests without a valid token from this address",
-            headers={"Retry-After": str(retry_after)},
-        )
-    failures.record_failure(request.remote)
+    wait = request.app[API_FAILURES].fail(request.remote)
+    if wait is not None:
+        raise too_many_failures(wait, "too many requests without a valid token from this address")
     raise ApiError(401, "unauthorized", refusal)
 
 

@@ -37,6 +37,11 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
 
 
+def too_many_failures(retry_after: int, message: str) -> ApiError:
+    """429 for an address past its budget of refused requests (hub.rate_limit)."""
+    return ApiError(429, "too_many_failures", message, headers={"Retry-After": str(retry_after)})
+
+
 def invalid(fields: dict[str, str], message: str = "invalid input") -> ApiError:
     return ApiError(422, "invalid", message, fields)
 

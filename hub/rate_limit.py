@@ -40,6 +40,14 @@ class FailureLimiter:
         self._clock = clock
         self._windows: OrderedDict[str, _Window] = OrderedDict()
 
+    def fail(self, address: str | None) -> int | None:
+        """Count one failure from `address`; or, if it is past its budget already, count
+        nothing and return the whole seconds until it may fail again."""
+        wait = self.retry_after(address)
+        if wait is None:
+            self.record_failure(address)
+        return wait
+
     def record_failure(self, address: str | None) -> None:
         """Count one failed attempt from `address` (None: an address unknown, not counted)."""
         if address is None:

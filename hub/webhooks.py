@@ -15,7 +15,7 @@ from aiohttp import hdrs, web
 
 from channels.base import SignatureInvalid, WebhookRequest
 from hub.channel_directory import Channel, UnknownChannel
-from hub.errors import error_response
+from hub.errors import error_response, too_many_failures
 from hub.intake import take_in
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
@@ -105,16 +105,9 @@ async def _body_within(request: web.Request, limit: int) -> bytes | None:
 def _refused(request: web.Request, status: int, code: str, message: str) -> web.Response:
     """Answer a request that is not known to come from the provider, counting the failure
     against its address; an address past its budget is told to come back later (429)."""
-    failures = request.app[WEBHOOK_FAILURES]
-    wait = failures.retry_after(request.remote)
+    wait = request.app[WEBHOOK_FAILURES].fail(request.remote)
     if wait is not None:
-        return error_response(
-            429,
-            "too_many_failures",
-            "too many refused webhooks from this address; retry later",
-            headers={"Retry-After": str(wait)},
-        )
-    failures.record_failure(request.remote)
+        raise too_many_failures(wait, "too many refused webhooks from this address; retry later")
     log.warning(
         "webhook %s refused (%s) from %s: %s",
         printable(request.path),

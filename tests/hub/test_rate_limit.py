@@ -42,3 +42,13 @@ def test_an_unknown_address_is_neither_counted_nor_limited() -> None:
     limiter = FailureLimiter(max_failures=1)
     limiter.record_failure(None)
     assert limiter.retry_after(None) is None
+
+
+def test_a_failure_past_the_budget_is_not_counted_again() -> None:
+    clock = Clock()
+    limiter = FailureLimiter(max_failures=2, window_seconds=60, clock=clock)
+    assert [limiter.fail("192.0.2.7") for _ in range(2)] == [None, None]
+    clock.now += 30
+    assert limiter.fail("192.0.2.7") == 30
+    clock.now += 30
+    assert limiter.fail("192.0.2.7") is None, "a new window, not extended by refused requests"
