@@ -6,6 +6,9 @@ import asyncio
 import atexit
 from typing import Any
 
+from redis import Redis
+from rq import Queue, SimpleWorker
+
 from hub.config import Settings, load_settings
 from hub.context import Hub
 from hub.jobs import QUEUE_NAME
@@ -22,13 +25,26 @@ def run_job(name: str, args: list[Any]) -> None:
 
 def work(settings: Settings, *, burst: bool = False) -> None:
     """Serve jobs without forking per job (fork costs more than our jobs take)."""
-    from redis import Redis
-    from rq import Queue, SimpleWorker
-
     assert settings.redis_url is not None
     connection = Redis.from_url(settings.redis_url)
-    worker = SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
+    worker = _Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
     worker.work(burst=burst, with_scheduler=False)
+
+
+class _Worker(SimpleWorker):
+    """RQ's SimpleWorker, whose teardown does not wait out its pub/sub thread's sleep."""
+
+    def unsubscribe(self) -> None:
+        """Stop the pub/sub thread before sending UNSUBSCRIBE, whose reply then ends it.
+
+        RQ sends UNSUBSCRIBE first and stops the thread after. A thread that reads the reply
+        before that stop is unsubscribed but still running, so it waits for a new subscription
+        for as long as RQ's sleep_time (60 s); redis-py's stop() waits for the thread to end, and
+        with it the worker's exit, which made `switchboard worker --burst` hang now and then.
+        """
+        if self.pubsub_thread is not None:
+            self.pubsub_thread.stop(timeout=0)  # lower its flag now; RQ waits for it below
+        super().unsubscribe()
 
 
 def _process_hub() -> tuple[asyncio.AbstractEventLoop, Hub]:
