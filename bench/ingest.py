@@ -349,14 +349,21 @@ class ClosedLoop:
 async def run_round(
     hub: Served, other: Served | None, number: int, args: argparse.Namespace
 ) -> Round:
-    """Closed loop into the hub (and into the other checkout's, with --against), at once paced
-    at half the rate it reached (as a hub runs: no checkpoint just before), then the baseline,
-    settled again."""
+    """Closed loop into the hub (and into the other checkout's, with --against: after this one's
+    in even rounds, before it in odd ones), at once paced at half the rate it reached (as a hub
+    runs: no checkpoint just before), then the baseline, settled again.
+
+    The order alternates because it matters: this checkout measured against a copy of itself,
+    always first, spent 0-9% more CPU per event than the copy (2026-12-06)."""
     database, url, secret = hub.database, hub.url, hub.secret
     measured = args.events - 500
+    compared = None
+    if other is not None and number % 2 == 1:
+        compared = await closed_loop(other, number, args)
     loop = await closed_loop(hub, number, args)
     hub_rate, hub_cpu, closed_latencies = loop.rate, loop.cpu, loop.latencies
-    compared = await closed_loop(other, number, args) if other is not None else None
+    if other is not None and number % 2 == 0:
+        compared = await closed_loop(other, number, args)
     paced_rate = hub_rate / 2
     paced = prepare_requests(url, secret, int(paced_rate * args.paced_seconds), f"p{number}")
     with client_gc_paused():
@@ -391,8 +398,9 @@ async def main() -> int:
         "--against",
         metavar="CHECKOUT",
         help="also measure another checkout's hub (a commit to compare with) in every round: "
-        "its closed loop right after this one's, on a database of its own; prints the ratio "
-        "of their CPU per event (hub and PostgreSQL)",
+        "its closed loop beside this one's, on a database of its own, the order alternating "
+        "from round to round (use an even --rounds); prints the ratio of their CPU per event "
+        "(hub and PostgreSQL)",
     )
     args = parser.parse_args()
 

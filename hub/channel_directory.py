@@ -91,7 +91,7 @@ class ChannelDirectory:
         self._recheck = recheck_seconds
         self._clock = clock
         self._cache: dict[int, _Cached] = {}
-        self._ids_by_key: dict[str, int] = {}
+        self._by_key: dict[str, _Cached] = {}
         self._retiring: dict[asyncio.Task[None], Callable[[], Awaitable[None]]] = {}
 
     def webhook_url(self, kind: str, provider: str, webhook_key: str) -> str:
@@ -100,17 +100,17 @@ class ChannelDirectory:
     async def get(self, channel_id: int) -> Channel:
         """The active channel with this id; UnknownChannel if there is none (any more)."""
         cached = self._cache.get(channel_id)
-        if cached is not None and await self._still_current(cached):
+        if cached is not None and (self._fresh(cached) or await self._still_current(cached)):
             return cached.channel
         return await self._load(_BY_ID, {"channel_id": channel_id})
 
     async def by_webhook_key(self, webhook_key: str) -> Channel:
         """The active channel whose webhook URL ends in this key; UnknownChannel otherwise."""
+        cached = self._by_key.get(webhook_key)
+        if cached is not None and (self._fresh(cached) or await self._still_current(cached)):
+            return cached.channel
         if not WEBHOOK_KEY.fullmatch(webhook_key):
             raise UnknownChannel("no such channel")
-        channel_id = self._ids_by_key.get(webhook_key)
-        if channel_id is not None:
-            return await self.get(channel_id)
         return await self._load(_BY_KEY, {"webhook_key": webhook_key})
 
     async def close(self) -> None:
@@ -126,14 +126,17 @@ class ChannelDirectory:
             if close is not None:
                 closers.append(close)
         self._cache.clear()
-        self._ids_by_key.clear()
+        self._by_key.clear()
         for close in closers:
             await close()
 
+    def _fresh(self, cached: _Cached) -> bool:
+        """Checked less than `recheck_seconds` ago: nearly always, webhook after webhook."""
+        return self._clock() - cached.checked_at < self._recheck
+
     async def _still_current(self, cached: _Cached) -> bool:
+        """Read the channel's revision again (it is not `_fresh`): whether it is unchanged."""
         now = self._clock()
-        if now - cached.checked_at < self._recheck:
-            return True
         # Requests arriving while this one checks use the channel as it is: under load, every
         # request in flight would otherwise run the same query at the same moment.
         cached.checked_at = now
@@ -157,8 +160,7 @@ class ChannelDirectory:
         if cached is not None:
             self._forget(cached.channel)
         channel = self._build(row)
-        self._cache[row.id] = _Cached(channel, self._clock())
-        self._ids_by_key[row.webhook_key] = row.id
+        self._cache[row.id] = self._by_key[row.webhook_key] = _Cached(channel, self._clock())
         return channel
 
     def _build(self, row: Any) -> Channel:
@@ -185,8 +187,8 @@ class ChannelDirectory:
         """Drop a channel from the cache; its adapter is closed once work under way is done."""
         channel_id = channel.context.channel_account_id
         self._cache.pop(channel_id, None)
-        for key in [key for key, cid in self._ids_by_key.items() if cid == channel_id]:
-            del self._ids_by_key[key]
+        for key in [key for key, c in self._by_key.items() if c.channel is channel]:
+            del self._by_key[key]
         close = getattr(channel.adapter, "close", None)
         if close is not None:
             task = asyncio.get_running_loop().create_task(_close_later(close))

@@ -91,8 +91,9 @@ async def _body_within(request: web.Request, limit: int) -> bytes | None:
     while it is read: a chunked body declares none). The rest of a refused body is read and
     dropped by aiohttp for a few seconds (so a client still sending can read the answer),
     never kept."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
+    declared = request.content_length
+    if declared is not None:
+        return await request.read() if declared <= limit else None
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(_READ_CHUNK):
         size += len(chunk)

@@ -70,6 +70,8 @@ class _Plan:
     texts: Callable[[Any], tuple[Any, ...]]
     limited: tuple[tuple[str, int], ...]
     nested: Callable[[Any], tuple[Any, ...]] | None
+    only_text: str | None
+    """The one field to look at, when the type holds one text field, unlimited, and no more."""
 
 
 def _needs_cleaning(value: Any) -> bool:
@@ -88,6 +90,9 @@ def _needs_cleaning(value: Any) -> bool:
     plan = _plan(kind)
     if plan is None:
         return False
+    if plan.only_text is not None:  # an identity, say: one text field and nothing else
+        text = getattr(value, plan.only_text)
+        return text is not None and NUL in text
     if NUL in "".join(filter(None, plan.texts(value))):
         return True
     for name, limit in plan.limited:
@@ -132,11 +137,9 @@ def _plan(cls: type) -> _Plan | None:
             texts.append(item.name)
         elif not _holds_no_text(hint):
             nested.append(item.name)
-    return _Plan(
-        _getter(texts) or (lambda _: ()),
-        tuple((name, _LIMITS[name]) for name in texts if name in _LIMITS),
-        _getter(nested),
-    )
+    limited = tuple((name, _LIMITS[name]) for name in texts if name in _LIMITS)
+    only_text = texts[0] if len(texts) == 1 and not limited and not nested else None
+    return _Plan(_getter(texts) or (lambda _: ()), limited, _getter(nested), only_text)
 
 
 def _holds_no_text(hint: Any) -> bool:
