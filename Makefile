@@ -15,7 +15,6 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	mkdir -p var
 	$(BIN)/switchboard serve --migrate --demo-if-empty
 
 system-deps:
