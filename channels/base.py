@@ -1,10 +1,14 @@
-"""The adapter contract every channel kind implements, and the errors it raises."""
+"""The adapter contract every channel kind implements, the errors it raises, and the spec by
+which a channel's package tells the hub about itself."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
 
 from timeline.events import (
     Attachment,
@@ -176,3 +180,83 @@ class PullTransport(Protocol):
         self, sink: PullSink, *, once: bool, progress: Callable[[SyncCounts], None] | None = None
     ) -> SyncCounts:
         """Fetch and commit through `sink`; with `once`, stop when caught up, else run forever."""
+
+
+# -- channel specs: what the core, the CLI, the demo and the docs know of a channel ------------
+
+
+class Transport(StrEnum):
+    """How a channel account receives: the provider posts to us, or we fetch from it."""
+
+    WEBHOOK = "webhook"
+    POLLING = "polling"
+
+
+class CheckFailed(Exception):
+    """The provider does not accept the account's settings (a wrong token, a server that cannot
+    be reached); the message says what to fix, in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    """The account `switchboard demo` seeds for a channel kind."""
+
+    address: str
+    credentials: Mapping[str, str]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    provider_base_url: str | None = None
+    active: bool = True
+    webhook_secret: str | None = None
+    """What signs its webhooks, printed so a newcomer can sign a test request."""
+    hint: str = ""
+    """One line the demo prints under it; `{webhook_url}`, `{secret}` and `{id}` are filled in."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """One provider of a channel kind: its adapter, what an account of it is made of, how the
+    provider is asked whether that works, and the demo account."""
+
+    name: str
+    adapter: type[ChannelAdapter]
+    credentials: type[BaseModel]
+    """The secrets an account needs (stored encrypted), as a pydantic model: the CLI builds its
+    options from the fields and their descriptions, and validates with it."""
+    settings: type[BaseModel]
+    """The rest of an account's configuration, likewise."""
+    transports: tuple[Transport, ...] = (Transport.WEBHOOK,)
+    """What the provider offers; an account with several uses its `transport` setting."""
+    check: Callable[[ChannelConfig], Awaitable[None]] | None = None
+    """Asks the provider whether the account works; raises CheckFailed saying why not."""
+    demo: Callable[[str | None], DemoAccount] | None = None
+    """The demo account, its provider API at the given base URL when one is given."""
+    address: Callable[[str | None, Mapping[str, str]], str] = lambda given, _: given or ""
+    """The account's own address (our number, our mailbox) from what the operator gave and the
+    credentials; ValueError says what is wrong or missing."""
+
+    def transport(self, settings: Mapping[str, Any]) -> Transport:
+        """The transport an account with these settings uses."""
+        chosen = settings.get("transport")
+        return Transport(chosen) if chosen else self.transports[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """A channel kind, as its package exports it (`channels/<kind>/__init__.py: SPEC`) under the
+    `switchboard.channels` entry-point group: the only way the rest of the hub learns of it."""
+
+    kind: str
+    title: str
+    providers: tuple[ProviderSpec, ...]
+    docs: str
+    """Its page, from the repository's root: docs/channels/<kind>.md."""
+
+    def provider(self, name: str | None = None) -> ProviderSpec:
+        """The named provider, or the first (the default) when no name is given."""
+        if name is None:
+            return self.providers[0]
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        known = ", ".join(p.name for p in self.providers)
+        raise LookupError(f"no {self.kind} provider {name!r} (known: {known})")

@@ -1,40 +1,49 @@
-"""Maps (kind, provider) to the adapter class that implements it."""
+"""Finds channels through the `switchboard.channels` entry-point group: a channel is its folder
+plus one line in its package's entry points; nothing else lists the kinds."""
 
 from __future__ import annotations
 
-from channels.base import ChannelAdapter, ChannelConfig
+from functools import cache
+from importlib.metadata import entry_points
 
-_ADAPTERS: dict[tuple[str, str], type[ChannelAdapter]] = {}
+from channels.base import ChannelAdapter, ChannelConfig, ChannelSpec, ProviderSpec
 
-
-class UnknownProvider(LookupError):
-    """No adapter is registered for this kind and provider."""
-
-
-def register(adapter: type[ChannelAdapter]) -> type[ChannelAdapter]:
-    """Class decorator: make an adapter available under its kind and provider."""
-    _ADAPTERS[(adapter.kind, adapter.provider)] = adapter
-    return adapter
+ENTRY_POINT_GROUP = "switchboard.channels"
 
 
-def adapter_class(kind: str, provider: str) -> type[ChannelAdapter]:
-    _load_builtin_adapters()
+class UnknownChannelKind(LookupError):
+    """No installed channel has this kind, or it has no such provider."""
+
+
+@cache
+def specs() -> dict[str, ChannelSpec]:
+    """Every installed channel's spec by kind, sorted by kind. Loaded once per process."""
+    found: dict[str, ChannelSpec] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        spec = entry.load()
+        if not isinstance(spec, ChannelSpec) or spec.kind != entry.name:
+            raise TypeError(
+                f"entry point {entry.name} = {entry.value} must name the ChannelSpec of kind "
+                f"{entry.name!r}"
+            )
+        found[spec.kind] = spec
+    return dict(sorted(found.items()))
+
+
+def spec(kind: str) -> ChannelSpec:
     try:
-        return _ADAPTERS[(kind, provider)]
+        return specs()[kind]
     except KeyError:
-        raise UnknownProvider(f"no {kind} adapter for provider {provider!r}") from None
+        known = ", ".join(specs())
+        raise UnknownChannelKind(f"no channel kind {kind!r} (installed: {known})") from None
+
+
+def provider_spec(kind: str, provider: str) -> ProviderSpec:
+    try:
+        return spec(kind).provider(provider)
+    except LookupError as error:
+        raise UnknownChannelKind(str(error)) from None
 
 
 def build_adapter(kind: str, provider: str, config: ChannelConfig) -> ChannelAdapter:
-    return adapter_class(kind, provider)(config)
-
-
-def available() -> list[tuple[str, str]]:
-    _load_builtin_adapters()
-    return sorted(_ADAPTERS)
-
-
-def _load_builtin_adapters() -> None:
-    # Each import registers its adapters.
-    import channels.email.adapter
-    import channels.sms  # noqa: F401
+    return provider_spec(kind, provider).adapter(config)

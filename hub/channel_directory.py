@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from channels.base import ChannelAdapter, ChannelConfig
-from channels.registry import build_adapter
+from channels.base import ChannelAdapter, ChannelConfig, Transport
+from channels.registry import provider_spec
 from hub.crypto import SecretBox
 from timeline.ingest import ChannelContext
 from timeline.models import ChannelAccount, Workspace
@@ -46,6 +46,8 @@ class Channel:
     kind: str
     provider: str
     revision: int
+    transport: Transport
+    """Whether the provider posts to the channel's webhook URL or the channel fetches."""
     webhook_url: str
     context: ChannelContext
     adapter: ChannelAdapter
@@ -180,8 +182,16 @@ class ChannelDirectory:
             default_country=row.default_country,
             reopen_window=timedelta(seconds=row.reopen_window_seconds),
         )
-        adapter = build_adapter(row.kind, row.provider, config)
-        return Channel(row.kind, row.provider, row.revision, webhook_url, context, adapter)
+        provider = provider_spec(row.kind, row.provider)
+        return Channel(
+            row.kind,
+            row.provider,
+            row.revision,
+            provider.transport(row.settings),
+            webhook_url,
+            context,
+            provider.adapter(config),
+        )
 
     def _forget(self, channel: Channel) -> None:
         """Drop a channel from the cache; its adapter is closed once work under way is done."""

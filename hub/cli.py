@@ -10,17 +10,16 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from hub.cli_channels import add_channel_commands
+from hub.commands import CommandError, command_hub
 from hub.config import (
     ConfigError,
     Settings,
     load_settings,
     require_configured_key_beyond_loopback,
 )
-
-Command = Callable[[Settings, argparse.Namespace], Awaitable[int] | int]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,10 +41,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"switchboard: {error}", file=sys.stderr)
         return 1
     return int(result or 0)
-
-
-class CommandError(Exception):
-    """A command could not do what was asked; the message says why, in one line."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,62 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     token_create.add_argument("--name", default="cli")
     token_create.set_defaults(command=_token_create)
 
-    channel = commands.add_parser("channel", help="channel accounts").add_subparsers(required=True)
-    channel_add = channel.add_parser("add", help="connect a channel account")
-    channel_add.add_argument("kind", choices=["sms", "email"])
-    channel_add.add_argument("--workspace", type=int, required=True)
-    channel_add.add_argument("--provider", help="default: twilio for sms, imap for email")
-    channel_add.add_argument("--name", default="")
-    channel_add.add_argument("--address", help="our number in E.164, or our email address")
-    sms = channel_add.add_argument_group("sms")
-    sms.add_argument("--account-sid")
-    sms.add_argument("--auth-token")
-    sms.add_argument("--provider-base-url", default=None)
-    email = channel_add.add_argument_group("email")
-    email.add_argument("--imap", help="imap[s]://user:password@host:port/MAILBOX")
-    email.add_argument("--smtp", help="smtp[s]://user:password@host:port")
-    email.add_argument("--after-import", default="none", help="none, seen or move:<Folder>")
-    email.add_argument(
-        "--max-attachment-mb",
-        type=float,
-        default=None,
-        help="attachments larger than this keep only their metadata (default 25)",
-    )
-    channel_add.set_defaults(command=_channel_add)
-    channel_list = channel.add_parser("list", help="list channel accounts and their webhook URLs")
-    channel_list.add_argument("--workspace", type=int, help="only this workspace's")
-    channel_list.add_argument("--json", action="store_true")
-    channel_list.set_defaults(command=_channel_list)
-    channel_update = channel.add_parser(
-        "update", help="change a channel account; serving processes follow within seconds"
-    )
-    channel_update.add_argument("channel", type=int)
-    activity = channel_update.add_mutually_exclusive_group()
-    activity.add_argument("--activate", dest="active", action="store_const", const=True)
-    activity.add_argument("--deactivate", dest="active", action="store_const", const=False)
-    channel_update.add_argument(
-        "--credential",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a credential (e.g. auth_token=...); NAME= removes it; repeat for each",
-    )
-    channel_update.add_argument(
-        "--setting", action="append", default=[], metavar="NAME=VALUE", help="likewise, a setting"
-    )
-    channel_update.add_argument("--provider-base-url", default=None)
-    channel_update.set_defaults(command=_channel_update)
-
-    email_sync = commands.add_parser("email", help="email channels").add_subparsers(required=True)
-    sync = email_sync.add_parser("sync", help="fetch new mail from a mailbox and commit it")
-    sync.add_argument("channel", type=int)
-    sync.add_argument(
-        "--once",
-        action="store_true",
-        required=True,
-        help="stop when caught up (the long-running reader runs in `serve`)",
-    )
-    sync.set_defaults(command=_email_sync)
+    add_channel_commands(commands)
 
     quarantine = commands.add_parser("quarantine", help="payloads that failed to parse")
     q_commands = quarantine.add_subparsers(required=True)
@@ -301,7 +241,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from hub.demo import describe, seed_demo
 
-    async with _hub(settings) as hub:
+    async with command_hub(settings) as hub:
         demo = await seed_demo(hub, args.provider_base_url)
     print(json.dumps(demo.as_json()) if args.json else describe(demo))
     return 0
@@ -310,7 +250,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 async def _workspace_create(settings: Settings, args: argparse.Namespace) -> int:
     from hub.provisioning import create_workspace
 
-    async with _hub(settings) as hub, hub.engine.begin() as conn:
+    async with command_hub(settings) as hub, hub.engine.begin() as conn:
         workspace_id = await create_workspace(conn, args.name, default_country=args.country)
     print(workspace_id)
     return 0
@@ -323,7 +263,7 @@ async def _user_create(settings: Settings, args: argparse.Namespace) -> int:
     password = args.password
     if password is None and sys.stdin.isatty():
         password = getpass.getpass("Password: ")
-    async with _hub(settings) as hub, hub.engine.begin() as conn:
+    async with command_hub(settings) as hub, hub.engine.begin() as conn:
         user_id = await create_user(
             conn,
             args.workspace,
@@ -344,7 +284,7 @@ async def _team_create(settings: Settings, args: argparse.Namespace) -> int:
     from timeline.models import User
 
     emails = {email.strip().lower() for email in args.member}
-    async with _hub(settings) as hub, hub.engine.begin() as conn:
+    async with command_hub(settings) as hub, hub.engine.begin() as conn:
         rows = await conn.execute(
             select(User.email, User.id)
             .where(User.workspace_id == args.workspace)
@@ -365,7 +305,7 @@ async def _team_create(settings: Settings, args: argparse.Namespace) -> int:
 async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
     from hub.provisioning import create_api_token
 
-    async with _hub(settings) as hub, hub.engine.begin() as conn:
+    async with command_hub(settings) as hub, hub.engine.begin() as conn:
         try:
             token = await create_api_token(conn, args.user, args.name)
         except LookupError as error:
@@ -374,167 +314,10 @@ async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _channel_add(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.provisioning import create_channel
-
-    account = _email_account(args) if args.kind == "email" else _sms_account(args)
-    async with _hub(settings) as hub, hub.engine.begin() as conn:
-        try:
-            channel = await create_channel(
-                conn,
-                hub.secrets,
-                args.workspace,
-                kind=args.kind,
-                name=args.name or f"{args.kind} {account['address']}",
-                provider_base_url=args.provider_base_url,
-                **account,
-            )
-        except ValueError as error:
-            raise CommandError(str(error)) from None
-    print(channel.id)
-    url = hub.channels.webhook_url(channel.kind, channel.provider, channel.webhook_key)
-    print(f"webhook URL: {url}", file=sys.stderr)
-    return 0
-
-
-async def _channel_list(settings: Settings, args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from timeline.models import ChannelAccount
-
-    query = select(ChannelAccount.__table__).order_by(ChannelAccount.id)
-    if args.workspace is not None:
-        query = query.where(ChannelAccount.workspace_id == args.workspace)
-    async with _hub(settings) as hub, hub.engine.connect() as conn:
-        rows = [
-            {
-                "id": row.id,
-                "workspace_id": row.workspace_id,
-                "kind": row.kind,
-                "provider": row.provider,
-                "name": row.name,
-                "address": row.address,
-                "active": row.active,
-                "webhook_url": hub.channels.webhook_url(row.kind, row.provider, row.webhook_key),
-            }
-            for row in await conn.execute(query)
-        ]
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    for row in rows:
-        state = "active" if row["active"] else "inactive"
-        print(
-            f"#{row['id']}  workspace {row['workspace_id']}  {row['kind']}/{row['provider']}  "
-            f"{row['address']}  {state}  {row['webhook_url']}"
-        )
-    return 0
-
-
-async def _channel_update(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.provisioning import ChannelChange, update_channel
-
-    change = ChannelChange(
-        active=args.active,
-        credentials=_assignments(args.credential, "--credential"),
-        settings=_assignments(args.setting, "--setting"),
-        provider_base_url=args.provider_base_url,
-    )
-    async with _hub(settings) as hub, hub.engine.begin() as conn:
-        try:
-            revision = await update_channel(conn, hub.secrets, args.channel, change)
-        except (LookupError, ValueError) as error:
-            raise CommandError(str(error)) from None
-    print(f"channel {args.channel} is at revision {revision}")
-    return 0
-
-
-def _assignments(items: list[str], option: str) -> dict[str, str | None]:
-    """NAME=VALUE pairs; an empty VALUE (NAME=) stands for removing NAME."""
-    pairs: dict[str, str | None] = {}
-    for item in items:
-        name, equals, value = item.partition("=")
-        if not name or not equals:
-            raise CommandError(f"{option} takes NAME=VALUE, got {item!r}")
-        pairs[name] = value or None
-    return pairs
-
-
-def _sms_account(args: argparse.Namespace) -> dict[str, Any]:
-    missing = [
-        f"--{n}"
-        for n in ("address", "account-sid", "auth-token")
-        if not getattr(args, n.replace("-", "_"))
-    ]
-    if missing:
-        raise CommandError(f"an sms channel needs {', '.join(missing)}")
-    return {
-        "provider": args.provider or "twilio",
-        "address": args.address,
-        "credentials": {"account_sid": args.account_sid, "auth_token": args.auth_token},
-    }
-
-
-def _email_account(args: argparse.Namespace) -> dict[str, Any]:
-    from channels.email.imap_url import AfterImport, MailboxUrl
-    from channels.email.smtp_url import SmtpUrl
-
-    if not args.imap or not args.smtp:
-        raise CommandError("an email channel needs --imap and --smtp URLs")
-    try:
-        imap = MailboxUrl.parse(args.imap)
-        SmtpUrl.parse(args.smtp)
-        AfterImport.parse(args.after_import)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
-    address = args.address or (imap.user if "@" in imap.user else None)
-    if not address:
-        raise CommandError("give --address: the IMAP user name is not an email address")
-    settings: dict[str, Any] = {"after_import": args.after_import}
-    if args.max_attachment_mb is not None:
-        if args.max_attachment_mb < 0:
-            raise CommandError("--max-attachment-mb must not be negative")
-        settings["max_attachment_bytes"] = int(args.max_attachment_mb * 1024 * 1024)
-    return {
-        "provider": args.provider or "imap",
-        "address": address.lower(),
-        "credentials": {"imap_url": args.imap, "smtp_url": args.smtp},
-        "settings": settings,
-    }
-
-
-async def _email_sync(settings: Settings, args: argparse.Namespace) -> int:
-    from channels.base import SyncCounts
-    from hub.channel_directory import UnknownChannel
-    from hub.pull import pull_once
-
-    def show(counts: SyncCounts) -> None:
-        print(
-            f"\r{counts.imported} imported, {counts.duplicates} duplicates, "
-            f"{counts.quarantined} quarantined",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    async with _hub(settings) as hub:
-        try:
-            channel = await hub.channels.get(args.channel)
-            counts = await pull_once(hub, channel, progress=show)
-        except (UnknownChannel, TypeError) as error:
-            raise CommandError(str(error)) from None
-    print(file=sys.stderr)
-    print(
-        f"imported {counts.imported}, duplicates {counts.duplicates}, "
-        f"quarantined {counts.quarantined}"
-    )
-    return 0
-
-
 async def _quarantine_list(settings: Settings, args: argparse.Namespace) -> int:
     from timeline.quarantine import list_quarantined
 
-    async with _hub(settings) as hub, hub.engine.connect() as conn:
+    async with command_hub(settings) as hub, hub.engine.connect() as conn:
         items = await list_quarantined(conn, include_replayed=args.all, limit=10_000)
     rows: list[dict[str, Any]] = [
         {
@@ -564,7 +347,7 @@ async def _quarantine_list(settings: Settings, args: argparse.Namespace) -> int:
 async def _quarantine_replay(settings: Settings, args: argparse.Namespace) -> int:
     from hub.replay import replay_quarantined
 
-    async with _hub(settings) as hub:
+    async with command_hub(settings) as hub:
         results = await replay_quarantined(hub, args.ids or None)
     failed = 0
     for item_id, error in results:
@@ -572,22 +355,6 @@ async def _quarantine_replay(settings: Settings, args: argparse.Namespace) -> in
         failed += error is not None
     print(f"{len(results) - failed} replayed, {failed} still failing")
     return 1 if failed else 0
-
-
-class _hub:
-    """`async with _hub(settings) as hub`: a Hub for one command, started and stopped."""
-
-    def __init__(self, settings: Settings) -> None:
-        from hub.context import Hub
-
-        self._hub = Hub(settings, jobs_in_process=True)
-
-    async def __aenter__(self) -> Any:
-        await self._hub.start(background=False)
-        return self._hub
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._hub.stop()
 
 
 if __name__ == "__main__":

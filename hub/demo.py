@@ -8,14 +8,22 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from channels import registry
+from channels.base import ChannelSpec, Transport
 from hub.context import Hub
-from hub.provisioning import create_api_token, create_channel, create_user, create_workspace
+from hub.provisioning import (
+    create_api_token,
+    create_channel,
+    create_user,
+    create_workspace,
+    draft_account,
+)
 from timeline.identities import IdentityKey
 from timeline.identity_store import attach_identity
 from timeline.models import Customer, Role, Workspace
 
-TWILIO_DEFAULT_BASE_URL = "https://api.twilio.com"
 AGENTS = (
     ("admin@demo.switchboard.test", "Ada Admin", Role.ADMIN, False),
     ("manager@demo.switchboard.test", "Max Manager", Role.MANAGER, False),
@@ -73,25 +81,10 @@ async def seed_demo(hub: Hub, provider_base_url: str | None = None) -> DemoWorks
             demo.agents.append({"email": email, "password": password, "role": role, "id": user_id})
         assert admin_id is not None
         demo.api_token = await create_api_token(conn, admin_id, "demo")
-        auth_token = secrets.token_hex(16)
-        sms = await create_channel(
-            conn,
-            hub.secrets,
-            workspace_id,
-            kind="sms",
-            provider="twilio",
-            name="Demo SMS number",
-            address="+15005550006",
-            credentials={"account_sid": "AC" + secrets.token_hex(16), "auth_token": auth_token},
-            provider_base_url=provider_base_url or TWILIO_DEFAULT_BASE_URL,
-        )
-        demo.channels["sms"] = {
-            "id": sms.id,
-            "provider": sms.provider,
-            "webhook_url": hub.channels.webhook_url(sms.kind, sms.provider, sms.webhook_key),
-            "secret": auth_token,
-            "address": "+15005550006",
-        }
+        for spec in registry.specs().values():
+            demo.channels[spec.kind] = await _seed_channel(
+                hub, conn, workspace_id, spec, provider_base_url
+            )
         for name, birthday, timezone, language, phone in CUSTOMERS:
             customer_id = (
                 await conn.execute(
@@ -115,8 +108,49 @@ async def seed_demo(hub: Hub, provider_base_url: str | None = None) -> DemoWorks
     return demo
 
 
+async def _seed_channel(
+    hub: Hub,
+    conn: AsyncConnection,
+    workspace_id: int,
+    spec: ChannelSpec,
+    provider_base_url: str | None,
+) -> dict[str, Any]:
+    """The channel's demo account, seeded as its spec describes it."""
+    provider = next(p for p in spec.providers if p.demo is not None)
+    assert provider.demo is not None
+    account = provider.demo(provider_base_url)
+    draft = draft_account(
+        spec.kind,
+        provider.name,
+        address=account.address,
+        credentials=account.credentials,
+        settings=account.settings,
+        provider_base_url=account.provider_base_url,
+    )
+    channel = await create_channel(
+        conn, hub.secrets, workspace_id, draft, name=f"Demo {spec.title}", active=account.active
+    )
+    webhook_url = (
+        hub.channels.webhook_url(spec.kind, provider.name, channel.webhook_key)
+        if provider.transport(draft.settings) is Transport.WEBHOOK
+        else None
+    )
+    return {
+        "id": channel.id,
+        "kind": spec.kind,
+        "title": spec.title,
+        "provider": provider.name,
+        "webhook_url": webhook_url,
+        "secret": account.webhook_secret,
+        "address": draft.address,
+        "active": account.active,
+        "hint": account.hint.format(
+            webhook_url=webhook_url, secret=account.webhook_secret, id=channel.id
+        ),
+    }
+
+
 def describe(demo: DemoWorkspace) -> str:
-    sms = demo.channels["sms"]
     lines = [
         f"Demo workspace #{demo.workspace_id} is ready at {demo.base_url}",
         "",
@@ -124,12 +158,22 @@ def describe(demo: DemoWorkspace) -> str:
         *(f"  {a['email']:<32} {a['password']}  ({a['role']})" for a in demo.agents),
         "",
         f"API token (admin): {demo.api_token}",
-        f"SMS channel #{sms['id']} (twilio): webhook {sms['webhook_url']}",
-        f"  signing secret (Twilio auth token): {sms['secret']}",
+    ]
+    for channel in demo.channels.values():
+        receives = (
+            f"webhook {channel['webhook_url']}" if channel["webhook_url"] else "fetches"
+        ) + ("" if channel["active"] else ", inactive")
+        lines.append(
+            f"{channel['title']} channel #{channel['id']} ({channel['provider']},"
+            f" {channel['address']}): {receives}"
+        )
+        if channel["secret"]:
+            lines.append(f"  signing secret: {channel['secret']}")
+        if channel["hint"]:
+            lines.append(f"  {channel['hint']}")
+    lines += [
         "",
-        "Send a signed test SMS and read the timeline:",
-        f"  .venv/bin/python scripts/send_test_sms.py --url {sms['webhook_url']} "
-        f"--secret {sms['secret']} --from '+1 415 555 0123' --body 'Hello!'",
+        "Read a customer (by any spelling of their number):",
         f"  curl -H 'Authorization: Bearer {demo.api_token}' "
         f"'{demo.base_url}/api/v1/customers?q=%2B14155550123'",
     ]

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from channels import registry
 from channels.base import ChannelConfig
-from channels.registry import adapter_class
 from hub import audit
 from hub.auth import create_token, hash_password
 from hub.crypto import SecretBox
@@ -98,20 +99,80 @@ async def create_api_token(conn: AsyncConnection, user_id: int, name: str = "api
     return token
 
 
+@dataclass(frozen=True, slots=True)
+class AccountDraft:
+    """A channel account as its channel's spec validated it, not stored yet."""
+
+    kind: str
+    provider: str
+    address: str
+    credentials: dict[str, str]
+    settings: dict[str, Any]
+    provider_base_url: str | None = None
+
+    def config(self, channel_id: int = 0, workspace_id: int = 0) -> ChannelConfig:
+        """What the adapter would be built from (to check the account with its provider)."""
+        return ChannelConfig(
+            id=channel_id,
+            workspace_id=workspace_id,
+            address=self.address,
+            credentials=self.credentials,
+            settings=self.settings,
+            provider_base_url=self.provider_base_url,
+        )
+
+
+def draft_account(
+    kind: str,
+    provider: str | None = None,
+    *,
+    address: str | None,
+    credentials: Mapping[str, Any],
+    settings: Mapping[str, Any] | None = None,
+    provider_base_url: str | None = None,
+) -> AccountDraft:
+    """Validate an account against its channel's spec (the default provider unless named):
+    ValueError says which credential or setting is wrong, in one line."""
+    try:
+        spec = registry.spec(kind).provider(provider)
+    except LookupError as error:
+        raise ValueError(str(error)) from None
+    valid_credentials = _validated(spec.credentials, credentials, "credential")
+    valid_settings = _validated(spec.settings, settings or {}, "setting")
+    return AccountDraft(
+        kind=kind,
+        provider=spec.name,
+        address=spec.address(address, valid_credentials),
+        credentials=valid_credentials,
+        settings=valid_settings,
+        provider_base_url=provider_base_url,
+    )
+
+
+def _validated(model: type[BaseModel], values: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """The values the model accepts, without defaults the caller did not give (the adapter
+    applies its own); ValueError naming each offending field."""
+    try:
+        valid = model.model_validate(dict(values))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{what} {'.'.join(str(part) for part in issue['loc']) or what}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise ValueError(problems) from None
+    return valid.model_dump(exclude_unset=True, exclude_none=True)
+
+
 async def create_channel(
     conn: AsyncConnection,
     secrets_box: SecretBox,
     workspace_id: int,
+    draft: AccountDraft,
     *,
-    kind: str,
-    provider: str,
     name: str,
-    address: str,
-    credentials: Mapping[str, str],
-    settings: dict[str, Any] | None = None,
-    provider_base_url: str | None = None,
+    active: bool = True,
 ) -> NewChannel:
-    adapter_class(kind, provider)  # refuses an unknown kind/provider before anything is stored
+    """Store a drafted account (its check with the provider, if wanted, is the caller's)."""
     webhook_key = new_webhook_key()
     result = await conn.execute(
         ChannelAccount.__table__.insert().returning(ChannelAccount.id),
@@ -119,14 +180,14 @@ async def create_channel(
             "webhook_key": webhook_key,
             "revision": 1,
             "workspace_id": workspace_id,
-            "kind": kind,
-            "provider": provider,
+            "kind": draft.kind,
+            "provider": draft.provider,
             "name": name,
-            "address": address,
-            "credentials_encrypted": secrets_box.seal(credentials),
-            "settings": settings or {},
-            "provider_base_url": provider_base_url,
-            "active": True,
+            "address": draft.address,
+            "credentials_encrypted": secrets_box.seal(draft.credentials),
+            "settings": draft.settings,
+            "provider_base_url": draft.provider_base_url,
+            "active": active,
             "created_at": datetime.now(UTC),
         },
     )
@@ -138,9 +199,9 @@ async def create_channel(
         action="channel.created",
         entity_type="channel_account",
         entity_id=channel_id,
-        changes={"kind": kind, "provider": provider, "address": address},
+        changes={"kind": draft.kind, "provider": draft.provider, "address": draft.address},
     )
-    return NewChannel(channel_id, kind, provider, webhook_key)
+    return NewChannel(channel_id, draft.kind, draft.provider, webhook_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +226,8 @@ async def update_channel(
     """Apply `change` and raise the account's revision, so that every serving process rebuilds
     or drops its adapter within seconds (hub.channel_directory); returns the new revision.
 
-    The changed account must still build an adapter (credentials it requires are present):
-    ValueError says what is missing, and nothing is stored. LookupError: no such channel.
+    The changed account must still satisfy its channel's spec and build an adapter: ValueError
+    says what is wrong, and nothing is stored. LookupError: no such channel.
     """
     table = ChannelAccount.__table__
     row = (
@@ -174,19 +235,16 @@ async def update_channel(
     ).first()
     if row is None:
         raise LookupError(f"no channel {channel_id}")
-    credentials = _merged(secrets_box.open(row.credentials_encrypted), change.credentials)
-    settings = _merged(row.settings, change.settings)
-    base_url = change.provider_base_url or row.provider_base_url
-    adapter_class(row.kind, row.provider)(
-        ChannelConfig(
-            id=row.id,
-            workspace_id=row.workspace_id,
-            address=row.address,
-            credentials=credentials,
-            settings=settings,
-            provider_base_url=base_url,
-        )
+    draft = draft_account(
+        row.kind,
+        row.provider,
+        address=row.address,
+        credentials=_merged(secrets_box.open(row.credentials_encrypted), change.credentials),
+        settings=_merged(row.settings, change.settings),
+        provider_base_url=change.provider_base_url or row.provider_base_url,
     )
+    registry.build_adapter(row.kind, row.provider, draft.config(row.id, row.workspace_id))
+    credentials, settings, base_url = draft.credentials, draft.settings, draft.provider_base_url
     revision = row.revision + 1
     await conn.execute(
         update(table)

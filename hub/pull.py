@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from channels.base import MalformedPayload, PullSink, PullTransport, SyncCounts, UnsupportedEvent
+from channels.base import (
+    MalformedPayload,
+    PullSink,
+    PullTransport,
+    SyncCounts,
+    Transport,
+    UnsupportedEvent,
+)
 from hub import leases
 from hub.channel_directory import RECHECK_SECONDS, Channel, UnknownChannel
 from hub.intake import parse_payload
@@ -158,13 +165,22 @@ async def _save_cursor(
         )
 
 
-async def pull_once(hub: Hub, channel: Channel, progress: Any = None) -> SyncCounts:
-    """Fetch everything new for one pull channel, commit it, and return the counts."""
+class NotPulled(TypeError):
+    """The channel receives webhooks; there is nothing to fetch."""
+
+
+def puller(channel: Channel) -> PullTransport:
+    """The channel's adapter as what fetches from its provider; NotPulled if it does not."""
     adapter = channel.adapter
-    if not isinstance(adapter, PullTransport):
-        raise TypeError(f"channel {channel.context.channel_account_id} is not a pull channel")
+    if channel.transport is not Transport.POLLING or not isinstance(adapter, PullTransport):
+        raise NotPulled(f"channel {channel.context.channel_account_id} takes webhooks")
+    return adapter
+
+
+async def pull_once(hub: Hub, channel: Channel, progress: Any = None) -> SyncCounts:
+    """Fetch everything new for one pulled channel, commit it, and return the counts."""
     sink: PullSink = ChannelPullSink(hub, channel)
-    return await adapter.pull(sink, once=True, progress=progress)
+    return await puller(channel).pull(sink, once=True, progress=progress)
 
 
 class PullRunner:
@@ -240,11 +256,13 @@ class PullRunner:
             log.exception("channel %s cannot be built; not read until it changes", channel_id)
             self._passed_over[channel_id] = revision
             return
-        if not isinstance(channel.adapter, PullTransport):
+        try:
+            adapter = puller(channel)
+        except NotPulled:
             self._passed_over[channel_id] = channel.revision
             return
         task = asyncio.create_task(
-            self._read_while_leading(channel, channel.adapter), name=f"pull-channel-{channel_id}"
+            self._read_while_leading(channel, adapter), name=f"pull-channel-{channel_id}"
         )
         self._readers[channel_id] = (channel.revision, task)
 

@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import hdrs, web
 
-from channels.base import SignatureInvalid, WebhookRequest
+from channels.base import SignatureInvalid, Transport, WebhookRequest
 from hub.channel_directory import Channel, UnknownChannel
 from hub.errors import error_response, too_many_failures
 from hub.intake import take_in
@@ -83,7 +83,7 @@ async def _channel(request: web.Request, key: str) -> Channel | None:
         channel = await request.app[HUB].channels.by_webhook_key(key)
     except UnknownChannel:
         return None
-    return channel if channel.adapter.capabilities.max_webhook_bytes > 0 else None
+    return channel if channel.transport is Transport.WEBHOOK else None
 
 
 async def _body_within(request: web.Request, limit: int) -> bytes | None:

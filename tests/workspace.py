@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hub.context import Hub
-from hub.provisioning import create_api_token, create_channel, create_user, create_workspace
+from hub.provisioning import (
+    create_api_token,
+    create_channel,
+    create_user,
+    create_workspace,
+    draft_account,
+)
 from timeline.events import ExternalIdentity, IdentityKind, MessageReceived, RawPayload
 from timeline.ingest import ChannelContext, IngestRequest
 from timeline.models import Role
@@ -53,17 +59,13 @@ async def seed_workspace(
             for i in range(agents)
         ]
         token = await create_api_token(conn, admin_id, "tests")
-        channel = await create_channel(
-            conn,
-            hub.secrets,
-            workspace_id,
-            kind="sms",
-            provider="twilio",
-            name="SMS",
+        draft = draft_account(
+            "sms",
             address=OUR_NUMBER,
             credentials={"account_sid": SMS_ACCOUNT_SID, "auth_token": SMS_AUTH_TOKEN},
             provider_base_url=provider_base_url or "http://127.0.0.1:9",
         )
+        channel = await create_channel(conn, hub.secrets, workspace_id, draft, name="SMS")
     url = hub.channels.webhook_url("sms", "twilio", channel.webhook_key)
     path = url.removeprefix(hub.settings.base_url)
     return SeededWorkspace(workspace_id, admin_id, agent_ids, token, channel.id, url, path)

@@ -1,1 +1,5 @@
-"""Email channel: pure MIME parsing and reply splitting; the adapter comes later."""
+"""The email channel (IMAP in, SMTP out): its spec is the package's entry point."""
+
+from channels.email.spec import SPEC
+
+__all__ = ["SPEC"]

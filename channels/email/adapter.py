@@ -23,7 +23,6 @@ from channels.email.mime import parse_email, to_event
 from channels.email.reader import MailboxReader, ReaderSettings
 from channels.email.smtp import send_email
 from channels.email.smtp_url import SmtpUrl
-from channels.registry import register
 from timeline.events import DeliveryStatus, InboundEvent, RawPayload
 
 MAX_OUTBOUND_FILE_BYTES = 18 * 1024 * 1024
@@ -35,7 +34,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@register
 class ImapSmtpEmailAdapter:
     """A mailbox read over IMAP (IDLE or polling) and answered over SMTP.
 
@@ -53,7 +51,6 @@ class ImapSmtpEmailAdapter:
         subject=True,
         threads_by_message_id=True,
         max_outbound_file_bytes=MAX_OUTBOUND_FILE_BYTES,
-        max_webhook_bytes=0,
     )
 
     def __init__(self, config: ChannelConfig, *, clock: Callable[[], datetime] = _utc_now) -> None:

@@ -19,7 +19,7 @@ from aiosmtplib import (
     SMTPSenderRefused,
 )
 
-from channels.base import PermanentSendError, TransientSendError
+from channels.base import CheckFailed, PermanentSendError, TransientSendError
 from channels.email.smtp_url import SmtpUrl, StartTls
 
 SendError = TransientSendError | PermanentSendError
@@ -47,15 +47,7 @@ async def send_email(
     ignored: the message was sent.
     """
     _check_envelope(envelope_from, recipients)
-    client = aiosmtplib.SMTP(
-        hostname=url.host,
-        port=url.port,
-        use_tls=url.implicit_tls,
-        start_tls=False,
-        validate_certs=url.tls_verify,
-        timeout=timeout,
-        local_hostname=local_hostname,
-    )
+    client = _client(url, timeout, local_hostname)
     try:
         refused, reply = await _transaction(client, url, envelope_from, recipients, message)
     except (SMTPException, OSError, ValueError) as error:
@@ -68,6 +60,36 @@ async def send_email(
     if refused:
         raise PermanentSendError(_partly_refused(refused, url))
     return reply
+
+
+async def check_login(url: SmtpUrl, *, timeout: float = 15) -> None:
+    """Connect, secure the connection and log in as a send would, then quit; CheckFailed
+    names what failed."""
+    client = _client(url, timeout, None)
+    try:
+        await client.connect()
+        await _secure(client, url)
+        if url.username is not None:
+            await client.login(url.username, url.password or "")
+    except PermanentSendError as error:
+        client.close()
+        raise CheckFailed(str(error)) from error
+    except (SMTPException, OSError, ValueError) as error:
+        client.close()
+        raise CheckFailed(str(send_error(error, url))) from error
+    await _quit(client)
+
+
+def _client(url: SmtpUrl, timeout: float, local_hostname: str | None) -> aiosmtplib.SMTP:
+    return aiosmtplib.SMTP(
+        hostname=url.host,
+        port=url.port,
+        use_tls=url.implicit_tls,
+        start_tls=False,
+        validate_certs=url.tls_verify,
+        timeout=timeout,
+        local_hostname=local_hostname,
+    )
 
 
 def send_error(error: BaseException, url: SmtpUrl) -> SendError:

@@ -1,3 +1,5 @@
-"""SMS channel adapters; importing this package registers them (Twilio-compatible for now)."""
+"""The SMS channel (Twilio-compatible providers): its spec is the package's entry point."""
 
-from channels.sms import twilio  # noqa: F401  (registers TwilioSmsAdapter)
+from channels.sms.spec import SPEC
+
+__all__ = ["SPEC"]

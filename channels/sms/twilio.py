@@ -18,6 +18,7 @@ import aiohttp
 from channels.base import (
     Capabilities,
     ChannelConfig,
+    CheckFailed,
     MalformedPayload,
     OutboundMessage,
     PermanentSendError,
@@ -27,7 +28,6 @@ from channels.base import (
     UnsupportedEvent,
     WebhookRequest,
 )
-from channels.registry import register
 from channels.sms.keywords import KeywordKind, KeywordMatch, classify_keyword
 from channels.sms.segments import MAX_BODY_CHARS, too_long
 from channels.sms.signature import signature_matches
@@ -103,7 +103,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@register
 class TwilioSmsAdapter:
     """SMS and MMS through Twilio's Programmable Messaging API, or anything speaking it."""
 
@@ -219,6 +218,25 @@ class TwilioSmsAdapter:
         if status == 429 or status >= 500:
             raise TransientSendError(f"Twilio answered HTTP {status}: {detail}")
         raise PermanentSendError(detail)
+
+    async def check_account(self) -> None:
+        """Ask Twilio for the account: CheckFailed says why it cannot be used to send."""
+        url = f"{self._base_url}/2010-04-01/Accounts/{quote(self._account_sid)}.json"
+        try:
+            async with self._session_for_sending().get(
+                url, headers={"Authorization": self._authorization, "Accept": "application/json"}
+            ) as response:
+                status, body = response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise CheckFailed(f"cannot reach {self._base_url}: {type(exc).__name__}") from exc
+        if status == 401:
+            raise CheckFailed("Twilio refused this account SID and auth token")
+        if status != 200:
+            detail = _twilio_error_text(status, body)
+            raise CheckFailed(f"Twilio answered the account lookup with {detail}")
+        account_status = _json_field(body, "status")
+        if account_status not in (None, "active"):
+            raise CheckFailed(f"the Twilio account is {account_status}, not active")
 
     async def close(self) -> None:
         """Close the HTTP session, if one was opened."""
@@ -544,6 +562,14 @@ def _send_result(body: bytes) -> SendResult:
         external_id=sid,
         status=DELIVERY_STATUS_BY_TWILIO_STATUS.get(status, DeliveryStatus.QUEUED),
     )
+
+
+def _json_field(body: bytes, name: str) -> Any:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return document.get(name) if isinstance(document, dict) else None
 
 
 def _twilio_error_text(status: int, body: bytes) -> str:

@@ -91,6 +91,7 @@ def test_users_tokens_and_channels_from_the_command_line(tmp_path: Path) -> None
         "AC" + "2" * 32,
         "--auth-token",
         "tok",
+        "--no-check",
     )
     assert channel.returncode == 0, channel.stderr
     channel_id = int(channel.stdout.strip())

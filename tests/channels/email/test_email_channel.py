@@ -20,7 +20,7 @@ from channels.email.imap_url import MailboxUrl
 from channels.email.reader import MailboxReader, ReaderSettings
 from hub.app import create_app
 from hub.context import Hub
-from hub.provisioning import create_channel
+from hub.provisioning import create_channel, draft_account
 from hub.pull import ChannelPullSink, pull_once
 from tests.channels.email import smtp_server as smtp_testing
 from tests.channels.email.dovecot import ImapAccount
@@ -84,17 +84,13 @@ async def add_mailbox(
     settings: dict[str, Any] | None = None,
 ) -> int:
     async with hub.engine.begin() as conn:
-        channel = await create_channel(
-            conn,
-            hub.secrets,
-            ws.id,
-            kind="email",
-            provider="imap",
-            name="Support",
+        draft = draft_account(
+            "email",
             address=SUPPORT,
             credentials={"imap_url": imap_url, "smtp_url": smtp_url},
             settings=settings,
         )
+        channel = await create_channel(conn, hub.secrets, ws.id, draft, name="Support")
     return channel.id
 
 
@@ -432,19 +428,19 @@ def test_the_command_line_adds_a_mailbox_and_backfills_it(
         workspace,
         "--address",
         SUPPORT,
-        "--imap",
+        "--imap-url",
         imap_account.url(),
-        "--smtp",
+        "--smtp-url",
         smtp_server.url(),
         "--after-import",
         "seen",
     )
     assert added.returncode == 0, added.stderr
     channel_id = added.stdout.strip()
-    synced = run(url, "email", "sync", channel_id, "--once")
+    synced = run(url, "channel", "sync", channel_id, "--once")
     assert synced.returncode == 0, synced.stderr
     assert synced.stdout.strip() == "imported 7, duplicates 0, quarantined 0"
-    assert run(url, "email", "sync", channel_id, "--once").stdout.strip() == (
+    assert run(url, "channel", "sync", channel_id, "--once").stdout.strip() == (
         "imported 0, duplicates 0, quarantined 0"
     )
     assert all("\\Seen" in flags for flags in imap_account.server.flags(imap_account.user).values())
@@ -455,9 +451,9 @@ def test_the_command_line_adds_a_mailbox_and_backfills_it(
         "email",
         "--workspace",
         workspace,
-        "--imap",
+        "--imap-url",
         "ftp://x",
-        "--smtp",
+        "--smtp-url",
         smtp_server.url(),
     )
     assert bad.returncode == 1 and "imap" in bad.stderr.lower()

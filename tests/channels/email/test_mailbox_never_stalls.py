@@ -71,11 +71,11 @@ async def test_email_sync_imports_a_nul_message_with_the_good_ones(
         _quoted_printable_with_nul(),
         mail("bob@customer.test", "Three", "third"),
     )
-    synced = run(database_url, "email", "sync", str(channel_id), "--once")
+    synced = run(database_url, "channel", "sync", str(channel_id), "--once")
     assert synced.returncode == 0, synced.stderr
     assert "imported 3, duplicates 0, quarantined 0" in synced.stdout
     assert await _bodies(hub) == ["first", "before\ufffdafter", "third"]
-    again = run(database_url, "email", "sync", str(channel_id), "--once")
+    again = run(database_url, "channel", "sync", str(channel_id), "--once")
     assert "imported 0, duplicates 0, quarantined 0" in again.stdout
 
 
@@ -90,7 +90,7 @@ async def test_email_sync_quarantines_what_the_database_refuses_and_moves_on(
         mail("eve@customer.test", "Two", "a poison pill"),
         mail("bob@customer.test", "Three", "third"),
     )
-    synced = run(database_url, "email", "sync", str(channel_id), "--once")
+    synced = run(database_url, "channel", "sync", str(channel_id), "--once")
     assert synced.returncode == 0, synced.stderr
     assert "imported 2, duplicates 0, quarantined 1" in synced.stdout
     assert await _bodies(hub) == ["first", "third"]
@@ -98,7 +98,7 @@ async def test_email_sync_quarantines_what_the_database_refuses_and_moves_on(
         kept = (await conn.execute(select(QuarantinedPayload))).one()
     assert b"a poison pill" in kept.body
     assert "the database refused it" in kept.error and "poison refused" in kept.error
-    again = run(database_url, "email", "sync", str(channel_id), "--once")
+    again = run(database_url, "channel", "sync", str(channel_id), "--once")
     assert "imported 0, duplicates 0, quarantined 0" in again.stdout, "the cursor moved on"
 
 

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -26,6 +27,8 @@ DEFAULT_AUTH_TOKEN = "fake-twilio-auth-token"
 DEFAULT_CUSTOMER = "+15558675310"
 DEFAULT_OUR_NUMBER = "+15017122661"
 _MESSAGES_PATH = "/2010-04-01/Accounts/{account}/Messages.json"
+_ACCOUNT_PATH = "/2010-04-01/Accounts/{account}.json"
+FIXTURES = Path(__file__).with_name("fixtures")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,8 @@ class FakeTwilio:
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.status = "active"
+        """The account's status, as an Account lookup answers it (suspended, closed ...)."""
         self.requests: list[RecordedRequest] = []
         self.messages: dict[str, dict[str, Any]] = {}
         self._scripted: deque[_Scripted] = deque()
@@ -161,6 +166,10 @@ class FakeTwilio:
         expected_path = _MESSAGES_PATH.format(account=self.account_sid)
         if recorded.auth != (self.account_sid, self.auth_token):
             return _json(401, twilio_error(401, 20003, "Authenticate"))
+        if request.method == "GET" and recorded.path == _ACCOUNT_PATH.format(
+            account=self.account_sid
+        ):
+            return _json(200, self._account())
         if request.method != "POST" or recorded.path != expected_path:
             message = f"The requested resource {recorded.path} was not found"
             return _json(404, twilio_error(404, 20404, message))
@@ -169,6 +178,12 @@ class FakeTwilio:
             return _json(400, twilio_error(400, *problem))
         message = self._create_message(recorded)
         return _json(201, {k: v for k, v in message.items() if not k.startswith("_")})
+
+    def _account(self) -> dict[str, Any]:
+        """The Account resource, as the recorded fixture has it, for this fake's account."""
+        account = json.loads((FIXTURES / "accounts_fetch__200.json").read_text())
+        account.update(sid=self.account_sid, owner_account_sid=self.account_sid, status=self.status)
+        return account
 
     def _create_message(self, recorded: RecordedRequest) -> dict[str, Any]:
         media = recorded.fields("MediaUrl")

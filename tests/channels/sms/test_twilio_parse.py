@@ -395,7 +395,7 @@ def test_empty_body_is_malformed() -> None:
 
 
 def test_adapter_is_registered_with_its_capabilities() -> None:
-    assert registry.adapter_class("sms", "twilio") is TwilioSmsAdapter
+    assert registry.provider_spec("sms", "twilio").adapter is TwilioSmsAdapter
     assert TwilioSmsAdapter.capabilities == Capabilities(
         max_body_length=1600, attachments=True, delivery_receipts=True
     )
