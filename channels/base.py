@@ -233,6 +233,10 @@ class ProviderSpec:
     address: Callable[[str | None, Mapping[str, str]], str] = lambda given, _: given or ""
     """The account's own address (our number, our mailbox) from what the operator gave and the
     credentials; ValueError says what is wrong or missing."""
+    signed_headers: Callable[[Mapping[str, str], str, bytes, str], Mapping[str, str]] | None = None
+    """For a webhook provider: the headers a genuine request to `url` with this body and
+    content type carries, given the account's credentials (how simulators and the contract
+    tests speak as the provider)."""
 
     def transport(self, settings: Mapping[str, Any]) -> Transport:
         """The transport an account with these settings uses."""

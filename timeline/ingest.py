@@ -684,7 +684,7 @@ class _Threads:
         ref: EmailThreadRef,
     ) -> _ConversationChange:
         """Mail threads by what it names (message ids, reply token), never by its sender alone:
-        a new subject with no references is a new conversation (docs/email.md)."""
+        a new subject with no references is a new conversation (docs/channels/email.md)."""
         row = self._referenced(ctx, ref)
         change = self._continue(ctx, event, row) or self._open(ctx, identity, event)
         if ref.message_id:

@@ -9,7 +9,8 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import ChannelConfig, ChannelSpec, DemoAccount, ProviderSpec, Transport
-from channels.sms.twilio import DEFAULT_BASE_URL, TwilioSmsAdapter
+from channels.sms.signature import twilio_signature
+from channels.sms.twilio import DEFAULT_BASE_URL, SIGNATURE_HEADER, TwilioSmsAdapter, read_form
 
 DEMO_NUMBER = "+15005550006"
 """Twilio's magic test number: valid, and never a real subscriber."""
@@ -52,6 +53,17 @@ def demo_twilio(provider_base_url: str | None) -> DemoAccount:
     )
 
 
+def signed_like_twilio(
+    credentials: Mapping[str, str], url: str, body: bytes, content_type: str
+) -> dict[str, str]:
+    """The X-Twilio-Signature Twilio would send with this (UTF-8) form body to `url`."""
+    pairs = read_form(body).pairs
+    return {
+        "Content-Type": content_type,
+        SIGNATURE_HEADER: twilio_signature(credentials["auth_token"], url, pairs),
+    }
+
+
 def our_number(given: str | None, _: Mapping[str, str]) -> str:
     """The account's number in E.164 (Twilio's own spelling of it)."""
     if not given:
@@ -78,6 +90,7 @@ SPEC = ChannelSpec(
             check=check_twilio,
             demo=demo_twilio,
             address=our_number,
+            signed_headers=signed_like_twilio,
         ),
     ),
     docs="docs/channels/sms.md",

@@ -472,7 +472,7 @@ def test_garbage_is_malformed() -> None:
 
 
 def test_broken_headers_still_parse() -> None:
-    parsed = parse("malformed__broken_headers.eml")
+    parsed = parse("message_received__broken_headers.eml")
 
     assert parsed.sender == mailbox("john.broken@example.org")
     assert parsed.sender_name == "John Broken"

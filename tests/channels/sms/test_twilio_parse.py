@@ -252,9 +252,15 @@ def test_every_fixture_is_covered_here() -> None:
         "status_callback__sent.form",
         "status_callback__delivered.form",
         "status_callback__undelivered.form",
-        "voice__incoming_call.form",
+        "unsupported__voice_call.form",
+        "malformed__missing_from.form",
     }
     assert {p.name for p in FIXTURES.glob("*.form")} == covered
+
+
+def test_a_text_without_its_sender_is_malformed() -> None:
+    with pytest.raises(MalformedPayload, match="From"):
+        parse(fixture("malformed__missing_from.form"))
 
 
 # -- unsupported -----------------------------------------------------------------------------
@@ -262,7 +268,7 @@ def test_every_fixture_is_covered_here() -> None:
 
 def test_voice_webhook_is_unsupported() -> None:
     with pytest.raises(UnsupportedEvent, match="call"):
-        parse(fixture("voice__incoming_call.form"))
+        parse(fixture("unsupported__voice_call.form"))
 
 
 @pytest.mark.parametrize("status", ["partially_delivered", "receiving", "something-new"])
