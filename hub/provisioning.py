@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels import registry
 from channels.base import ChannelConfig
-from hub import audit
 from hub.auth import create_token, hash_password
 from hub.crypto import SecretBox
+from timeline import audit
 from timeline.models import ChannelAccount, Role, User, Workspace
 from timeline.models.channels import new_webhook_key
 from timeline.models.people import Availability

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import audit
+from timeline import audit
 from timeline.models import Team, TeamMember, User
 from timeline.sql import insert_ignoring_conflicts
 

@@ -8,10 +8,10 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import audit
 from hub.api.framework import ApiRoutes, Call
 from hub.errors import ApiError, not_found
 from hub.web_keys import HUB
+from timeline import audit
 from timeline.domain import RoutingRequest
 from timeline.models import Conversation, ConversationStatus, User
 

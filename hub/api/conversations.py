@@ -10,13 +10,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import audit
 from hub.api.files import FileIn, decode_files
 from hub.api.framework import ApiRoutes, Call, Id, Text
 from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
 from hub.errors import ApiError, invalid, not_found
 from hub.teams import find_team
 from hub.web_keys import HUB
+from timeline import audit
 from timeline.domain import DomainEvent, RoutingRequest
 from timeline.models import Consent, Conversation, ConversationStatus, TimelineEvent, User
 from timeline.outbox import queue_reply

@@ -9,10 +9,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from hub.context import Hub
-from hub.models import AuditEntry
 from tests.conftest import OpenApiChecker, bearer
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
-from timeline.models import Conversation, User
+from timeline.models import AuditEntry, Conversation, User
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -8,11 +8,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from hub.context import Hub
-from hub.models import AuditEntry
 from hub.provisioning import create_api_token
 from tests.conftest import OpenApiChecker, bearer
 from tests.workspace import seed_workspace, sms_request
-from timeline.models import Conversation, User
+from timeline.models import AuditEntry, Conversation, User
 
 
 async def test_managers_create_teams_and_set_their_members(

@@ -1,5 +1,6 @@
 """SQLAlchemy 2 typed models; every row belongs to exactly one workspace."""
 
+from timeline.models.audit import AuditEntry
 from timeline.models.base import Base
 from timeline.models.blobs import Blob, EventAttachment
 from timeline.models.channels import (
@@ -16,6 +17,7 @@ from timeline.models.intake import QuarantinedPayload, RawPayloadRecord
 from timeline.models.people import Role, Team, TeamMember, User, Workspace
 
 __all__ = [
+    "AuditEntry",
     "Base",
     "Blob",
     "ChannelAccount",

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.models import AuditEntry
+from timeline.models import AuditEntry
 
 
 async def record(
