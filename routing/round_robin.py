@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Integer, String, bindparam, select
+from sqlalchemy import BigInteger, String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from routing.load import load_changes
 from routing.models import RoutingCursor
 from timeline.bulk import RowsUpdate, UpdateRows, update_rows
 from timeline.domain import Assignment, RoutingChoice, RoutingNeed, RoutingRequest
@@ -44,13 +45,6 @@ _ASSIGN = RowsUpdate(
     key="conversation_id",
     types={"conversation_id": BigInteger(), "agent_id": BigInteger(), "now": UtcDateTime()},
     values=lambda p: {"assignee_id": p.agent_id, "updated_at": p.now},
-)
-_ADD_LOAD = RowsUpdate(
-    users,
-    column="id",
-    key="agent_id",
-    types={"agent_id": BigInteger(), "count": Integer()},
-    values=lambda p: {"open_conversations": users.c.open_conversations + p.count},
 )
 
 
@@ -115,10 +109,7 @@ class RoundRobinRouter:
                     {"workspace": workspace_id, "pool_name": pool, "last_agent": last_agent_id}
                 )
         per_agent = Counter(agent_id for agent_id in agents if agent_id is not None)
-        loads = [{"agent_id": agent, "count": count} for agent, count in sorted(per_agent.items())]
-        return RoutingChoice(
-            agents, [UpdateRows(_MOVE_CURSORS, moves), UpdateRows(_ADD_LOAD, loads)]
-        )
+        return RoutingChoice(agents, [UpdateRows(_MOVE_CURSORS, moves), load_changes(per_agent)])
 
 
 def _pool_order(item: tuple[tuple[int, int | None], object]) -> tuple[int, int]:

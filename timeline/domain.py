@@ -1,4 +1,4 @@
-"""Domain events the hub publishes after a commit, and the Protocols the pipeline depends on."""
+"""Domain events the hub publishes after a commit, and the Protocols the core depends on."""
 
 from __future__ import annotations
 
@@ -72,4 +72,16 @@ class Router(Protocol):
     async def choose(self, conn: AsyncConnection, needs: list[RoutingNeed]) -> RoutingChoice:
         """Choose agents, locking what keeps concurrent choices apart until the caller commits;
         the caller writes the assignments and `writes`."""
+        ...
+
+
+class AgentLoad(Protocol):
+    """Keeps each agent's count of unresolved conversations (routing/ implements it; the
+    router counts the assignments it makes itself)."""
+
+    async def hand_over(
+        self, conn: AsyncConnection, from_agent_id: int | None, to_agent_id: int | None
+    ) -> None:
+        """An unresolved conversation leaves one agent for another, in the caller's
+        transaction; None on either side is nobody (it was, or becomes, unassigned)."""
         ...
