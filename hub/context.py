@@ -14,7 +14,9 @@ from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
 from hub.sending import send_message
+from routing.load import AgentLoadCounter
 from routing.round_robin import RoundRobinRouter
+from timeline.conversation_service import ConversationService
 from timeline.ingest import IngestPipeline
 
 
@@ -37,6 +39,7 @@ class Hub:
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
         self.router = RoundRobinRouter()
         self.pipeline = IngestPipeline(self.engine, self.router, self.bus)
+        self.conversations = ConversationService(self.router, AgentLoadCounter())
         self.batcher = IngestBatcher(self.pipeline)
         self.job_functions: dict[str, JobFunction] = {"send_message": send_message}
         in_process = settings.redis_url is None if jobs_in_process is None else jobs_in_process

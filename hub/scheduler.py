@@ -1,4 +1,8 @@
-"""Claims due rows from the database and enqueues their jobs, so nothing waits on Redis's memory."""
+"""The scheduler's sweeps: due outbound messages get their jobs, due snoozed conversations wake.
+
+What is due lives in the database, so nothing waits on Redis's memory; every serving process
+sweeps, and the sweeps are safe to run at once.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from hub.publishing import publish
+from timeline.conversation_service import WAKE_BATCH, any_due
 from timeline.outbox import due_message_ids
 
 if TYPE_CHECKING:
@@ -16,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 async def enqueue_due_work(hub: Hub) -> int:
-    """One sweep: every outbound message whose (re)try is due gets a send_message job."""
+    """Every outbound message whose (re)try is due gets a send_message job."""
     async with hub.reads.connect() as conn:
         message_ids = await due_message_ids(conn)
     for message_id in message_ids:
@@ -24,13 +30,36 @@ async def enqueue_due_work(hub: Hub) -> int:
     return len(message_ids)
 
 
+async def wake_snoozed(hub: Hub) -> int:
+    """Open the snoozed conversations whose time has come, a batch per transaction, and
+    publish each batch once committed; how many woke."""
+    async with hub.reads.connect() as conn:
+        if not await any_due(conn):
+            return 0
+    woken = 0
+    while True:
+        async with hub.engine.begin() as conn:
+            batch = await hub.conversations.wake_due(conn, limit=WAKE_BATCH)
+        await publish(hub, batch.events)
+        woken += len(batch.conversation_ids)
+        if len(batch.conversation_ids) < WAKE_BATCH:
+            return woken
+
+
+SWEEPS = (enqueue_due_work, wake_snoozed)
+
+
 async def run_scheduler(hub: Hub, interval: float, stopping: asyncio.Event) -> None:
     """Sweep every `interval` seconds until `stopping` is set; a sweep under way is finished,
-    never cut off mid-query (its connection goes back to the pool)."""
+    never cut off mid-query (its connection goes back to the pool). A sweep that fails does
+    not hold up the others."""
     while not stopping.is_set():
-        try:
-            await enqueue_due_work(hub)
-        except Exception:
-            log.exception("scheduler sweep failed; trying again in %.1f s", interval)
+        for sweep in SWEEPS:
+            try:
+                await sweep(hub)
+            except Exception:
+                log.exception(
+                    "scheduler's %s failed; trying again in %.1f s", sweep.__name__, interval
+                )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), interval)

@@ -1,0 +1,360 @@
+"""The conversation service: every change to a conversation, in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import nh3
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from timeline import audit
+from timeline.actor import Actor
+from timeline.conversation_service import agents
+from timeline.conversation_service.messages import (
+    ReplyCapabilities,
+    ReplyDraft,
+    append_note,
+    refuse_if_opted_out,
+    refuse_what_the_channel_cannot_carry,
+)
+from timeline.conversation_service.results import (
+    AvailabilitySet,
+    Changed,
+    Noted,
+    Replied,
+    Woken,
+    appended,
+    assigned,
+    conversation_event,
+    each_assigned,
+)
+from timeline.conversation_service.snoozing import open_due, wake_time
+from timeline.conversation_service.state import (
+    ConversationState,
+    find_conversation,
+    refuse_if_resolved,
+    set_columns,
+)
+from timeline.domain import AgentLoad, DomainEvent, Router, RoutingRequest
+from timeline.errors import Forbidden
+from timeline.models import ConversationStatus as Status
+from timeline.models.people import Availability
+from timeline.outbox import queue_reply
+
+WAKE_BATCH = 200
+"""How many due conversations one sweep's transaction wakes."""
+
+
+class ConversationService:
+    """Reply, note, assign, transfer, resolve, reopen, snooze, mark pending, wake, and agents'
+    availability.
+
+    Each operation runs in the caller's transaction: it scopes every read to the actor's
+    workspace (another workspace's ids are NotFound), checks what the actor's role allows,
+    writes the change and its audit entry, and returns the domain events it caused, for the
+    caller to publish once committed. An agent's load counts their unresolved conversations
+    (open, pending or snoozed alike): the router counts the assignments it makes, `AgentLoad`
+    every other change of hands.
+    """
+
+    def __init__(self, router: Router, load: AgentLoad) -> None:
+        self._router = router
+        self._load = load
+
+    async def reply(
+        self,
+        conn: AsyncConnection,
+        actor: Actor,
+        conversation_id: int,
+        draft: ReplyDraft,
+        capabilities: ReplyCapabilities,
+    ) -> Replied:
+        """Queue a reply to the customer, on the conversation's channel, whose `capabilities`
+        the caller looked up: Invalid if the channel cannot carry it, Conflict `opted_out` if
+        the customer opted out there."""
+        conversation = await find_conversation(conn, actor.workspace_id, conversation_id)
+        refuse_what_the_channel_cannot_carry(draft, capabilities)
+        await refuse_if_opted_out(conn, conversation.id)
+        queued = await queue_reply(
+            conn,
+            workspace_id=actor.workspace_id,
+            conversation_id=conversation.id,
+            author_user_id=actor.user_id,
+            body=draft.body,
+            html=nh3.clean(draft.html) if draft.html is not None else None,
+            attachments=draft.attachments,
+        )
+        await _audit(
+            conn, actor, "conversation.replied", conversation, message_id=queued.message_id
+        )
+        event = appended(actor.workspace_id, queued.event_id, "message_sent")
+        return Replied(queued.event_id, queued.message_id, [event])
+
+    async def note(
+        self, conn: AsyncConnection, actor: Actor, conversation_id: int, body: str
+    ) -> Noted:
+        """An internal note on the conversation, for agents' eyes only."""
+        conversation = await find_conversation(conn, actor.workspace_id, conversation_id)
+        event_id = await append_note(
+            conn,
+            workspace_id=actor.workspace_id,
+            customer_id=conversation.customer_id,
+            conversation_id=conversation.id,
+            author_user_id=actor.user_id,
+            body=body,
+        )
+        await _audit(conn, actor, "conversation.noted", conversation, event_id=event_id)
+        return Noted(event_id, [appended(actor.workspace_id, event_id, "note")])
+
+    async def assign(
+        self, conn: AsyncConnection, actor: Actor, conversation_id: int, agent_id: int | None
+    ) -> Changed:
+        """Give the conversation to an agent of the workspace, or to nobody (None). Agents may
+        take a conversation or let one go; only managers give them to others."""
+        conversation = await _locked(conn, actor, conversation_id)
+        if not actor.manages and agent_id not in (None, actor.user_id):
+            raise Forbidden("agents may only assign conversations to themselves")
+        if agent_id is not None:
+            await agents.require_agent(conn, actor.workspace_id, agent_id)
+        if not conversation.resolved:
+            await self._load.hand_over(conn, conversation.assignee_id, agent_id)
+        await set_columns(conn, conversation.id, assignee_id=agent_id)
+        await _audit(
+            conn,
+            actor,
+            "conversation.assigned",
+            conversation,
+            assignee_id=[conversation.assignee_id, agent_id],
+        )
+        return await _changed(
+            conn, actor, conversation, [assigned(actor.workspace_id, conversation.id, agent_id)]
+        )
+
+    async def transfer(
+        self, conn: AsyncConnection, actor: Actor, conversation_id: int, team_id: int | None
+    ) -> Changed:
+        """Hand the conversation to a team (None: the whole workspace): it leaves its agent
+        and, unless resolved, goes to the team's next available agent. Agents may hand over
+        only their own conversations."""
+        conversation = await _locked(conn, actor, conversation_id)
+        if not actor.manages and conversation.assignee_id != actor.user_id:
+            raise Forbidden("agents may only hand over their own conversations")
+        if team_id is not None:
+            await agents.require_team(conn, actor.workspace_id, team_id)
+        routed = []
+        if not conversation.resolved:
+            await self._load.hand_over(conn, conversation.assignee_id, None)
+            routed = [RoutingRequest(actor.workspace_id, conversation.id, team_id)]
+        await set_columns(conn, conversation.id, team_id=team_id, assignee_id=None)
+        assignments = await self._router.route(conn, routed)
+        await _audit(
+            conn,
+            actor,
+            "conversation.transferred",
+            conversation,
+            team_id=[conversation.team_id, team_id],
+        )
+        transferred = conversation_event(
+            actor.workspace_id, "conversation.transferred", conversation.id, team_id=team_id
+        )
+        return await _changed(
+            conn,
+            actor,
+            conversation,
+            [transferred, *each_assigned(actor.workspace_id, assignments)],
+        )
+
+    async def resolve(self, conn: AsyncConnection, actor: Actor, conversation_id: int) -> Changed:
+        """Resolved: the conversation no longer counts against its agent, who stays named on
+        it. Resolving a resolved conversation changes nothing."""
+        conversation = await _locked(conn, actor, conversation_id)
+        if conversation.resolved:
+            return Changed(conversation, [])
+        await self._load.hand_over(conn, conversation.assignee_id, None)
+        await set_columns(
+            conn,
+            conversation.id,
+            status=Status.RESOLVED,
+            resolved_at=datetime.now(UTC),
+            waiting_since=None,
+            snoozed_until=None,
+        )
+        return await _status_changed(conn, actor, conversation, Status.RESOLVED)
+
+    async def reopen(self, conn: AsyncConnection, actor: Actor, conversation_id: int) -> Changed:
+        """Open again. A resolved conversation goes back to its last agent if they have room,
+        else to the next available one; a pending or snoozed one stays with its agent, and is
+        routed if it has none. An open conversation stays as it is."""
+        conversation = await _locked(conn, actor, conversation_id)
+        if conversation.status == Status.OPEN:
+            return Changed(conversation, [])
+        workspace_id, team_id = actor.workspace_id, conversation.team_id
+        if conversation.resolved:
+            await set_columns(
+                conn, conversation.id, status=Status.OPEN, resolved_at=None, assignee_id=None
+            )
+            # Its last agent first, if they still have room.
+            routed = [
+                RoutingRequest(workspace_id, conversation.id, team_id, conversation.assignee_id)
+            ]
+        else:
+            await set_columns(conn, conversation.id, status=Status.OPEN, snoozed_until=None)
+            held = conversation.assignee_id is not None
+            routed = [] if held else [RoutingRequest(workspace_id, conversation.id, team_id)]
+        assignments = await self._router.route(conn, routed)
+        return await _status_changed(
+            conn, actor, conversation, Status.OPEN, each_assigned(workspace_id, assignments)
+        )
+
+    async def snooze(
+        self, conn: AsyncConnection, actor: Actor, conversation_id: int, until: datetime
+    ) -> Changed:
+        """Put the conversation aside until `until` (tz-aware, in the future; else Invalid),
+        when the scheduler opens it again; a message from the customer opens it sooner. It
+        stays with its agent meanwhile. A resolved one is not snoozed (Conflict `resolved`)."""
+        wakes_at = wake_time(until, datetime.now(UTC))
+        conversation = await _locked(conn, actor, conversation_id)
+        refuse_if_resolved(conversation, "snoozed")
+        await set_columns(conn, conversation.id, status=Status.SNOOZED, snoozed_until=wakes_at)
+        return await _status_changed(
+            conn, actor, conversation, Status.SNOOZED, until=wakes_at.isoformat()
+        )
+
+    async def mark_pending(
+        self, conn: AsyncConnection, actor: Actor, conversation_id: int
+    ) -> Changed:
+        """Pending: waiting on the customer, whose next message opens it again. It stays with
+        its agent. A resolved one is not marked pending (Conflict `resolved`); a pending one
+        stays as it is."""
+        conversation = await _locked(conn, actor, conversation_id)
+        if conversation.status == Status.PENDING:
+            return Changed(conversation, [])
+        refuse_if_resolved(conversation, "marked pending")
+        await set_columns(conn, conversation.id, status=Status.PENDING, snoozed_until=None)
+        return await _status_changed(conn, actor, conversation, Status.PENDING)
+
+    async def wake_due(self, conn: AsyncConnection, *, limit: int = WAKE_BATCH) -> Woken:
+        """Open the snoozed conversations whose time has come, in every workspace, up to
+        `limit` (the scheduler calls again while a batch comes back full); those with no agent
+        are routed. Sweeps running at once in several processes wake each one once."""
+        due = await open_due(conn, datetime.now(UTC), limit)
+        workspace_of = {c.id: c.workspace_id for c in due}
+        assignments = await self._router.route(
+            conn,
+            [RoutingRequest(c.workspace_id, c.id, c.team_id) for c in due if c.assignee_id is None],
+        )
+        await audit.record_all(
+            conn,
+            [
+                audit.Audited(
+                    c.workspace_id,
+                    None,
+                    "conversation.woken",
+                    "conversation",
+                    c.id,
+                    {"status": [Status.SNOOZED, Status.OPEN]},
+                )
+                for c in due
+            ],
+        )
+        events = [conversation_event(c.workspace_id, "conversation.woken", c.id) for c in due]
+        events += [
+            assigned(workspace_of[a.conversation_id], a.conversation_id, a.agent_id)
+            for a in assignments
+        ]
+        return Woken([c.id for c in due], events)
+
+    async def set_availability(
+        self, conn: AsyncConnection, actor: Actor, agent_id: int, availability: Availability
+    ) -> AvailabilitySet:
+        """An agent available or away; agents set their own, managers anyone's. When an agent
+        is available, the open conversations nobody holds are routed, oldest first: to them,
+        and by turns to the other available agents with room."""
+        before = await agents.find_agent(conn, actor.workspace_id, agent_id)
+        if agent_id != actor.user_id and not actor.manages:
+            raise Forbidden("agents may only set their own availability")
+        # Conversations are locked before the agent's row, as every other change locks them.
+        waiting = (
+            await agents.waiting_conversations(conn, actor.workspace_id)
+            if availability == Availability.AVAILABLE
+            else []
+        )
+        events: list[DomainEvent] = []
+        if before.availability != availability:
+            await agents.set_availability(conn, agent_id, availability)
+            await audit.record(
+                conn,
+                workspace_id=actor.workspace_id,
+                actor_user_id=actor.user_id,
+                action="agent.availability",
+                entity_type="user",
+                entity_id=agent_id,
+                changes={"availability": [before.availability, availability]},
+            )
+            events.append(
+                DomainEvent(
+                    actor.workspace_id,
+                    "agent.availability_changed",
+                    {"agent_id": agent_id, "availability": availability},
+                )
+            )
+        assignments = await self._router.route(conn, waiting)
+        events += each_assigned(actor.workspace_id, assignments)
+        agent = await agents.find_agent(conn, actor.workspace_id, agent_id)
+        return AvailabilitySet(agent, events)
+
+
+_STATUS_EVENTS = {
+    Status.OPEN: "conversation.reopened",
+    Status.PENDING: "conversation.marked_pending",
+    Status.SNOOZED: "conversation.snoozed",
+    Status.RESOLVED: "conversation.resolved",
+}
+
+
+async def _status_changed(
+    conn: AsyncConnection,
+    actor: Actor,
+    conversation: ConversationState,
+    status: Status,
+    routed: list[DomainEvent] | None = None,
+    **data: Any,
+) -> Changed:
+    """Audit a change of status (with `data`) and tell of it, with what routing did because of
+    it."""
+    happened = _STATUS_EVENTS[status]
+    await _audit(conn, actor, happened, conversation, status=[conversation.status, status], **data)
+    event = conversation_event(actor.workspace_id, happened, conversation.id, **data)
+    return await _changed(conn, actor, conversation, [event, *(routed or [])])
+
+
+async def _locked(conn: AsyncConnection, actor: Actor, conversation_id: int) -> ConversationState:
+    """The conversation, held until the caller's transaction ends: concurrent changes to one
+    conversation take turns, each seeing what the one before it left."""
+    return await find_conversation(conn, actor.workspace_id, conversation_id, lock=True)
+
+
+async def _audit(
+    conn: AsyncConnection,
+    actor: Actor,
+    action: str,
+    conversation: ConversationState,
+    **changes: Any,
+) -> None:
+    await audit.record(
+        conn,
+        workspace_id=actor.workspace_id,
+        actor_user_id=actor.user_id,
+        action=action,
+        entity_type="conversation",
+        entity_id=conversation.id,
+        changes=changes,
+    )
+
+
+async def _changed(
+    conn: AsyncConnection, actor: Actor, conversation: ConversationState, events: list[DomainEvent]
+) -> Changed:
+    """The conversation as the change left it, read in the same transaction."""
+    return Changed(await find_conversation(conn, actor.workspace_id, conversation.id), events)
