@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import ApiToken
+from timeline.actor import Actor
 from timeline.models import Role, User
 
 TOKEN_PREFIX = "sbt_"
@@ -32,6 +33,11 @@ class Principal:
     @property
     def manages(self) -> bool:
         return self.role in (Role.ADMIN, Role.MANAGER)
+
+    @property
+    def actor(self) -> Actor:
+        """The principal as the core's services know it."""
+        return Actor(self.workspace_id, self.user_id, self.manages)
 
 
 def hash_password(password: str) -> str:

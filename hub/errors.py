@@ -10,6 +10,7 @@ from http import HTTPStatus
 from aiohttp import hdrs, web
 
 from hub.log_text import printable
+from timeline.errors import Conflict, Forbidden, Invalid, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,22 @@ def invalid(fields: dict[str, str], message: str = "invalid input") -> ApiError:
     return ApiError(422, "invalid", message, fields)
 
 
+REFUSALS = (NotFound, Forbidden, Conflict, Invalid)
+"""What the core refuses (timeline.errors), each answered with its own status."""
+
+
+def refusal_error(refusal: NotFound | Forbidden | Conflict | Invalid) -> ApiError:
+    match refusal:
+        case NotFound():
+            return ApiError(404, "not_found", refusal.message)
+        case Forbidden():
+            return ApiError(403, "forbidden", refusal.message)
+        case Conflict():
+            return ApiError(409, refusal.code, refusal.message)
+        case Invalid():
+            return invalid(refusal.fields, refusal.message)
+
+
 def error_response(
     status: int,
     code: str,
@@ -76,9 +93,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as error:
-        return error_response(
-            error.status, error.code, error.message, error.fields, headers=error.headers
-        )
+        return _answer(error)
+    except REFUSALS as refusal:
+        return _answer(refusal_error(refusal))
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -90,3 +107,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             "unhandled error on %s %s", printable(request.method), printable(request.path)
         )
         return error_response(500, "internal", "internal server error")
+
+
+def _answer(error: ApiError) -> web.Response:
+    return error_response(
+        error.status, error.code, error.message, error.fields, headers=error.headers
+    )

@@ -8,7 +8,6 @@ from base64 import b64decode
 from pydantic import BaseModel, Field
 
 from hub.api.framework import MAX_REQUEST_BYTES
-from hub.errors import invalid
 from timeline.events import Attachment
 
 BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
@@ -30,11 +29,10 @@ class FileIn(BaseModel):
     )
 
 
-def decode_files(files: list[FileIn], limit: int | None, field: str) -> list[Attachment]:
-    """The files as attachments with their bytes and digests; 422 when the channel carries no
-    files or not that many bytes. FileIn's pattern has let through only what decodes."""
-    if not files:
-        return []
+def decode_files(files: list[FileIn]) -> list[Attachment]:
+    """The files as attachments with their bytes and digests (FileIn's pattern has let through
+    only what decodes); whether their channel carries them is the conversation service's to
+    say."""
     decoded = []
     for file in files:
         content = b64decode(file.content_base64, validate=True)
@@ -47,9 +45,4 @@ def decode_files(files: list[FileIn], limit: int | None, field: str) -> list[Att
                 content=content,
             )
         )
-    if limit is None:
-        raise invalid({field: "this channel cannot send files"})
-    total = sum(a.size or 0 for a in decoded)
-    if total > limit:
-        raise invalid({field: f"{total} bytes of files; this channel sends at most {limit}"})
     return decoded

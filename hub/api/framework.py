@@ -5,11 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
 
 from hub.auth import Principal
 from hub.errors import ApiError, invalid, not_found
@@ -48,6 +57,35 @@ NO_NUL = r"^[^\x00]*$"
 
 Text = Annotated[str, Field(pattern=NO_NUL)]
 """A string input that may reach the database; give it a max_length."""
+
+INSTANT = (
+    r"^(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+    r"-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:[.][0-9]{1,6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""RFC 3339 date and time with its offset from UTC, to the microsecond: what pydantic reads
+(no leap second, no offset of 24 hours)."""
+_INSTANT = re.compile(INSTANT)
+
+
+def _read_instant(value: object) -> object:
+    """Text of the pattern's form, read as a datetime (anything else is refused). pydantic
+    alone would also read a lower-case `t`, a space for the `T` and more digits than it keeps;
+    and in strict mode, text that went through a validator is no datetime to it."""
+    if not isinstance(value, str):
+        return value
+    if not _INSTANT.fullmatch(value):
+        raise ValueError("expected a date and time with its offset, as 2030-01-31T09:00:00Z")
+    return datetime.fromisoformat(value)
+
+
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_read_instant),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": INSTANT, "maxLength": 32}),
+]
+"""A moment, with its offset from UTC (a date and time without one names no moment)."""
 
 
 class Empty(BaseModel):

@@ -138,7 +138,11 @@ async def test_waiting_conversations_go_to_an_agent_who_becomes_available(
     )
     await _text(hub, ws, "+14155550123", "SM1")
     async with hub.engine.connect() as conn:
-        assert (await conn.execute(select(Conversation.assignee_id))).scalar_one() is None
+        conversation_id, assignee = (
+            await conn.execute(select(Conversation.id, Conversation.assignee_id))
+        ).one()
+    assert assignee is None
+    heard = await hub.bus.subscribe()
     response = await client.put(
         f"/api/v1/agents/{agent}/availability",
         json={"availability": "available"},
@@ -147,6 +151,71 @@ async def test_waiting_conversations_go_to_an_agent_who_becomes_available(
     assert (await response.json())["open_conversations"] == 1
     async with hub.engine.connect() as conn:
         assert (await conn.execute(select(Conversation.assignee_id))).scalar_one() == agent
+    published = [heard.get_nowait() for _ in range(heard.qsize())]
+    assert [(e.type, e.data) for e in published] == [
+        ("agent.availability_changed", {"agent_id": agent, "availability": "available"}),
+        ("conversation.assigned", {"conversation_id": conversation_id, "agent_id": agent}),
+    ]
+
+
+async def test_conversations_are_snoozed_marked_pending_and_listed_by_each_status(
+    hub: Hub, client: TestClient, openapi: OpenApiChecker
+) -> None:
+    ws = await seed_workspace(hub)
+    for n in range(4):
+        await _text(hub, ws, f"+1415555010{n}", f"SM{n}")
+    async with hub.engine.connect() as conn:
+        opened, pending, snoozed, resolved = (
+            (await conn.execute(select(Conversation.id).order_by(Conversation.id))).scalars().all()
+        )
+    path = "/api/v1/conversations/{conversation_id}"
+    until = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    heard = await hub.bus.subscribe()
+    response = await client.post(
+        f"/api/v1/conversations/{snoozed}/snooze",
+        json={"until": until.isoformat().replace("+00:00", "Z")},
+        headers=_auth(ws),
+    )
+    body = await response.json()
+    assert response.status == 200, body
+    openapi.check("POST", f"{path}/snooze", 200, body)
+    assert body["status"] == "snoozed" and datetime.fromisoformat(body["snoozed_until"]) == until
+    assert heard.get_nowait().type == "conversation.snoozed"
+    response = await client.post(f"/api/v1/conversations/{pending}/pending", headers=_auth(ws))
+    body = await response.json()
+    openapi.check("POST", f"{path}/pending", 200, body)
+    assert body["status"] == "pending" and body["snoozed_until"] is None
+    await client.post(f"/api/v1/conversations/{resolved}/resolve", headers=_auth(ws))
+
+    for status, expected in [
+        ("open", opened),
+        ("pending", pending),
+        ("snoozed", snoozed),
+        ("resolved", resolved),
+    ]:
+        listing = await (
+            await client.get("/api/v1/conversations", params={"status": status}, headers=_auth(ws))
+        ).json()
+        openapi.check("GET", "/api/v1/conversations", 200, listing)
+        assert [c["id"] for c in listing["items"]] == [expected], status
+
+    for until_text in [
+        "2020-01-01T00:00:00Z",  # past
+        "2030-01-01T00:00:00",  # no offset
+        "2030-01-01 09:00:00Z",  # outside the documented pattern, though Python reads them
+        "20300101T090000Z",
+    ]:
+        response = await client.post(
+            f"/api/v1/conversations/{opened}/snooze", json={"until": until_text}, headers=_auth(ws)
+        )
+        assert response.status == 422, until_text
+        assert set((await response.json())["error"]["fields"]) == {"until"}
+    for change, body in [("snooze", {"until": "2099-01-01T00:00:00Z"}), ("pending", None)]:
+        response = await client.post(
+            f"/api/v1/conversations/{resolved}/{change}", json=body, headers=_auth(ws)
+        )
+        assert response.status == 409, change
+        assert (await response.json())["error"]["code"] == "resolved"
 
 
 async def test_another_workspaces_ids_are_not_found(hub: Hub, client: TestClient) -> None:
@@ -160,6 +229,12 @@ async def test_another_workspaces_ids_are_not_found(hub: Hub, client: TestClient
         ("GET", f"/api/v1/conversations/{conversation_id}", None),
         ("POST", f"/api/v1/conversations/{conversation_id}/replies", {"body": "hi"}),
         ("POST", f"/api/v1/conversations/{conversation_id}/resolve", None),
+        ("POST", f"/api/v1/conversations/{conversation_id}/pending", None),
+        (
+            "POST",
+            f"/api/v1/conversations/{conversation_id}/snooze",
+            {"until": "2099-01-01T00:00:00Z"},
+        ),
         ("GET", f"/api/v1/customers/{customer_id}", None),
         ("GET", f"/api/v1/customers/{customer_id}/timeline", None),
         ("PUT", f"/api/v1/agents/{theirs.agent_ids[0]}/availability", {"availability": "away"}),

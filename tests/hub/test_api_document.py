@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.api.files import BASE64
-from hub.api.framework import MAX_BIGINT
+from hub.api.framework import INSTANT, MAX_BIGINT
 from hub.api.openapi import build_openapi
 from hub.api.paging import CURSOR_PATTERN, MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
 from hub.app import api_routes
@@ -72,6 +72,18 @@ def test_every_operation_with_a_body_documents_bad_json_and_too_large() -> None:
 @given(st.from_regex(BASE64, fullmatch=True))
 def test_what_the_base64_pattern_admits_decodes(text: str) -> None:
     b64decode(text, validate=True)
+
+
+@given(st.from_regex(INSTANT, fullmatch=True))
+def test_what_the_instant_pattern_admits_is_read_unless_the_calendar_lacks_the_day(
+    text: str,
+) -> None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        assert "day is out of range for month" in str(error)
+    else:
+        assert moment.utcoffset() is not None
 
 
 @given(
