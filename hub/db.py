@@ -5,7 +5,7 @@ force_custom_plan`): after a few runs it would otherwise keep one generic plan p
 statement, and one made while a table was nearly empty walks a whole index instead of seeking
 the few keys a lookup asks for, until the next ANALYZE. The ingest's transactions, where
 planning every statement (and every foreign-key check) would cost more than running it, plan
-otherwise: `timeline.sql.KEYED_PLANS`.
+otherwise: `storage.sql.KEYED_PLANS`.
 
 Connections also price a random page read like a sequential one, nearly (`random_page_cost =
 1.1`, the usual setting for data on SSDs or in memory). PostgreSQL's default of 4 models
@@ -14,7 +14,7 @@ times through its index, which made the ingest's keyed updates and lookups 3-4 t
 
 Connections are not pinged at checkout: with asyncpg a ping is three round trips (BEGIN, an
 empty query, ROLLBACK), paid by every batch and every API call. A connection the server dropped
-fails its first statement instead (the ingest's BEGIN, `timeline.sql.write_transaction`); the
+fails its first statement instead (the ingest's BEGIN, `storage.sql.write_transaction`); the
 pool's connections are then discarded, the ingest pipeline runs the batch once more on a fresh
 one, and an API call answers 500 once. Pooled
 connections are replaced after RECYCLE_SECONDS, well within common idle timeouts.

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 from channels.base import MalformedPayload, UnsupportedEvent
 from hub.channel_directory import Channel
 from hub.log_text import printable
+from storage.sql import refusal
 from timeline.events import InboundEvent, RawPayload
 from timeline.ingest import IngestRequest
 from timeline.quarantine import quarantine_payload
-from timeline.sql import refusal
 
 if TYPE_CHECKING:
     from hub.context import Hub

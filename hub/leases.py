@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.sql import insert_ignoring_conflicts
 from timeline.models import PullLease
-from timeline.sql import insert_ignoring_conflicts
 
 leases = PullLease.__table__
 

@@ -28,11 +28,11 @@ from hub import leases
 from hub.channel_directory import RECHECK_SECONDS, Channel, UnknownChannel
 from hub.intake import parse_payload
 from hub.log_text import printable
+from storage.sql import insert_ignoring_conflicts, refusal
 from timeline.events import RawPayload
 from timeline.ingest import IngestRequest
 from timeline.models import ChannelAccount, ChannelCursor
 from timeline.quarantine import quarantine_payload
-from timeline.sql import insert_ignoring_conflicts, refusal
 
 if TYPE_CHECKING:
     from hub.context import Hub

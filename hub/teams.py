@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.sql import insert_ignoring_conflicts
 from timeline import audit
 from timeline.models import Team, TeamMember, User
-from timeline.sql import insert_ignoring_conflicts
 
 teams = Team.__table__
 members = TeamMember.__table__

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from sqlalchemy import BigInteger, Integer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from timeline.bulk import RowsUpdate, UpdateRows, update_rows
+from storage.bulk import RowsUpdate, UpdateRows, update_rows
 from timeline.models import User
 
 users = User.__table__

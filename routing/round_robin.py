@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from routing.load import load_changes
 from routing.models import RoutingCursor
-from timeline.bulk import RowsUpdate, UpdateRows, update_rows
+from storage.bulk import RowsUpdate, UpdateRows, update_rows
+from storage.sql import fetch_rows, insert_or_lock
 from timeline.domain import Assignment, RoutingChoice, RoutingNeed, RoutingRequest
 from timeline.models import Conversation, TeamMember, User
 from timeline.models.base import UtcDateTime
 from timeline.models.people import Availability
-from timeline.sql import fetch_rows, insert_or_lock
 
 cursors = RoutingCursor.__table__
 users = User.__table__

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from timeline.bulk import insert_rows
+from storage.bulk import insert_rows
+from storage.sql import in_list, insert_ignoring_conflicts
 from timeline.events import Attachment, InboundEvent, MessageReceived
 from timeline.models import Blob, EventAttachment, TimelineEvent
-from timeline.sql import in_list, insert_ignoring_conflicts
 
 blobs = Blob.__table__
 references = EventAttachment.__table__

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.sql import insert_ignoring_conflicts
 from timeline.events import DeliveryStatus, MessageStatusChanged
 from timeline.models import DeliveryReceipt, OutboundMessage
-from timeline.sql import insert_ignoring_conflicts
 
 receipts = DeliveryReceipt.__table__
 outbound = OutboundMessage.__table__

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from timeline.bulk import UpdateRows
+from storage.bulk import UpdateRows
 
 
 @dataclass(frozen=True, slots=True)

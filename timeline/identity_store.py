@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from timeline.bulk import RowsInsert, insert_returning_ids
+from storage.bulk import RowsInsert, insert_returning_ids
+from storage.sql import fetch_rows, in_list
 from timeline.identities import IdentityKey
 from timeline.models import Customer, Identity
-from timeline.sql import fetch_rows, in_list
 
 identities = Identity.__table__
 customers = Customer.__table__
@@ -33,7 +33,7 @@ MATCHING = (
     .cte("matching_identities")
 )
 """The identities of some (workspace, key) pairs, given as `matching_parameters` says; a CTE, so
-that statements fetched together with it (`timeline.sql.fetch_together`) can read it."""
+that statements fetched together with it (`storage.sql.fetch_together`) can read it."""
 IDENTITIES_MATCHING = select(MATCHING)
 
 
@@ -109,7 +109,7 @@ def new_customers(
 
     Each customer starts with the events the batch brings it already counted: a row is not
     updated in the transaction that inserted it (that would check its foreign keys again).
-    Callers hold the identity locks (timeline.sql.lock_keys) and have looked the keys up, so two
+    Callers hold the identity locks (storage.sql.lock_keys) and have looked the keys up, so two
     events from the same new handle never create two customers.
     """
     ordered = sorted(activity, key=lambda pair: (pair[0], pair[1].kind, pair[1].value))

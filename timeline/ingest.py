@@ -12,8 +12,7 @@ from sqlalchemy import BigInteger, Boolean, Integer, String, case, func, null, s
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from timeline.blobs import store_attachments
-from timeline.bulk import (
+from storage.bulk import (
     NewIds,
     RowsInsert,
     RowsUpdate,
@@ -21,6 +20,17 @@ from timeline.bulk import (
     insert_together,
     update_rows,
 )
+from storage.sql import (
+    ConnectionLost,
+    KeptConnection,
+    fetch_together,
+    in_list,
+    insert_ignoring_conflicts,
+    keyed_plans,
+    lock_keys,
+    write_transaction,
+)
+from timeline.blobs import store_attachments
 from timeline.delivery import record_receipts
 from timeline.domain import (
     Assignment,
@@ -61,16 +71,6 @@ from timeline.models import (
 )
 from timeline.models.base import UtcDateTime
 from timeline.models.conversations import new_reply_token
-from timeline.sql import (
-    ConnectionLost,
-    KeptConnection,
-    fetch_together,
-    in_list,
-    insert_ignoring_conflicts,
-    keyed_plans,
-    lock_keys,
-    write_transaction,
-)
 from timeline.storable import storable
 from timeline.thread_keys import (
     ThreadKeyRow,
@@ -212,7 +212,7 @@ class IngestPipeline:
     ) -> IngestOutcome:
         """Persist in a transaction of its own; the caller publishes the outcome's events.
 
-        The transaction is `timeline.sql.write_transaction`'s, which takes the batch's locks
+        The transaction is `storage.sql.write_transaction`'s, which takes the batch's locks
         as it begins. A connection the database dropped (a restart, say) fails that opening;
         the batch is then run once more on a fresh connection. Even a commit lost in flight is
         safe to repeat: the pipeline is idempotent on the providers' ids.
@@ -254,7 +254,7 @@ class IngestPipeline:
         return await self._write(conn, batch)
 
     async def _write(self, conn: AsyncConnection, batch: _Batch) -> IngestOutcome:
-        """The batch's writes, its locks held, planned as timeline.sql.KEYED_PLANS says.
+        """The batch's writes, its locks held, planned as storage.sql.KEYED_PLANS says.
 
         Lookups and updates come first; the updates' statement also draws the new rows' ids, so
         that one last statement inserts customers, identities, conversations, payloads and events

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import Column, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from timeline.bulk import insert_rows
+from storage.bulk import insert_rows
+from storage.sql import in_list
 from timeline.events import EmailThreadRef
 from timeline.models import Conversation, ThreadKey, TimelineEvent
 from timeline.models.conversations import new_subject_token
-from timeline.sql import in_list
 
 keys_table = ThreadKey.__table__
 conversations = Conversation.__table__

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.sql import in_list
 from timeline.models import Conversation
-from timeline.sql import in_list
 
 conversations = Conversation.__table__
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.batching import IngestBatcher
+from storage.sql import KeptConnection
 from timeline.domain import DomainEvent
 from timeline.ingest import IngestOutcome
-from timeline.sql import KeptConnection
 
 
 class RecordingPipeline:

@@ -1,4 +1,4 @@
-"""Dialect helpers (timeline/sql.py): plan reuse, and statements run on the driver directly."""
+"""Dialect helpers (storage/sql.py): plan reuse, and statements run on the driver directly."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hub.db import create_engine
-from tests.conftest import POSTGRES_ADMIN_DSN
-from timeline.models import Workspace
-from timeline.sql import (
+from storage.sql import (
     ConnectionLost,
     KeptConnection,
     fetch_rows,
@@ -23,6 +21,8 @@ from timeline.sql import (
     keyed_plans,
     write_transaction,
 )
+from tests.conftest import POSTGRES_ADMIN_DSN
+from timeline.models import Workspace
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Executable, Insert, Update
 from sqlalchemy.sql.type_api import TypeEngine
 
-from timeline.sql import fetch_rows, is_postgres, key_sequence
+from storage.sql import fetch_rows, is_postgres, key_sequence
 
 _ORDINAL = "batch_ordinal"
 

@@ -1,4 +1,4 @@
-"""Multi-row writes (timeline/bulk.py) on SQLite and PostgreSQL: order, JSON, conflicts, updates."""
+"""Multi-row writes (storage/bulk.py) on SQLite and PostgreSQL: order, JSON, conflicts, updates."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.db import create_engine
-from timeline.bulk import (
+from storage.bulk import (
     NewIds,
     RowsInsert,
     RowsUpdate,
