@@ -1,5 +1,5 @@
-"""Runs pull transports (IMAP readers): the PullSink that commits their batches and cursors,
-and one reader per channel across all serving processes, by a lease in the database."""
+"""Runs pull transports (mailbox readers, chat pollers): the PullSink that commits batches
+and cursors, and one reader per channel across all serving processes, by a database lease."""
 
 from __future__ import annotations
 
