@@ -2,12 +2,12 @@
 
 Run: `make bench` or `.venv/bin/python bench/ingest.py [--events N] [--rounds R] [--concurrency C]`.
 The hub and the baseline take turns, round after round (3 by default), because this machine's
-speed drifts by up to 2x within a minute: a ratio of two phases a minute apart measured the drift
-as much as the hub. In each round the hub's closed loop is followed by its p99 acknowledgement
-latency at half the rate it reached, then by the baseline. Prints every round's figures, the
-median ratio and the median p99, and the lost/duplicated counts. A second reference, the HTTP
-ceiling, is measured in the same run: the same requests, client and concurrency against an
-aiohttp server that answers every POST at once (bench/hello_server.py).
+speed drifts within a minute (docs/performance.md): a ratio of two phases a minute apart
+measured the drift as much as the hub. In each round the hub's closed loop is followed by its
+p99 acknowledgement latency at half the rate it reached, then by the baseline. Prints every
+round's figures, the median ratio and the median p99, and the lost/duplicated counts. A second
+reference, the HTTP ceiling, is measured in the same run: the same requests, client and
+concurrency against an aiohttp server that answers every POST at once (bench/hello_server.py).
 The load comes from a bare keep-alive HTTP/1.1 client (it shares the machine's cores with the
 hub), and paced latencies count from when each request was due, so a lagging client cannot hide
 a slow hub; its own garbage collector is paused while it measures, so that its pauses are not
@@ -255,12 +255,11 @@ async def settle(database: ScratchDatabase, *, vacuum: bool = True) -> None:
     the phase before it.
 
     Without it the baseline ran, in some runs, beside autovacuum working through the hub's
-    rows or a checkpoint flushing them: its rate moved by 2x between runs (6,700 to 13,900
-    rows/s) and PostgreSQL's CPU per row with it (60 to 135 µs). Before the hub's phase the
-    database holds only the demo workspace: it is not analyzed then, as statistics of nearly
-    empty tables would misguide the planner for the 20,000 events that follow (PostgreSQL's CPU
-    per event doubled), where a running hub's autovacuum, if the server runs it (the first line
-    printed says), keeps statistics in step.
+    rows or a checkpoint flushing them: its rate and PostgreSQL's CPU per row swung widely
+    between runs (docs/performance.md). Before the hub's phase the database holds only the demo
+    workspace: it is not analyzed then, as statistics of nearly empty tables would misguide the
+    planner for the events that follow, where a running hub's autovacuum, if the server runs it
+    (the first line printed says), keeps statistics in step.
     """
     conn = await asyncpg.connect(database.dsn)
     try:
@@ -354,7 +353,7 @@ async def run_round(
     runs: no checkpoint just before), then the baseline, settled again.
 
     The order alternates because it matters: this checkout measured against a copy of itself,
-    always first, spent 0-9% more CPU per event than the copy (2026-12-06)."""
+    always first, spent more CPU per event than the copy (docs/performance.md)."""
     database, url, secret = hub.database, hub.url, hub.secret
     measured = args.events - 500
     compared = None
