@@ -42,8 +42,9 @@ class HubCode:
 
     @property
     def serving(self) -> str:
-        """What the command lines of its serving processes contain (for `cpu_seconds`)."""
-        return "hub.cli serve" if self.checkout else "switchboard serve"
+        """What the command lines of its serving processes contain (for `cpu_seconds`): the
+        executable, so that a hub another environment serves on the machine is not counted."""
+        return " ".join((*self.argv, "serve"))
 
     def popen_options(self, env: dict[str, str]) -> dict[str, Any]:
         if self.checkout is None:
@@ -201,8 +202,8 @@ def client_gc_paused() -> Iterator[None]:
     """The load client's own cyclic garbage collection off while it measures, on after.
 
     The client holds every prepared request and every task of a phase; a full collection of
-    them paused it for 50-314 ms at a time (gc.callbacks, 2026-12-04), and a paced request's
-    latency counts from when it was due, so each such pause was counted as the hub's
+    them paused it for tens of milliseconds and more (docs/performance.md), and a paced
+    request's latency counts from when it was due, so each such pause was counted as the hub's
     acknowledgement latency. What the phase leaves behind is collected after it.
     """
     gc.collect()

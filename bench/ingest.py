@@ -2,12 +2,12 @@
 
 Run: `make bench` or `.venv/bin/python bench/ingest.py [--events N] [--rounds R] [--concurrency C]`.
 The hub and the baseline take turns, round after round (3 by default), because this machine's
-speed drifts by up to 2x within a minute: a ratio of two phases a minute apart measured the drift
-as much as the hub. In each round the hub's closed loop is followed by its p99 acknowledgement
-latency at half the rate it reached, then by the baseline. Prints every round's figures, the
-median ratio and the median p99, and the lost/duplicated counts. A second reference, the HTTP
-ceiling, is measured in the same run: the same requests, client and concurrency against an
-aiohttp server that answers every POST at once (bench/hello_server.py).
+speed drifts within a minute (docs/performance.md): a ratio of two phases a minute apart
+measured the drift as much as the hub. In each round the hub's closed loop is followed by its
+p99 acknowledgement latency at half the rate it reached, then by the baseline. Prints every
+round's figures, the median ratio and the median p99, and the lost/duplicated counts. A second
+reference, the HTTP ceiling, is measured in the same run: the same requests, client and
+concurrency against an aiohttp server that answers every POST at once (bench/hello_server.py).
 The load comes from a bare keep-alive HTTP/1.1 client (it shares the machine's cores with the
 hub), and paced latencies count from when each request was due, so a lagging client cannot hide
 a slow hub; its own garbage collector is paused while it measures, so that its pauses are not
@@ -189,11 +189,11 @@ async def baseline(database: ScratchDatabase, count: int, concurrency: int) -> t
                     f"benchmark message {n}: où est ma commande ?",
                 )
 
-    spent = _cpu_now()
+    spent = _cpu_now(database)
     started = time.perf_counter()
     await asyncio.gather(*(writer() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    cpu = _cpu_per_item(spent, count)
+    cpu = _cpu_per_item(spent, count, database)
     stored = await pool.fetchval("SELECT count(*) FROM baseline_events")
     await pool.close()
     assert stored == count, f"baseline stored {stored} of {count}"
@@ -232,20 +232,29 @@ async def _wait_listening(port: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class CpuUse:
-    """CPU seconds (or µs per item) of the hub's processes, PostgreSQL's and this client."""
+    """CPU seconds (or µs per item) of the hub's processes, PostgreSQL's backends serving its
+    database, and this client.
+
+    Processes are told apart by their command lines: the hub's name this environment's
+    executable, the backends their database, so that another session's hub or tests on the same
+    machine are not counted. PostgreSQL's shared background processes (checkpointer, WAL and
+    background writers) are not counted either: they serve every database at once."""
 
     hub: float
     postgres: float
     client: float
 
 
-def _cpu_now(code: HubCode = THIS_CHECKOUT) -> CpuUse:
+def _cpu_now(database: ScratchDatabase, code: HubCode = THIS_CHECKOUT) -> CpuUse:
     own = os.times()
-    return CpuUse(cpu_seconds(code.serving), cpu_seconds("postgres:"), own.user + own.system)
+    backends = cpu_seconds(f" {database.name} ")
+    return CpuUse(cpu_seconds(code.serving), backends, own.user + own.system)
 
 
-def _cpu_per_item(since: CpuUse, items: int, code: HubCode = THIS_CHECKOUT) -> CpuUse:
-    now = _cpu_now(code)
+def _cpu_per_item(
+    since: CpuUse, items: int, database: ScratchDatabase, code: HubCode = THIS_CHECKOUT
+) -> CpuUse:
+    now = _cpu_now(database, code)
     pairs = zip(astuple(now), astuple(since), strict=True)
     return CpuUse(*(1e6 * (after - before) / items for after, before in pairs))
 
@@ -255,12 +264,11 @@ async def settle(database: ScratchDatabase, *, vacuum: bool = True) -> None:
     the phase before it.
 
     Without it the baseline ran, in some runs, beside autovacuum working through the hub's
-    rows or a checkpoint flushing them: its rate moved by 2x between runs (6,700 to 13,900
-    rows/s) and PostgreSQL's CPU per row with it (60 to 135 µs). Before the hub's phase the
-    database holds only the demo workspace: it is not analyzed then, as statistics of nearly
-    empty tables would misguide the planner for the 20,000 events that follow (PostgreSQL's CPU
-    per event doubled), where a running hub's autovacuum, if the server runs it (the first line
-    printed says), keeps statistics in step.
+    rows or a checkpoint flushing them: its rate and PostgreSQL's CPU per row swung widely
+    between runs (docs/performance.md). Before the hub's phase the database holds only the demo
+    workspace: it is not analyzed then, as statistics of nearly empty tables would misguide the
+    planner for the events that follow, where a running hub's autovacuum, if the server runs it
+    (the first line printed says), keeps statistics in step.
     """
     conn = await asyncpg.connect(database.dsn)
     try:
@@ -333,9 +341,9 @@ async def closed_loop(hub: Served, number: int, args: argparse.Namespace) -> Clo
     await settle(hub.database, vacuum=False)
     await post_all(hub.url, requests[:500], args.concurrency)
     with client_gc_paused():
-        spent = _cpu_now(hub.code)
+        spent = _cpu_now(hub.database, hub.code)
         rate, latencies = await post_all(hub.url, requests[500:], args.concurrency)
-        cpu = _cpu_per_item(spent, args.events - 500, hub.code)
+        cpu = _cpu_per_item(spent, args.events - 500, hub.database, hub.code)
     return ClosedLoop(rate, cpu, latencies)
 
 
@@ -354,7 +362,7 @@ async def run_round(
     runs: no checkpoint just before), then the baseline, settled again.
 
     The order alternates because it matters: this checkout measured against a copy of itself,
-    always first, spent 0-9% more CPU per event than the copy (2026-12-06)."""
+    always first, spent more CPU per event than the copy (docs/performance.md)."""
     database, url, secret = hub.database, hub.url, hub.secret
     measured = args.events - 500
     compared = None

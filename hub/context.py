@@ -14,8 +14,9 @@ from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
 from hub.sending import send_message
-from routing.load import AgentLoadCounter
 from routing.round_robin import RoundRobinRouter
+from storage.agent_loads import AgentLoadCounter
+from storage.routing_reads import StoredPools
 from timeline.conversation_service import ConversationService
 from timeline.ingest import IngestPipeline
 
@@ -37,7 +38,7 @@ class Hub:
         self.secrets = SecretBox(settings.secret_key)
         self.channels = ChannelDirectory(self.engine, self.secrets, settings.base_url)
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
-        self.router = RoundRobinRouter()
+        self.router = RoundRobinRouter(StoredPools())
         self.pipeline = IngestPipeline(self.engine, self.router, self.bus)
         self.conversations = ConversationService(self.router, AgentLoadCounter())
         self.batcher = IngestBatcher(self.pipeline)

@@ -10,7 +10,8 @@ otherwise: `storage.sql.KEYED_PLANS`.
 Connections also price a random page read like a sequential one, nearly (`random_page_cost =
 1.1`, the usual setting for data on SSDs or in memory). PostgreSQL's default of 4 models
 spinning disks: with it, a table of a few thousand rows is scanned whole rather than probed 30
-times through its index, which made the ingest's keyed updates and lookups 3-4 times slower.
+times through its index, which made the ingest's keyed updates and lookups several times
+slower.
 
 Connections are not pinged at checkout: with asyncpg a ping is three round trips (BEGIN, an
 empty query, ROLLBACK), paid by every batch and every API call. A connection the server dropped

@@ -1,7 +1,6 @@
 """Collects every package's models into the one metadata that migrations describe."""
 
 from hub import models as _hub_models  # noqa: F401  (registers api_tokens)
-from routing import models as _routing_models  # noqa: F401  (registers routing_cursors)
 from timeline.models import Base
 
 metadata = Base.metadata

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from storage.bulk import UpdateRows
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +31,10 @@ class RoutingRequest:
     team_id: int | None = None
     preferred_agent_id: int | None = None
 
+    @property
+    def need(self) -> RoutingNeed:
+        return RoutingNeed(self.workspace_id, self.team_id, self.preferred_agent_id)
+
 
 @dataclass(frozen=True, slots=True)
 class RoutingNeed:
@@ -44,14 +47,27 @@ class RoutingNeed:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolCursor:
+    """Where a pool's round robin stops now: the last agent it handed a conversation to."""
+
+    workspace_id: int
+    team_id: int | None
+    last_agent_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingChoice:
     """What the router chose, for the caller to write in its transaction."""
 
-    agents: list[int | None]
+    agents: list[int | None] = field(default_factory=list)
     """The agent for each need, in order; None where nobody was free."""
-    writes: list[UpdateRows]
-    """The router's own rows to update (its cursors, the agents' loads) before the caller
-    commits; they never touch conversations."""
+    cursors: list[PoolCursor] = field(default_factory=list)
+    """The pools whose round robin moved."""
+
+    @property
+    def loads(self) -> dict[int, int]:
+        """How many conversations each chosen agent gains."""
+        return dict(Counter(agent for agent in self.agents if agent is not None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,23 +77,17 @@ class Assignment:
 
 
 class Router(Protocol):
-    """Assigns conversations inside the caller's transaction (routing/ implements it)."""
-
-    async def route(
-        self, conn: AsyncConnection, requests: list[RoutingRequest]
-    ) -> list[Assignment]:
-        """Choose agents for stored conversations and write the assignments."""
-        ...
+    """Chooses agents inside the caller's transaction (routing/ implements it)."""
 
     async def choose(self, conn: AsyncConnection, needs: list[RoutingNeed]) -> RoutingChoice:
-        """Choose agents, locking what keeps concurrent choices apart until the caller commits;
-        the caller writes the assignments and `writes`."""
+        """Choose an agent for each need, locking what keeps concurrent choices apart until the
+        caller commits; the caller writes the choice (storage.routing_writes)."""
         ...
 
 
 class AgentLoad(Protocol):
-    """Keeps each agent's count of unresolved conversations (routing/ implements it; the
-    router counts the assignments it makes itself)."""
+    """Keeps each agent's count of unresolved conversations as conversations change hands
+    (storage/ implements it; a router's choice carries the loads it adds)."""
 
     async def hand_over(
         self, conn: AsyncConnection, from_agent_id: int | None, to_agent_id: int | None

@@ -20,6 +20,7 @@ from storage.bulk import (
     insert_together,
     update_rows,
 )
+from storage.routing_writes import choice_updates
 from storage.sql import (
     ConnectionLost,
     KeptConnection,
@@ -292,7 +293,7 @@ class IngestPipeline:
             conn,
             _conversation_updates([change for change in placed.changes if not change.opened]),
             _customer_bumps(placed.earlier_customers),
-            *choice.writes,
+            *choice_updates(choice),
             drawing=[
                 NewIds(customers, len(placed.new)),
                 NewIds(identities, len(placed.new)),

@@ -83,7 +83,7 @@ def _needs_cleaning(value: Any) -> bool:
     if kind is str:
         return NUL in value
     if kind is tuple:
-        for item in value:  # noqa: SIM110 (a loop: any() over a generator costs twice as much)
+        for item in value:  # noqa: SIM110 (a loop: any() over a generator costs more)
             if _needs_cleaning(item):
                 return True
         return False

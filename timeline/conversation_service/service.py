@@ -8,6 +8,7 @@ from typing import Any
 import nh3
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.routing_writes import write_choice
 from timeline import audit
 from timeline.actor import Actor
 from timeline.conversation_service import agents
@@ -36,7 +37,7 @@ from timeline.conversation_service.state import (
     refuse_if_resolved,
     set_columns,
 )
-from timeline.domain import AgentLoad, DomainEvent, Router, RoutingRequest
+from timeline.domain import AgentLoad, Assignment, DomainEvent, Router, RoutingRequest
 from timeline.errors import Forbidden
 from timeline.models import ConversationStatus as Status
 from timeline.models.people import Availability
@@ -54,8 +55,8 @@ class ConversationService:
     workspace (another workspace's ids are NotFound), checks what the actor's role allows,
     writes the change and its audit entry, and returns the domain events it caused, for the
     caller to publish once committed. An agent's load counts their unresolved conversations
-    (open, pending or snoozed alike): the router counts the assignments it makes, `AgentLoad`
-    every other change of hands.
+    (open, pending or snoozed alike): the router's choices carry the loads they add, `AgentLoad`
+    counts every other change of hands.
     """
 
     def __init__(self, router: Router, load: AgentLoad) -> None:
@@ -147,7 +148,7 @@ class ConversationService:
             await self._load.hand_over(conn, conversation.assignee_id, None)
             routed = [RoutingRequest(actor.workspace_id, conversation.id, team_id)]
         await set_columns(conn, conversation.id, team_id=team_id, assignee_id=None)
-        assignments = await self._router.route(conn, routed)
+        assignments = await self._route(conn, routed)
         await _audit(
             conn,
             actor,
@@ -202,7 +203,7 @@ class ConversationService:
             await set_columns(conn, conversation.id, status=Status.OPEN, snoozed_until=None)
             held = conversation.assignee_id is not None
             routed = [] if held else [RoutingRequest(workspace_id, conversation.id, team_id)]
-        assignments = await self._router.route(conn, routed)
+        assignments = await self._route(conn, routed)
         return await _status_changed(
             conn, actor, conversation, Status.OPEN, each_assigned(workspace_id, assignments)
         )
@@ -240,7 +241,7 @@ class ConversationService:
         are routed. Sweeps running at once in several processes wake each one once."""
         due = await open_due(conn, datetime.now(UTC), limit)
         workspace_of = {c.id: c.workspace_id for c in due}
-        assignments = await self._router.route(
+        assignments = await self._route(
             conn,
             [RoutingRequest(c.workspace_id, c.id, c.team_id) for c in due if c.assignee_id is None],
         )
@@ -299,10 +300,17 @@ class ConversationService:
                     {"agent_id": agent_id, "availability": availability},
                 )
             )
-        assignments = await self._router.route(conn, waiting)
+        assignments = await self._route(conn, waiting)
         events += each_assigned(actor.workspace_id, assignments)
         agent = await agents.find_agent(conn, actor.workspace_id, agent_id)
         return AvailabilitySet(agent, events)
+
+    async def _route(
+        self, conn: AsyncConnection, requests: list[RoutingRequest]
+    ) -> list[Assignment]:
+        """Agents chosen for stored conversations, and given them."""
+        choice = await self._router.choose(conn, [request.need for request in requests])
+        return await write_choice(conn, [request.conversation_id for request in requests], choice)
 
 
 _STATUS_EVENTS = {

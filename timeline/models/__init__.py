@@ -15,6 +15,7 @@ from timeline.models.conversations import Conversation, ConversationStatus, Time
 from timeline.models.customers import Consent, Customer, Identity
 from timeline.models.intake import QuarantinedPayload, RawPayloadRecord
 from timeline.models.people import Role, Team, TeamMember, User, Workspace
+from timeline.models.routing import RoutingCursor
 
 __all__ = [
     "AuditEntry",
@@ -34,6 +35,7 @@ __all__ = [
     "QuarantinedPayload",
     "RawPayloadRecord",
     "Role",
+    "RoutingCursor",
     "Team",
     "TeamMember",
     "ThreadKey",

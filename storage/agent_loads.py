@@ -33,7 +33,8 @@ def load_changes(per_agent: Mapping[int, int]) -> UpdateRows:
 
 class AgentLoadCounter:
     """Keeps `users.open_conversations` as conversations change hands (implements
-    timeline.domain.AgentLoad; the router counts its own assignments with `load_changes`)."""
+    timeline.domain.AgentLoad; what a router chooses adds its loads through
+    `storage.routing_writes`)."""
 
     async def hand_over(
         self, conn: AsyncConnection, from_agent_id: int | None, to_agent_id: int | None

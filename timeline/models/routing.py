@@ -1,11 +1,12 @@
-"""Routing state: where each assignment pool's round robin last stopped."""
+"""Routing's state: where each assignment pool's round robin last stopped (routing reads it
+through storage/, which writes it)."""
 
 from __future__ import annotations
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from timeline.models import Base
+from timeline.models.base import Base
 
 
 class RoutingCursor(Base):

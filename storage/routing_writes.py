@@ -1,0 +1,67 @@
+"""Routing's choice written: pools' cursors moved, agents' loads, stored conversations' agents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, String
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.agent_loads import load_changes
+from storage.bulk import RowsUpdate, UpdateRows, update_rows
+from storage.routing_reads import pool_key
+from timeline.domain import Assignment, RoutingChoice
+from timeline.models import Conversation, RoutingCursor
+from timeline.models.base import UtcDateTime
+
+cursors = RoutingCursor.__table__
+conversations = Conversation.__table__
+
+_MOVE_CURSORS = RowsUpdate(
+    cursors,
+    column=("workspace_id", "pool"),
+    key=("workspace", "pool_name"),
+    types={"workspace": BigInteger(), "pool_name": String(), "last_agent": BigInteger()},
+    values=lambda p: {"last_agent_id": p.last_agent},
+)
+_ASSIGN = RowsUpdate(
+    conversations,
+    column="id",
+    key="conversation_id",
+    types={"conversation_id": BigInteger(), "agent_id": BigInteger(), "now": UtcDateTime()},
+    values=lambda p: {"assignee_id": p.agent_id, "updated_at": p.now},
+)
+
+
+def choice_updates(choice: RoutingChoice) -> list[UpdateRows]:
+    """The choice's updates besides the conversations' (the cursors moved, the loads gained),
+    for `update_rows`: the ingest runs them in the statement of its own updates."""
+    moves = [
+        {
+            "workspace": c.workspace_id,
+            "pool_name": pool_key(c.team_id),
+            "last_agent": c.last_agent_id,
+        }
+        for c in choice.cursors
+    ]
+    return [UpdateRows(_MOVE_CURSORS, moves), load_changes(choice.loads)]
+
+
+async def write_choice(
+    conn: AsyncConnection, conversation_ids: Sequence[int], choice: RoutingChoice
+) -> list[Assignment]:
+    """Give each stored conversation the agent chosen for it (the choice's needs were theirs,
+    in this order), with the choice's other updates, in one statement; the assignments made."""
+    assignments = [
+        Assignment(conversation_id, agent_id)
+        for conversation_id, agent_id in zip(conversation_ids, choice.agents, strict=True)
+        if agent_id is not None
+    ]
+    now = datetime.now(UTC)
+    assigned = [
+        {"conversation_id": a.conversation_id, "agent_id": a.agent_id, "now": now}
+        for a in sorted(assignments, key=lambda a: a.conversation_id)
+    ]
+    await update_rows(conn, UpdateRows(_ASSIGN, assigned), *choice_updates(choice))
+    return assignments
