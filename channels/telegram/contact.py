@@ -85,12 +85,9 @@ def international_phone(number: str) -> str:
 
 
 def _ascii_digit(char: str) -> str:
-    if char.isdigit():
-        try:
-            return str(unicodedata.decimal(char))
-        except ValueError:
-            return char
-    return char
+    """Persian, Arabic-Indic and other decimal digits as ASCII, so a "۰۰" prefix is seen."""
+    digit = unicodedata.decimal(char, None)
+    return char if digit is None else str(digit)
 
 
 def _text(raw: Mapping[str, Any], name: str) -> str | None:
