@@ -48,6 +48,9 @@ _EXTENSION = {
 }
 
 
+_UNSAFE_IN_NAMES = {ord("/"): "_", ord("\\"): "_", **{code: None for code in (*range(32), 127)}}
+
+
 @dataclass(frozen=True, slots=True)
 class Media:
     """One file of a message: what is needed to fetch it (`file_id` with getFile) and to show it."""
@@ -143,10 +146,11 @@ def _mime_type(kind: MediaKind, raw: Mapping[str, Any]) -> str:
 
 
 def _file_name(kind: MediaKind, raw: Mapping[str, Any], unique_id: str, mime_type: str) -> str:
-    given = _optional_text(raw, "file_name")
-    if given and given.strip():
-        return given.strip()
-    return f"{kind.value}-{unique_id}{_EXTENSION.get(mime_type, '')}"
+    """The sender's name for the file, made harmless as a file name (no directories, no
+    control characters, no leading dots), else one made from the file's unique id."""
+    given = (_optional_text(raw, "file_name") or "").translate(_UNSAFE_IN_NAMES).strip()
+    given = given.lstrip(".").strip()[:255]
+    return given or f"{kind.value}-{unique_id}{_EXTENSION.get(mime_type, '')}"
 
 
 def _size(raw: Mapping[str, Any]) -> int | None:

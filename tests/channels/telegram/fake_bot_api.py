@@ -164,6 +164,8 @@ class FakeBotApi:
         self.chats: dict[int, dict[str, Any]] = {}
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.files: dict[str, StoredFile] = {}
+        self.downloads: list[str] = []
+        """The file paths downloaded, in order."""
         self.blocked_by: set[int] = set()
         """Chats (private chats are users) whose user blocked the bot: sends answer 403."""
         self._next_update_id = 733_000_100
@@ -323,6 +325,7 @@ class FakeBotApi:
         if request.match_info["token"] != self.token:
             return web.json_response(ApiError(404, "Not Found").body(), status=404)
         path = request.match_info["path"]
+        self.downloads.append(path)
         stored = next((f for f in self.files.values() if f.file_path == path), None)
         if stored is None:
             return web.json_response(ApiError(404, "Not Found").body(), status=404)

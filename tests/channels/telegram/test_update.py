@@ -156,6 +156,22 @@ def test_each_kind_of_file_is_described(
     assert media.summary() == summary
 
 
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("../../etc/passwd\x00.pdf", "_.._etc_passwd.pdf"),
+        ("C:\\Users\\sara\\فاکتور.pdf", "C:_Users_sara_فاکتور.pdf"),
+        ("..", "document-AgADdoc4821.pdf"),
+        ("x" * 300, "x" * 255),
+    ],
+)
+def test_a_senders_file_name_is_made_harmless(given: str, kept: str) -> None:
+    update = raw("message_received__document")
+    update["message"]["document"]["file_name"] = given
+    [document] = read_update(update).message.media
+    assert document.file_name == kept
+
+
 def test_a_photo_summary_names_its_size() -> None:
     [photo] = fixture("message_received__photo_caption").message.media
     assert photo.summary() == "Photo, 1280×960"
