@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
 from typing import Any
 
 from telegram import Bot
 from telegram.error import BadRequest, NetworkError, RetryAfter
 
 from channels.base import PullSink, SyncCounts
+from channels.telegram.api_errors import retry_seconds
 from channels.telegram.update import HANDLED_UPDATE_TYPES
 from timeline.events import RawPayload
 
@@ -81,7 +81,7 @@ class UpdatePoller:
                     "getUpdates", api_kwargs=parameters, read_timeout=wait + 10
                 )
             except RetryAfter as error:
-                await self._sleep(_seconds(error.retry_after))
+                await self._sleep(retry_seconds(error))
                 continue
             except BadRequest:
                 raise
@@ -113,8 +113,3 @@ def _raw(update: Mapping[str, Any]) -> RawPayload:
     gives the same bytes, hence the same digest."""
     body = json.dumps(update, separators=(",", ":")).encode("ascii")
     return RawPayload(content_type="application/json", body=body)
-
-
-def _seconds(retry_after: int | timedelta) -> float:
-    """RetryAfter.retry_after is whole seconds, or a timedelta when PTB_TIMEDELTA is set."""
-    return retry_after.total_seconds() if isinstance(retry_after, timedelta) else retry_after
