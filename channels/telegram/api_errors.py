@@ -1,5 +1,4 @@
-"""What a Bot API refusal means for an outbound message: retry it (after how long), fail it
-for good with words the agent can act on, or mark the customer unreachable (bot blocked)."""
+"""What a Bot API refusal means for an outbound message: retry, fail, or unreachable."""
 
 from __future__ import annotations
 

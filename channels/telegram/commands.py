@@ -1,5 +1,4 @@
-"""Bot commands at the start of a message: /start with its deep-link payload, /stop, and the
-consent each of those two expresses."""
+"""Bot commands opening a message: /start and its deep-link payload, /stop, their consent."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Text with formatting entities, held in string indices so it converts losslessly both ways
-to the Bot API's MessageEntity list (offsets and lengths in UTF-16 code units)."""
+"""Text and entities by string index, converting losslessly to and from the Bot API's UTF-16."""
 
 from __future__ import annotations
 

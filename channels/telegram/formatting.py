@@ -1,5 +1,4 @@
-"""Escaping for the Bot API's MarkdownV2 and HTML parse modes, and a formatted text written in
-either, each character escaped as the context it lands in requires (text, code, link target)."""
+"""Escaping for MarkdownV2 and HTML, and writing a text with entities in either parse mode."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Long polling with getUpdates: each batch is committed together with the offset past it, and
-only a later getUpdates with that offset lets Telegram forget the batch, so a poller killed
-between fetching and committing fetches the same updates again and loses none."""
+"""Long polling: each batch of updates is committed with the offset past it, then confirmed."""
 
 from __future__ import annotations
 
@@ -27,6 +25,11 @@ RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 class UpdatePoller:
     """Fetches one bot's updates and hands them, as the raw JSON of each, to a pull sink.
+
+    The offset is stored with each batch, in the sink's transaction, and only the next
+    getUpdates with it lets Telegram forget the batch: a poller killed between fetching and
+    committing fetches the same updates again and loses none, and one killed after
+    committing starts past them and doubles none.
 
     Updates are fetched raw (not through python-telegram-bot's Update objects): an update the
     library cannot read (a field a newer Bot API made required, say) must still be stored, or

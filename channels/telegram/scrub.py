@@ -1,5 +1,4 @@
-"""Keeping bot tokens out of logs and error messages: the Bot API puts the token in the path of
-every URL, and libraries put URLs in their log lines and exceptions."""
+"""Keeping bot tokens (the Bot API puts them in every URL) out of logs and error messages."""
 
 from __future__ import annotations
 

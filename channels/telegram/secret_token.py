@@ -1,5 +1,4 @@
-"""The webhook's secret token: made for setWebhook, and checked in constant time against the
-X-Telegram-Bot-Api-Secret-Token header of every request that claims to be Telegram's."""
+"""The webhook's secret token: made for setWebhook, checked in constant time on each request."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Splitting a formatted text into messages within Telegram's length limit (counted in UTF-16
-code units), cutting between paragraphs or words and outside entities whenever it can."""
+"""Splitting a formatted text into messages within Telegram's UTF-16 length limit."""
 
 from __future__ import annotations
 

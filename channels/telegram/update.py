@@ -1,5 +1,4 @@
-"""Reading one Bot API Update (webhook body or getUpdates item) into a neutral description of
-the message it carries; MalformedUpdate or UnsupportedUpdate when it carries none we handle."""
+"""Reading one Bot API Update into a neutral description of the message it carries."""
 
 from __future__ import annotations
 
