@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +38,13 @@ class FormattedText:
     entities: tuple[TextEntity, ...] = ()
 
     @classmethod
-    def from_bot_api(cls, text: str, entities: Sequence[Any] | None) -> FormattedText:
-        """Read a Message's text (or caption) and its MessageEntity list; InvalidEntities says
-        which entity is not a span of the text."""
-        if not entities:
+    def from_bot_api(cls, text: str, entities: object) -> FormattedText:
+        """Read a Message's text (or caption) and its MessageEntity list (None: no entities);
+        InvalidEntities says which entity is not a span of the text."""
+        if entities is None:
             return cls(text)
+        if not isinstance(entities, list):
+            raise InvalidEntities("the entities are not a list")
         index = Utf16Index(text)
         return cls(
             text, tuple(_entity(raw, index, position) for position, raw in enumerate(entities))

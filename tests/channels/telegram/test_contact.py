@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from channels.telegram.contact import international_phone
 from timeline.identities import InvalidIdentity, normalize_phone
@@ -53,3 +55,12 @@ def test_without_the_plus_the_pipeline_alone_would_read_another_number() -> None
 def test_what_is_not_a_possible_number_is_refused(given: str) -> None:
     with pytest.raises(ValueError):
         international_phone(given)
+
+
+@given(st.text(max_size=40))
+def test_any_text_is_a_number_in_e164_or_refused(text: str) -> None:
+    try:
+        number = international_phone(text)
+    except ValueError:
+        return
+    assert number.startswith("+") and number[1:].isascii() and number[1:].isdigit()

@@ -315,6 +315,7 @@ def test_a_caption_starting_with_a_slash_is_not_a_command() -> None:
         ({"reply_to_message": {"text": "no id"}}, "reply_to_message"),
         ({"entities": [{"type": "text_link", "offset": 0, "length": 2}]}, "without a url"),
         ({"entities": [{"type": "bold", "offset": 0, "length": 0}]}, "positive length"),
+        ({"entities": True}, "not a list"),
     ],
 )
 def test_malformed_messages_say_what_is_wrong(change: dict, reason: str) -> None:
