@@ -88,6 +88,13 @@ def test_each_cut_is_the_best_the_window_offers(text: FormattedText, limit: int)
         start = cut
 
 
+@given(st.text(min_size=1), st.integers(2, 12))
+def test_any_unicode_text_joins_back_and_fits(text: str, limit: int) -> None:
+    parts = split_text(FormattedText(text), limit)
+    assert "".join(p.text for p in parts) == text
+    assert all(p.text and units(p.text) <= limit for p in parts)
+
+
 def test_a_paragraph_break_is_preferred_to_a_later_space() -> None:
     text = FormattedText("first paragraph\nsecond one here")
     assert [p.text for p in split_text(text, 25)] == ["first paragraph\n", "second one here"]
