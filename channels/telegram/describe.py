@@ -16,7 +16,7 @@ def describe(message: TelegramMessage) -> str:
     elif message.location is not None:
         place = f"Location: {message.location.latitude}, {message.location.longitude}"
         accuracy = message.location.horizontal_accuracy
-        lines.append(place + (f" (±{accuracy:g} m)" if accuracy is not None else ""))
+        lines.append(place + (f" (±{accuracy:g} m)" if accuracy else ""))
     if message.contact is not None:
         contact = message.contact
         name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
