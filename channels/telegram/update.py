@@ -42,6 +42,8 @@ _UNHANDLED_CONTENT = (
 
 
 class ChatType(StrEnum):
+    """Telegram's kinds of chat; a channel's own posts come as channel_post updates."""
+
     PRIVATE = "private"
     GROUP = "group"
     SUPERGROUP = "supergroup"

@@ -172,6 +172,13 @@ def test_a_senders_file_name_is_made_harmless(given: str, kept: str) -> None:
     assert document.file_name == kept
 
 
+def test_the_photos_of_an_album_share_their_media_group_id() -> None:
+    update = raw("message_received__photo_caption")
+    update["message"]["media_group_id"] = "13962418563245128"
+    assert read_update(update).message.media_group_id == "13962418563245128"
+    assert fixture("message_received__photo_caption").message.media_group_id is None
+
+
 def test_a_photo_summary_names_its_size() -> None:
     [photo] = fixture("message_received__photo_caption").message.media
     assert photo.summary() == "Photo, 1280×960"
