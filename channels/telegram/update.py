@@ -115,6 +115,9 @@ class TelegramMessage:
     command: BotCommand | None = None
     media_group_id: str | None = None
     """Shared by the messages of one album, which Telegram sends as one update each."""
+    sender_chat: Chat | None = None
+    """The chat the message was sent on behalf of (an anonymous group admin, a linked
+    channel): then `sender` is a placeholder bot user Telegram fills in for them all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +192,7 @@ def _message(raw: Mapping[str, Any], *, edited: bool) -> TelegramMessage:
         reply_to_message_id=_reply_to(reply_to),
         command=None if is_caption else leading_command(text),
         media_group_id=_optional_string(raw, "media_group_id"),
+        sender_chat=_chat(raw["sender_chat"]) if "sender_chat" in raw else None,
     )
 
 

@@ -266,6 +266,19 @@ def test_group_and_supergroup_chats() -> None:
     assert supergroup.reply_to_message_id == 5001
 
 
+def test_an_anonymous_admin_writes_on_behalf_of_the_group() -> None:
+    update = raw("message_received__supergroup_reply")
+    group = update["message"]["chat"]
+    update["message"].update(
+        sender_chat=group,
+        **{"from": {"id": 1087968824, "is_bot": True, "first_name": "Group"}},
+    )
+    message = read_update(update).message
+    assert message.sender_chat is not None and message.sender_chat.id == group["id"]
+    assert message.sender.is_bot and message.sender.identity.value == "1087968824"
+    assert fixture("message_received__supergroup_reply").message.sender_chat is None
+
+
 def test_start_with_a_deep_link_payload() -> None:
     command = fixture("message_received__start_payload").message.command
     assert command is not None
