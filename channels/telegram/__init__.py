@@ -1,0 +1,1 @@
+"""The Telegram channel (a bot customers write to): its pure parts, not yet registered."""

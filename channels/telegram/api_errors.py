@@ -1,0 +1,83 @@
+"""What a Bot API refusal means for an outbound message: retry, fail, or unreachable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+
+from channels.base import PermanentSendError, TransientSendError
+from channels.telegram.scrub import scrub
+
+_UNREACHABLE = ("bot was blocked by the user", "user is deactivated")
+
+
+class RetryLater(TransientSendError):
+    """Telegram's flood control: send again after `retry_after` seconds, not before."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RecipientUnreachable(PermanentSendError):
+    """The customer blocked the bot or deleted their account: nothing will reach them here
+    until they write again, so their Telegram identity is to be marked unreachable."""
+
+
+class ChatUpgraded(PermanentSendError):
+    """The group became a supergroup with a new chat id: its conversation moves to that id."""
+
+    def __init__(self, message: str, new_chat_id: int) -> None:
+        super().__init__(message)
+        self.new_chat_id = new_chat_id
+
+
+def send_failure(
+    error: TelegramError, tokens: Iterable[str] = ()
+) -> TransientSendError | PermanentSendError:
+    """The send error for a python-telegram-bot error, its message free of bot tokens.
+
+    A timeout is transient but ambiguous: Telegram may have sent the message before the
+    answer was lost, and the Bot API has no idempotency key to ask it.
+    """
+    message = scrub(error.message, tokens)
+    if isinstance(error, RetryAfter):
+        seconds = retry_seconds(error)
+        return RetryLater(f"Telegram's flood control asks to wait {seconds:g} s", seconds)
+    if isinstance(error, ChatMigrated):
+        return ChatUpgraded(
+            f"the group became a supergroup, chat {error.new_chat_id}", error.new_chat_id
+        )
+    if isinstance(error, Forbidden):
+        if any(reason in message.lower() for reason in _UNREACHABLE):
+            return RecipientUnreachable(f"Telegram: {message}")
+        return PermanentSendError(f"Telegram refused: {message}")
+    if isinstance(error, InvalidToken):
+        return PermanentSendError(
+            "Telegram rejected the bot token (revoked or regenerated in BotFather?)"
+        )
+    if isinstance(error, TimedOut):
+        return TransientSendError(f"Telegram did not answer in time (it may have sent): {message}")
+    if isinstance(error, BadRequest):
+        return PermanentSendError(f"Telegram refused: {message}")
+    if isinstance(error, NetworkError):
+        return TransientSendError(f"Telegram unreachable: {message}")
+    return PermanentSendError(f"Telegram: {message}")
+
+
+def retry_seconds(error: RetryAfter) -> float:
+    """How long flood control asks to wait: RetryAfter.retry_after is whole seconds, or a
+    timedelta when PTB_TIMEDELTA is set."""
+    retry_after = error.retry_after
+    return retry_after.total_seconds() if isinstance(retry_after, timedelta) else retry_after
