@@ -40,14 +40,15 @@ from timeline.domain import (
     RoutingChoice,
     RoutingNeed,
 )
+from timeline.edits import BatchEdits, look_up_edits
 from timeline.events import (
     ConsentChanged,
-    EmailThreadRef,
     InboundEvent,
+    MessageEdited,
     MessageReceived,
     MessageStatusChanged,
     RawPayload,
-    ThreadRef,
+    ThreadKey,
 )
 from timeline.identities import IdentityKey, lenient_key
 from timeline.identity_store import (
@@ -70,24 +71,9 @@ from timeline.models import (
     User,
 )
 from timeline.models.base import UtcDateTime
-from timeline.models.conversations import new_reply_token
 from timeline.storable import storable
-from timeline.thread_keys import (
-    ThreadKeyRow,
-    conversations_by_key,
-    conversations_by_subject_token,
-    conversations_by_token,
-    referenced_ids,
-    remember,
-    thread_json,
-)
-from timeline.threading import (
-    ChannelHandle,
-    ConversationRow,
-    by_handle,
-    conversations_by_id,
-    newest_conversations,
-)
+from timeline.thread_keys import AccountKey, KeyOwner, conversations_by_key, key_rows
+from timeline.threading import ChannelHandle, ConversationRow, by_handle, newest_conversations
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +154,8 @@ class IngestOutcome:
 
     appended: int = 0
     duplicates: int = 0
+    edits: int = 0
+    """Edits applied to messages stored (an edit of a message never stored is appended)."""
     receipts: int = 0
     event_ids: list[int] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
@@ -269,6 +257,17 @@ class IngestPipeline:
             if (event.channel_account_id, event.external_id) not in known.stored
         ]
         outcome.duplicates += len(batch.candidates) - len(pending)
+        edits = await look_up_edits(
+            conn, [e for _, e, _ in pending if isinstance(e, MessageEdited)]
+        )
+        arriving = {
+            (event.channel_account_id, event.external_id)
+            for _, event, _ in pending
+            if isinstance(event, MessageReceived)
+        }
+        unabsorbed = [each for each in pending if not edits.absorbs(each[1], arriving)]
+        outcome.duplicates += len(pending) - len(unabsorbed) - len(edits.to_apply)
+        pending = unabsorbed
         outcome.receipts = await record_receipts(
             conn, [(ctx.workspace_id, event) for ctx, event in batch.receipts]
         )
@@ -277,6 +276,7 @@ class IngestPipeline:
         )
         if not pending:
             await insert_together(conn, raw)
+            await _apply_edits(conn, edits, [], outcome)
             return outcome
         placed = _place(pending, known)
         routed = [change for change in placed.changes if _needs_agent(change)]
@@ -317,12 +317,18 @@ class IngestPipeline:
                     )
                 ],
             ),
+            key_rows(_registered_keys(placed.resolved, placed.placed, event_ids)),
         )
         outcome.event_ids = event_ids
         outcome.appended = len(event_ids)
         appended = [(ctx, event) for ctx, event, _ in placed.resolved]
         await store_attachments(conn, [(c.workspace_id, e) for c, e in appended], event_ids)
-        await remember(conn, _thread_keys(placed.resolved, placed.placed))
+        await _apply_edits(
+            conn,
+            edits,
+            [(c.workspace_id, e, i) for (c, e), i in zip(appended, event_ids, strict=True)],
+            outcome,
+        )
         await _save_consents(conn, [_consent_row(*each) for each in placed.consents])
         outcome.assignments = [
             Assignment(change.row.id, change.assignee_id)
@@ -331,6 +337,17 @@ class IngestPipeline:
         ]
         outcome.domain_events.extend(_domain_events(appended, placed.changes, outcome))
         return outcome
+
+
+async def _apply_edits(
+    conn: AsyncConnection,
+    edits: BatchEdits,
+    appended: list[tuple[int, InboundEvent, int]],
+    outcome: IngestOutcome,
+) -> None:
+    published = await edits.apply(conn, appended)
+    outcome.edits += len(published)
+    outcome.domain_events.extend(published)
 
 
 @dataclass(slots=True)
@@ -436,20 +453,18 @@ def _plus(earlier: Activity | None, more: Activity) -> Activity:
     return Activity(earlier.events + more.events, max(earlier.last_seen_at, more.last_seen_at))
 
 
-def _thread_keys(
+def _registered_keys(
     resolved: list[tuple[ChannelContext, InboundEvent, IdentityRow]],
     placed: list[_ConversationChange | None],
-) -> list[ThreadKeyRow]:
-    """The message ids replies may name, with the conversation each one landed in."""
-    rows = []
-    for (ctx, event, _), change in zip(resolved, placed, strict=True):
-        ref = event.thread_ref
-        if change is not None and isinstance(ref, EmailThreadRef) and ref.message_id:
-            key = ThreadKeyRow(
-                ctx.workspace_id, ctx.channel_account_id, ref.message_id, change.row.id
-            )
-            rows.append(key)
-    return rows
+    event_ids: list[int],
+) -> list[tuple[KeyOwner, ThreadKey]]:
+    """The keys the batch's messages carry, with the conversation each one landed in."""
+    registered = []
+    for (ctx, event, _), change, event_id in zip(resolved, placed, event_ids, strict=True):
+        if change is not None and event.thread is not None and event.thread.keys:
+            owner = KeyOwner(ctx.workspace_id, ctx.channel_account_id, change.row.id, event_id)
+            registered.extend((owner, key) for key in event.thread.keys)
+    return registered
 
 
 def _is_forward(event: InboundEvent) -> bool:
@@ -531,9 +546,15 @@ class _Batch:
         return cls(requests, outcome, receipts, candidates, keys)
 
     def locks(self) -> list[tuple[str, str]]:
-        """What concurrent batches must not write at once: the events and their senders."""
+        """What concurrent batches must not write at once: the events, the messages edited,
+        and their senders."""
         return [
             *(("event", f"{e.channel_account_id}:{e.external_id}") for _, e in self.candidates),
+            *(
+                ("event", f"{e.channel_account_id}:{e.original_id}")
+                for _, e in self.candidates
+                if isinstance(e, MessageEdited)
+            ),
             *(
                 ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
                 for (c, _), k in zip(self.candidates, self.keys, strict=True)
@@ -576,12 +597,8 @@ class _Known:
     stored: set[tuple[int, str]] = field(default_factory=set)
     identities: dict[tuple[int, IdentityKey], IdentityRow] = field(default_factory=dict)
     conversations: dict[ChannelHandle, ConversationRow] = field(default_factory=dict)
-    referenced: dict[tuple[int, str], ConversationRow] = field(default_factory=dict)
-    """(channel account, message id) -> the conversation holding that message."""
-    by_token: dict[tuple[int, str], ConversationRow] = field(default_factory=dict)
-    """(workspace, reply token) -> its conversation."""
-    by_subject_token: dict[tuple[int, str], ConversationRow] = field(default_factory=dict)
-    """(channel account, subject token) -> its conversation."""
+    referenced: dict[AccountKey, ConversationRow] = field(default_factory=dict)
+    """The conversations that the keys the batch's messages refer to name."""
 
 
 async def _look_up(
@@ -616,33 +633,14 @@ async def _look_up(
         if isinstance(event, MessageReceived) and (ctx.workspace_id, key) in known.identities
     }
     known.conversations.update(by_handle(conversation_rows, handles))
-    await _look_up_references(conn, candidates, known)
+    referring = {
+        (ctx.channel_account_id, key)
+        for ctx, event in candidates
+        if isinstance(event, MessageReceived) and event.thread is not None
+        for key in event.thread.refers_to
+    }
+    known.referenced.update(await conversations_by_key(conn, referring))
     return known
-
-
-async def _look_up_references(
-    conn: AsyncConnection, candidates: list[tuple[ChannelContext, InboundEvent]], known: _Known
-) -> None:
-    """Conversations that the batch's mails name by message id, reply or subject token."""
-    keys: set[tuple[int, str]] = set()
-    tokens: set[tuple[int, str]] = set()
-    subject_tokens: set[tuple[int, str]] = set()
-    for ctx, event in candidates:
-        ref = event.thread_ref
-        if isinstance(event, MessageReceived) and isinstance(ref, EmailThreadRef):
-            keys.update((ctx.channel_account_id, key) for key in referenced_ids(ref))
-            if ref.reply_token:
-                tokens.add((ctx.workspace_id, ref.reply_token))
-            if ref.subject_token:
-                subject_tokens.add((ctx.channel_account_id, ref.subject_token))
-    by_key = await conversations_by_key(conn, keys)
-    by_token = await conversations_by_token(conn, tokens)
-    by_subject = await conversations_by_subject_token(conn, subject_tokens)
-    found = {*by_key.values(), *by_token.values(), *by_subject.values()}
-    rows = await conversations_by_id(conn, found)
-    known.referenced.update({pair: rows[cid] for pair, cid in by_key.items() if cid in rows})
-    known.by_token.update({pair: rows[cid] for pair, cid in by_token.items() if cid in rows})
-    known.by_subject_token.update({p: rows[cid] for p, cid in by_subject.items() if cid in rows})
 
 
 def _handle(ctx: ChannelContext, identity: IdentityRow) -> ChannelHandle:
@@ -660,15 +658,32 @@ class _Threads:
         self._newest = known.conversations
         self._known = known
         self._touched: dict[ChannelHandle, list[_ConversationChange]] = defaultdict(list)
-        self._batch_keys: dict[tuple[int, str], ConversationRow] = {}
+        self._batch_keys: dict[AccountKey, ConversationRow] = {}
         self.changes: list[_ConversationChange] = []
 
     def conversation_for(
         self, ctx: ChannelContext, identity: IdentityRow, event: MessageReceived
     ) -> _ConversationChange:
-        """The conversation this message belongs to: an open one, a reopened one, or a new one."""
-        if isinstance(event.thread_ref, EmailThreadRef):
-            return self._by_reference(ctx, identity, event, event.thread_ref)
+        """The conversation this message belongs to: an open one, a reopened one, or a new one.
+
+        The first key it refers to that names a conversation decides; without one, the sender's
+        newest conversation on the channel account, unless the message must not continue it
+        (timeline.events.Threading)."""
+        thread = event.thread
+        if thread is None:
+            return self._by_sender(ctx, identity, event)
+        row = self._referenced(ctx.channel_account_id, thread.refers_to)
+        if row is None and thread.continues_sender:
+            change = self._by_sender(ctx, identity, event)
+        else:
+            change = self._continue(ctx, event, row) or self._open(ctx, identity, event)
+        for key in thread.keys:
+            self._batch_keys.setdefault((ctx.channel_account_id, key.kind, key.key), change.row)
+        return change
+
+    def _by_sender(
+        self, ctx: ChannelContext, identity: IdentityRow, event: MessageReceived
+    ) -> _ConversationChange:
         key = _handle(ctx, identity)
         touched = self._touched[key]
         for change in touched:
@@ -676,31 +691,12 @@ class _Threads:
                 return change
         return self._continue(ctx, event, self._newest.get(key)) or self._open(ctx, identity, event)
 
-    def _by_reference(
-        self,
-        ctx: ChannelContext,
-        identity: IdentityRow,
-        event: MessageReceived,
-        ref: EmailThreadRef,
-    ) -> _ConversationChange:
-        """Mail threads by what it names (message ids, reply token), never by its sender alone:
-        a new subject with no references is a new conversation (docs/channels/email.md)."""
-        row = self._referenced(ctx, ref)
-        change = self._continue(ctx, event, row) or self._open(ctx, identity, event)
-        if ref.message_id:
-            self._batch_keys[(ctx.channel_account_id, ref.message_id)] = change.row
-        return change
-
-    def _referenced(self, ctx: ChannelContext, ref: EmailThreadRef) -> ConversationRow | None:
-        for message_id in referenced_ids(ref):
-            pair = (ctx.channel_account_id, message_id)
+    def _referenced(self, account: int, keys: tuple[ThreadKey, ...]) -> ConversationRow | None:
+        for key in keys:
+            pair = (account, key.kind, key.key)
             row = self._batch_keys.get(pair) or self._known.referenced.get(pair)
             if row is not None:
                 return row
-        if ref.reply_token and (ctx.workspace_id, ref.reply_token) in self._known.by_token:
-            return self._known.by_token[(ctx.workspace_id, ref.reply_token)]
-        if ref.subject_token:
-            return self._known.by_subject_token.get((ctx.channel_account_id, ref.subject_token))
         return None
 
     def _continue(
@@ -777,7 +773,6 @@ def _conversation_rows(opened: list[_ConversationChange]) -> list[dict[str, obje
             "channel_account_id": change.row.channel_account_id,
             "status": ConversationStatus.OPEN,
             "subject": change.subject,
-            "reply_token": new_reply_token(),
             "assignee_id": change.assignee_id,
             "messages_count": change.messages,
             "last_message_at": change.last_message_at,
@@ -898,11 +893,14 @@ def _event_row(
                 "automated": event.automated,
                 "segments": event.segments,
                 **dict(event.extra),
-                **_thread_meta(event.thread_ref),
                 **({"html": event.html} if event.html else {}),
                 **({"quoted": event.quoted} if event.quoted else {}),
                 **({"quoted_html": event.quoted_html} if event.quoted_html else {}),
             },
+        )
+    elif isinstance(event, MessageEdited):
+        row.update(
+            body=event.body, meta={"sender": event.sender.value, "edit_of": event.original_id}
         )
     elif isinstance(event, ConsentChanged):
         row["meta"] = {
@@ -911,13 +909,6 @@ def _event_row(
             "keyword": event.keyword,
         }
     return row
-
-
-def _thread_meta(ref: ThreadRef | None) -> dict[str, object]:
-    """The thread headers replies must carry, kept on the event they answer."""
-    if not isinstance(ref, EmailThreadRef):
-        return {}
-    return {"thread": thread_json(ref)}
 
 
 def _event_kind(event: InboundEvent) -> str:

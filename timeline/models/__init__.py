@@ -9,12 +9,17 @@ from timeline.models.channels import (
     DeliveryReceipt,
     OutboundMessage,
     PullLease,
-    ThreadKey,
 )
-from timeline.models.conversations import Conversation, ConversationStatus, TimelineEvent
+from timeline.models.conversations import (
+    Conversation,
+    ConversationStatus,
+    MessageVersion,
+    TimelineEvent,
+)
 from timeline.models.customers import Consent, Customer, Identity
 from timeline.models.intake import QuarantinedPayload, RawPayloadRecord
 from timeline.models.people import Role, Team, TeamMember, User, Workspace
+from timeline.models.threads import ThreadKeyRecord
 
 __all__ = [
     "AuditEntry",
@@ -29,6 +34,7 @@ __all__ = [
     "DeliveryReceipt",
     "EventAttachment",
     "Identity",
+    "MessageVersion",
     "OutboundMessage",
     "PullLease",
     "QuarantinedPayload",
@@ -36,7 +42,7 @@ __all__ = [
     "Role",
     "Team",
     "TeamMember",
-    "ThreadKey",
+    "ThreadKeyRecord",
     "TimelineEvent",
     "User",
     "Workspace",
