@@ -25,7 +25,7 @@ class IngestBatcher:
     `gather_from` requests and fewer are queued now, it waits up to `gather_seconds` for as many
     as the last batch held (the senders it has just answered are likely to send again). Without
     that, a closed loop of clients settles into two halves that take turns, and every batch is
-    half as big as it could be (bench/ingest.py: ~20% more CPU per event; two runners per process
+    half as big as it could be (more CPU per event in bench/ingest.py; two runners per process
     were worse still). Requests are answered as soon as their batch commits. Its domain events
     are handed to one publisher task, which publishes batch after batch in commit order while the
     runner goes on to the next batch (a publish is a round trip to Redis the next batch need not
@@ -135,8 +135,8 @@ class IngestBatcher:
 
     async def _publish(self) -> None:
         """Publish each committed batch's events; batches that committed while the previous
-        publish was under way go out together, still in commit order (a publish costs ~200 µs
-        of CPU here, whatever it carries)."""
+        publish was under way go out together, still in commit order (a publish costs about the
+        same CPU whatever it carries)."""
         while True:
             events = await self._to_publish.get()
             batches = 1

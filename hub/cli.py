@@ -160,13 +160,13 @@ def _serve_web(settings: Settings, args: argparse.Namespace, *, reuse_port: bool
 
     app = create_app(Hub(settings))
     # What is alive now (modules, models, routes) lives as long as the process: keep it out of
-    # the collector's full scans, whose pauses (100 ms and more under load) would otherwise land
-    # on webhook acknowledgements.
+    # the collector's full scans, whose long pauses under load would otherwise land on webhook
+    # acknowledgements.
     gc.freeze()
     # Each request allocates many objects that die with it; at the default threshold (700) the
-    # young generation was collected every few requests, scanning everything then in flight.
-    # In alternating runs of bench/ingest.py's closed loop the hub spent 276-334 µs of CPU per
-    # event with this threshold against 319-371 µs without it. Reference cycles are rare here.
+    # young generation was collected every few requests, scanning everything then in flight;
+    # bench/ingest.py shows less CPU per event with this threshold (docs/performance.md).
+    # Reference cycles are rare here.
     gc.set_threshold(20_000, 20, 20)
     asyncio.run(
         serve(

@@ -315,7 +315,7 @@ def _updates_statement(updates: tuple[RowsUpdate, ...], drawing: tuple[Table, ..
     Each count becomes that many rows by unnesting an array of it as long: PostgreSQL guesses
     such a row count at 10 when it caches a plan, where it guesses 1,000 for generate_series,
     which made every cached plan of the statement look dearer than planning it afresh (it then
-    planned it each time, ~4 µs per event).
+    planned it each time).
     """
     columns: list[ColumnElement[Any]] = [
         select(func.array_agg(func.nextval(literal_column(f"'{key_sequence(table)}'"))))

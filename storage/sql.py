@@ -36,8 +36,8 @@ async def fetch_rows(
 
     On PostgreSQL, inside a transaction that has begun (asyncpg says whether), the statement
     goes to asyncpg directly, compiled once by SQLAlchemy with its parameters' bind processing:
-    SQLAlchemy's execution around a statement costs about as much CPU as the driver's own work
-    (~120 µs here), and a batch of the ingest runs about ten statements. Outside one (the first
+    SQLAlchemy's execution around a statement costs about as much CPU as the driver's own work,
+    and a batch of the ingest runs several statements. Outside one (the first
     statement of an `engine.begin()` block, which SQLAlchemy begins) and on SQLite, the
     statement goes through SQLAlchemy; `write_transaction` begins on the driver itself. Rows come
     without SQLAlchemy's result processing, so statements given here select only columns the
@@ -132,11 +132,11 @@ class ConnectionLost(Exception):
 class KeptConnection:
     """A pooled connection that one task keeps for its write transactions, one after another.
 
-    Each transaction then skips the pool's checkout and return, ~290 µs of CPU here: more than
-    its BEGIN and COMMIT cost on the driver. The connection goes back to the pool and a fresh
-    one is taken every `keep_seconds` (and after a failure), so the pool's own policy, such as
-    replacing old connections, still applies. PostgreSQL only: elsewhere transactions take a
-    connection each as usual.
+    Each transaction then skips the pool's checkout and return, which cost more CPU than its
+    BEGIN and COMMIT on the driver (docs/performance.md). The connection goes back to the pool
+    and a fresh one is taken every `keep_seconds` (and after a failure), so the pool's own
+    policy, such as replacing old connections, still applies. PostgreSQL only: elsewhere
+    transactions take a connection each as usual.
     """
 
     def __init__(self, engine: AsyncEngine, keep_seconds: float = 60.0) -> None:
@@ -179,7 +179,7 @@ async def write_transaction(
     The connection comes from the engine's pool, or is the one `source` keeps. On PostgreSQL
     the transaction is begun and ended on asyncpg directly, around a connection SQLAlchemy
     holds in autocommit mode (so it begins nothing of its own): SQLAlchemy's begin and commit
-    cost ~300 µs of CPU per transaction here, and the ingest runs one per batch. The BEGIN, the
+    cost more CPU than the driver's, and the ingest runs one transaction per batch. The BEGIN, the
     planning settings and the locks go in one round trip (the lock ids are integers, written
     into the statement).
     Elsewhere it is `engine.begin()`, and SQLite needs no locks. A connection the server
@@ -407,8 +407,8 @@ KEYED_PLANS = "SET LOCAL plan_cache_mode = auto; SET LOCAL enable_seqscan = off"
 
 Connections plan every statement for its values (hub/db.py), so that a plan made while a table
 was nearly empty, which scans it whole, is not kept once it has grown. That costs the ingest
-dearly: ~10 µs of planning per event for its lookups and updates, and each foreign key check (a
-prepared query run once per written row and key) is planned anew too, ~40 µs per row and key.
+dearly: its lookups and updates are planned for every batch, and each foreign key check (a
+prepared query run once per written row and key) is planned anew too (docs/performance.md).
 Every statement of the ingest finds rows by key, so its transactions turn sequential scans off
 (a scan remains possible where no index serves, at a high estimated cost) and reuse plans as
 PostgreSQL does by default: a cached plan then always seeks through an index, whatever the

@@ -19,8 +19,8 @@ def key_string(length: int) -> TypeEngine[str]:
     by byte: PostgreSQL's `C` collation, not the database's linguistic one.
 
     The ingest looks each event up and inserts it by such keys; under a linguistic collation
-    every index comparison goes through the locale's string comparison. On a `C.UTF-8` database
-    that was ~3% of PostgreSQL's CPU per event (docs/performance.md).
+    every index comparison goes through the locale's string comparison, a measurable share of
+    PostgreSQL's CPU per event (docs/performance.md).
     Equality is the same either way (the database's default collations are deterministic).
     SQLite compares bytes already.
     """
