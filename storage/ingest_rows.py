@@ -145,9 +145,12 @@ def event_row(appended: AppendedEvent, written: Written) -> dict[str, object]:
 
 def key_owners(plan: IngestPlan, written: Written) -> list[tuple[KeyOwner, ThreadKey]]:
     """The thread keys to register, each with its conversation and event."""
+    keys = plan.registered_keys()
+    if not keys:
+        return []
     positions = {id(appended): n for n, appended in enumerate(plan.appended)}
     registered = []
-    for appended, key in plan.registered_keys():
+    for appended, key in keys:
         assert appended.conversation is not None
         owner = KeyOwner(
             appended.channel.workspace_id,

@@ -105,8 +105,6 @@ class BatchEdits:
 
 async def look_up_edits(conn: AsyncConnection, edits: list[MessageEdited]) -> BatchEdits:
     """The messages the edits name that are stored, and the edits applied before."""
-    if not edits:
-        return BatchEdits()
     originals, applied = await fetch_together(
         conn,
         (_ORIGINALS, _APPLIED),

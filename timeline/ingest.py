@@ -7,6 +7,7 @@ the plain one elsewhere)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -176,15 +177,7 @@ class IngestPipeline:
             if (event.channel_account_id, event.external_id) not in known.stored
         ]
         outcome.duplicates += len(batch.candidates) - len(pending)
-        edits = await look_up_edits(
-            conn, [e for _, e, _ in pending if isinstance(e, MessageEdited)]
-        )
-        arriving = {
-            (event.channel_account_id, event.external_id)
-            for _, event, _ in pending
-            if isinstance(event, MessageReceived)
-        }
-        unabsorbed = [each for each in pending if not edits.absorbs(each[1], arriving)]
+        edits, unabsorbed = await _sort_out_edits(conn, pending)
         outcome.duplicates += len(pending) - len(unabsorbed) - len(edits.to_apply)
         pending = unabsorbed
         outcome.receipts = await record_receipts(
@@ -206,7 +199,7 @@ class IngestPipeline:
         outcome.appended = len(written.event_ids)
         appended = [(a.channel.workspace_id, a.event) for a in plan.appended]
         await store_attachments(conn, appended, written.event_ids)
-        stored = [(w, e, i) for (w, e), i in zip(appended, written.event_ids, strict=True)]
+        stored = ((w, e, i) for (w, e), i in zip(appended, written.event_ids, strict=True))
         await _apply_edits(conn, edits, stored, outcome)
         outcome.assignments = [
             Assignment(written.conversation_id(change), change.assignee_id)
@@ -229,10 +222,30 @@ class IngestPipeline:
         return list(choice.writes)
 
 
+_Pending = tuple[ChannelContext, InboundEvent, IdentityKey]
+
+
+async def _sort_out_edits(
+    conn: AsyncConnection, pending: list[_Pending]
+) -> tuple[BatchEdits, list[_Pending]]:
+    """The batch's edits looked up, and the events left to append: all but the edits that are
+    duplicates or apply to a message stored or arriving (a batch without edits reads nothing)."""
+    edited = [event for _, event, _ in pending if isinstance(event, MessageEdited)]
+    if not edited:
+        return BatchEdits(), pending
+    edits = await look_up_edits(conn, edited)
+    arriving = {
+        (event.channel_account_id, event.external_id)
+        for _, event, _ in pending
+        if isinstance(event, MessageReceived)
+    }
+    return edits, [each for each in pending if not edits.absorbs(each[1], arriving)]
+
+
 async def _apply_edits(
     conn: AsyncConnection,
     edits: BatchEdits,
-    appended: list[tuple[int, InboundEvent, int]],
+    appended: Iterable[tuple[int, InboundEvent, int]],
     outcome: IngestOutcome,
 ) -> None:
     published = await edits.apply(conn, appended)
