@@ -15,12 +15,11 @@ from storage.ingest_rows import (
     conversation_row,
     customer_row,
     event_row,
-    identity_row,
     key_owners,
     new_status,
     save_consents,
 )
-from timeline.identity_store import Activity, IdentityRow
+from timeline.identity_store import Activity, IdentityRow, identity_row
 from timeline.ingest_plan import IngestPlan
 from timeline.models import Conversation, Customer, Identity, TimelineEvent
 from timeline.models.base import UtcDateTime
@@ -114,7 +113,10 @@ async def write_batch(
         RowsInsert(
             identities,
             [
-                {"id": identity_id, **identity_row(sender, customer_id, now)}
+                {
+                    "id": identity_id,
+                    **identity_row(sender.workspace_id, customer_id, sender.key, now),
+                }
                 for sender, customer_id, identity_id in senders
             ],
         ),

@@ -15,12 +15,11 @@ from storage.ingest_rows import (
     conversation_row,
     customer_row,
     event_row,
-    identity_row,
     key_owners,
     new_status,
     save_consents,
 )
-from timeline.identity_store import IdentityRow
+from timeline.identity_store import IdentityRow, identity_row
 from timeline.ingest_plan import ConversationChange, IngestPlan
 from timeline.models import Conversation, Customer, Identity, TimelineEvent
 from timeline.thread_keys import key_rows
@@ -40,7 +39,8 @@ async def write_plainly(
     written = Written()
     for sender in plan.new_senders:
         customer_id = await _insert(conn, customers, customer_row(sender, now))
-        identity_id = await _insert(conn, identities, identity_row(sender, customer_id, now))
+        row = identity_row(sender.workspace_id, customer_id, sender.key, now)
+        identity_id = await _insert(conn, identities, row)
         written.identities[id(sender)] = IdentityRow(identity_id, customer_id)
     for change in plan.conversations:
         if change.existing is None:

@@ -57,16 +57,6 @@ def customer_row(sender: NewSender, now: datetime) -> dict[str, object]:
     }
 
 
-def identity_row(sender: NewSender, customer_id: int, now: datetime) -> dict[str, object]:
-    return {
-        "workspace_id": sender.workspace_id,
-        "customer_id": customer_id,
-        "kind": sender.key.kind,
-        "value": sender.key.value,
-        "created_at": now,
-    }
-
-
 def conversation_row(
     change: ConversationChange, written: Written, now: datetime
 ) -> dict[str, object]:

@@ -84,12 +84,12 @@ async def find_identities(
 async def attach_identity(
     conn: AsyncConnection, workspace_id: int, customer_id: int, key: IdentityKey
 ) -> IdentityRow:
-    row = _identity_row(workspace_id, customer_id, key, datetime.now(UTC))
+    row = identity_row(workspace_id, customer_id, key, datetime.now(UTC))
     (identity_id,) = await insert_returning_ids(conn, identities, [row])
     return IdentityRow(identity_id, customer_id)
 
 
-def _identity_row(
+def identity_row(
     workspace_id: int, customer_id: int, key: IdentityKey, now: datetime
 ) -> dict[str, object]:
     return {

@@ -30,7 +30,9 @@ class ChannelContext:
 @dataclass(eq=False, slots=True)
 class NewSender:
     """An identity never seen before: it gets a customer of its own, who starts with what the
-    batch brings counted. Compared by identity: it is the plan's handle on rows not yet made."""
+    batch brings counted. Compared by identity: it is the plan's handle on rows not yet made.
+    The pipeline holds the identities' locks and has looked them up, so two events from the
+    same new handle never make two customers."""
 
     workspace_id: int
     key: IdentityKey
