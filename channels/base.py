@@ -16,7 +16,8 @@ from timeline.events import (
     ExternalIdentity,
     InboundEvent,
     RawPayload,
-    ThreadRef,
+    ReplyReference,
+    ThreadKey,
 )
 
 
@@ -50,9 +51,6 @@ class Capabilities:
     subject: bool = False
     reply_window_seconds: int | None = None
     delivery_receipts: bool = False
-    threads_by_message_id: bool = False
-    """Replies name the message they answer (email's In-Reply-To): our replies carry the
-    customer's thread, and the ids we send are kept so their replies find the conversation."""
     max_outbound_file_bytes: int | None = None
     """How many bytes of files one outgoing message may carry in all; None: it carries none
     (the channel cannot send files, or only as links the provider fetches)."""
@@ -100,7 +98,8 @@ class OutboundMessage:
     subject: str | None = None
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
-    thread_ref: ThreadRef | None = None
+    reply_to: ReplyReference | None = None
+    """The conversation's threading, for the adapter to carry in its channel's terms."""
     status_callback_url: str | None = None
 
 
@@ -110,6 +109,12 @@ class SendResult:
 
     external_id: str
     status: DeliveryStatus
+    thread_keys: tuple[ThreadKey, ...] = ()
+    """Keys the sent message carries (email: our Message-ID): a customer's answer naming one
+    finds the conversation."""
+    conversation_keys: tuple[ThreadKey, ...] = ()
+    """Keys the adapter minted for the conversation to send this (email: its reply and subject
+    tokens); the core keeps them and hands them back with every later reply."""
 
 
 @dataclass(frozen=True, slots=True)

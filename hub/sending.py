@@ -6,9 +6,9 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from channels.base import OutboundMessage, PermanentSendError, TransientSendError
+from channels.base import OutboundMessage, PermanentSendError, SendResult, TransientSendError
 from hub.channel_directory import UnknownChannel
-from timeline.events import ExternalIdentity, IdentityKind
+from timeline.events import ExternalIdentity, IdentityKind, ThreadKey
 from timeline.outbox import (
     ClaimedMessage,
     claim,
@@ -17,7 +17,7 @@ from timeline.outbox import (
     record_sent,
     reply_content,
 )
-from timeline.thread_keys import ThreadKeyRow, remember, thread_for_reply
+from timeline.thread_keys import KeyOwner, remember, reply_reference
 
 if TYPE_CHECKING:
     from hub.context import Hub
@@ -41,16 +41,13 @@ async def send_message(hub: Hub, message_id: int) -> None:
         if message is None:
             return
         content = await reply_content(conn, message.workspace_id, message.event_id)
+        reference = await reply_reference(conn, message.conversation_id)
     try:
         channel = await hub.channels.get(message.channel_account_id)
     except UnknownChannel:
         async with hub.engine.begin() as conn:
             await record_failure(conn, message, "the channel was deactivated or removed")
         return
-    thread = None
-    if channel.adapter.capabilities.threads_by_message_id:
-        async with hub.engine.begin() as conn:  # may give the conversation its subject token
-            thread = await thread_for_reply(conn, message.conversation_id)
     outbound = OutboundMessage(
         message_id=message.id,
         channel_account_id=message.channel_account_id,
@@ -59,7 +56,7 @@ async def send_message(hub: Hub, message_id: int) -> None:
         html=content.html,
         idempotency_key=f"switchboard-message-{message.id}",
         attachments=content.attachments,
-        thread_ref=thread,
+        reply_to=reference,
         status_callback_url=channel.webhook_url,
     )
     try:
@@ -74,15 +71,22 @@ async def send_message(hub: Hub, message_id: int) -> None:
         return
     async with hub.engine.begin() as conn:
         await record_sent(conn, message, result.external_id, result.status)
-        if channel.adapter.capabilities.threads_by_message_id:
-            await remember(conn, [_our_thread_key(message, result.external_id)])
+        await remember(conn, _keys_of(message, result))
 
 
-def _our_thread_key(message: ClaimedMessage, external_id: str) -> ThreadKeyRow:
-    """Our sent id, so a customer's reply naming it finds the conversation."""
-    return ThreadKeyRow(
-        message.workspace_id, message.channel_account_id, external_id, message.conversation_id
+def _keys_of(message: ClaimedMessage, result: SendResult) -> list[tuple[KeyOwner, ThreadKey]]:
+    """The keys the adapter reports for what it sent: the message's own and the ones it minted
+    for the conversation, so that a customer's answer naming one finds the conversation."""
+    sent = KeyOwner(
+        message.workspace_id, message.channel_account_id, message.conversation_id, message.event_id
     )
+    minted = KeyOwner(
+        message.workspace_id, message.channel_account_id, message.conversation_id, None
+    )
+    return [
+        *((sent, key) for key in result.thread_keys),
+        *((minted, key) for key in result.conversation_keys),
+    ]
 
 
 async def _retry_or_give_up(hub: Hub, message: ClaimedMessage, error: str) -> None:

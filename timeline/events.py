@@ -64,34 +64,45 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
-class EmailThreadRef:
-    """Email threading headers: this message's Message-ID and what it refers to."""
+class ThreadKey:
+    """A key a channel threads by, opaque to the core: a kind the adapter names (its message
+    ids, its tokens, a chat id) and a value. Keys resolve only on the channel account they
+    arrived on."""
 
-    message_id: str | None
-    in_reply_to: tuple[str, ...] = ()
-    references: tuple[str, ...] = ()
-    subject: str = ""
-    reply_token: str | None = None
-    subject_token: str | None = None
-    """The conversation token our subjects carry (`[#SB-...]`); it resolves only among the
-    conversations of the mailbox the mail arrived in."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChatThreadRef:
-    """A chat (Telegram chat id, SMS number pair) that messages belong to."""
-
-    chat_id: str
+    kind: str
+    key: str
+    reply_context: str | None = field(default=None, compare=False)
+    """What a reply answering the message that registered this key must carry besides the key
+    (email: the References chain), opaque to the core; not part of the key's identity."""
 
 
 @dataclass(frozen=True, slots=True)
-class CallThreadRef:
-    """The provider's call id that ties a call's events together."""
+class Threading:
+    """How an inbound message finds its conversation, as its adapter describes it.
 
-    call_id: str
+    The core looks up `refers_to` in order and joins the first conversation it knows; when none
+    is known, a message that `continues_sender` joins its sender's newest conversation on the
+    channel account (SMS, a chat), and one that does not opens a new conversation (email: a new
+    subject is a new matter). The message's own `keys` are then registered for its conversation,
+    so that later messages naming them find it.
+    """
+
+    keys: tuple[ThreadKey, ...] = ()
+    refers_to: tuple[ThreadKey, ...] = ()
+    continues_sender: bool = True
 
 
-ThreadRef = EmailThreadRef | ChatThreadRef | CallThreadRef
+@dataclass(frozen=True, slots=True)
+class ReplyReference:
+    """What the core knows of a conversation when it sends a reply, for the adapter to turn into
+    its channel's threading (email: In-Reply-To, References, the subject and reply tokens)."""
+
+    answering: tuple[ThreadKey, ...] = ()
+    """The keys of the customer's newest message in the conversation, with their reply context."""
+    conversation: tuple[ThreadKey, ...] = ()
+    """The keys minted for the conversation itself (tokens), by kind and value."""
+    subject: str | None = None
+    """The subject of the customer's newest message."""
 
 
 class DeliveryStatus(StrEnum):
@@ -131,7 +142,8 @@ class InboundEvent:
     external_id: str
     occurred_at: datetime
     raw_ref: str
-    thread_ref: ThreadRef | None = None
+    thread: Threading | None = None
+    """How a message threads; None: by its sender, like `Threading()`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,8 +180,14 @@ class MessageStatusChanged(InboundEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageEdited(InboundEvent):
-    """A customer edited a message they sent before (external_id names the original)."""
+    """A customer edited a message they sent before.
 
+    `external_id` names this edit (the dedupe key: a redelivered edit is stored once; adapters
+    make it from the original's id and the edit's time, say), `original_id` the message edited,
+    as its MessageReceived's `external_id` named it. `occurred_at` is when the edit was made.
+    """
+
+    original_id: str
     body: str
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.bulk import RowsInsert, insert_returning_ids
+from storage.bulk import insert_returning_ids
 from storage.sql import fetch_rows, in_list
 from timeline.identities import IdentityKey
 from timeline.models import Customer, Identity
@@ -84,63 +84,12 @@ async def find_identities(
 async def attach_identity(
     conn: AsyncConnection, workspace_id: int, customer_id: int, key: IdentityKey
 ) -> IdentityRow:
-    row = _identity_row(workspace_id, customer_id, key, datetime.now(UTC))
+    row = identity_row(workspace_id, customer_id, key, datetime.now(UTC))
     (identity_id,) = await insert_returning_ids(conn, identities, [row])
     return IdentityRow(identity_id, customer_id)
 
 
-@dataclass(frozen=True, slots=True)
-class NewCustomers:
-    """A new customer for each identity never seen before, with it as their first identity: the
-    rows to insert (customers first) and the identities they give."""
-
-    customers: RowsInsert
-    identities: RowsInsert
-    created: dict[tuple[int, IdentityKey], IdentityRow]
-    """(workspace id, key) -> the new identity and its customer."""
-
-
-def new_customers(
-    activity: Mapping[tuple[int, IdentityKey], Activity],
-    customer_ids: Sequence[int],
-    identity_ids: Sequence[int],
-) -> NewCustomers:
-    """Customers for these (workspace, identity key)s, with ids drawn for them beforehand.
-
-    Each customer starts with the events the batch brings it already counted: a row is not
-    updated in the transaction that inserted it (that would check its foreign keys again).
-    Callers hold the identity locks (storage.sql.lock_keys) and have looked the keys up, so two
-    events from the same new handle never create two customers.
-    """
-    ordered = sorted(activity, key=lambda pair: (pair[0], pair[1].kind, pair[1].value))
-    now = datetime.now(UTC)
-    customer_rows = []
-    identity_rows = []
-    created = {}
-    for pair, customer_id, identity_id in zip(ordered, customer_ids, identity_ids, strict=True):
-        (workspace_id, key), brought = pair, activity[pair]
-        customer_rows.append(
-            {
-                "id": customer_id,
-                "workspace_id": workspace_id,
-                "name": "",
-                "name_folded": "",
-                "attributes": {},
-                "events_count": brought.events,
-                "last_seen_at": brought.last_seen_at,
-                "created_at": now,
-            }
-        )
-        identity_rows.append(
-            {"id": identity_id, **_identity_row(workspace_id, customer_id, key, now)}
-        )
-        created[pair] = IdentityRow(identity_id, customer_id)
-    return NewCustomers(
-        RowsInsert(customers, customer_rows), RowsInsert(identities, identity_rows), created
-    )
-
-
-def _identity_row(
+def identity_row(
     workspace_id: int, customer_id: int, key: IdentityKey, now: datetime
 ) -> dict[str, object]:
     return {

@@ -1,101 +1,69 @@
-"""The one pipeline that persists inbound events: dedupe, identity, conversation, append, route."""
+"""The one pipeline that persists inbound events: dedupe, identity, conversation, append, route.
+
+It reads what the batch needs, has timeline.ingest_plan decide what the batch does, asks the
+router for agents, and hands the plan to a writer in storage/ (the batch writer on PostgreSQL,
+the plain one elsewhere)."""
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Boolean, Integer, String, case, func, null, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.bulk import (
-    NewIds,
-    RowsInsert,
-    RowsUpdate,
-    UpdateRows,
-    insert_together,
-    update_rows,
-)
+from storage.bulk import RowsInsert, UpdateRows, insert_together
+from storage.ingest_batch_writer import write_batch
+from storage.ingest_plain_writer import write_plainly
+from storage.ingest_rows import Written
 from storage.routing_writes import choice_updates
 from storage.sql import (
     ConnectionLost,
     KeptConnection,
     fetch_together,
     in_list,
-    insert_ignoring_conflicts,
+    is_postgres,
     keyed_plans,
     lock_keys,
     write_transaction,
 )
 from timeline.blobs import store_attachments
 from timeline.delivery import record_receipts
-from timeline.domain import (
-    Assignment,
-    DomainEvent,
-    DomainEventPublisher,
-    Router,
-    RoutingChoice,
-    RoutingNeed,
-)
+from timeline.domain import Assignment, DomainEvent, DomainEventPublisher, Router
+from timeline.edits import BatchEdits, look_up_edits
 from timeline.events import (
-    ConsentChanged,
-    EmailThreadRef,
     InboundEvent,
+    MessageEdited,
     MessageReceived,
     MessageStatusChanged,
     RawPayload,
-    ThreadRef,
 )
 from timeline.identities import IdentityKey, lenient_key
 from timeline.identity_store import (
     IDENTITIES_MATCHING,
     MATCHING,
-    Activity,
-    IdentityRow,
     matched,
     matching_parameters,
-    new_customers,
 )
-from timeline.models import (
-    Consent,
-    Conversation,
-    ConversationStatus,
-    Customer,
-    Identity,
-    RawPayloadRecord,
-    TimelineEvent,
-    User,
+from timeline.ingest_plan import (
+    ChannelContext,
+    ConversationChange,
+    IngestPlan,
+    Known,
+    event_kind,
+    plan_batch,
 )
-from timeline.models.base import UtcDateTime
-from timeline.models.conversations import new_reply_token
+from timeline.models import RawPayloadRecord, TimelineEvent, User
 from timeline.storable import storable
-from timeline.thread_keys import (
-    ThreadKeyRow,
-    conversations_by_key,
-    conversations_by_subject_token,
-    conversations_by_token,
-    referenced_ids,
-    remember,
-    thread_json,
-)
-from timeline.threading import (
-    ChannelHandle,
-    ConversationRow,
-    by_handle,
-    conversations_by_id,
-    newest_conversations,
-)
+from timeline.thread_keys import conversations_by_key
+from timeline.threading import ChannelHandle, by_handle, newest_conversations
 
 log = logging.getLogger(__name__)
 
-conversations = Conversation.__table__
 timeline_events = TimelineEvent.__table__
-customers = Customer.__table__
-identities = Identity.__table__
 users = User.__table__
 
 # One list per column, not one of pairs: PostgreSQL plans a list of pairs slowly. The rows
@@ -108,50 +76,6 @@ _STORED_EVENTS = (
 _LOOK_UPS = (_STORED_EVENTS, IDENTITIES_MATCHING, newest_conversations(select(MATCHING.c.id)))
 """Fetched together: what is stored of a batch's events, its senders' identities, and their
 threads' newest conversations (parameters `accounts`, `external_ids` and `matching_parameters`)."""
-_UPDATE_CONVERSATIONS = RowsUpdate(
-    conversations,
-    column="id",
-    key="conversation_id",
-    types={
-        "conversation_id": BigInteger(),
-        "messages": Integer(),
-        "now": UtcDateTime(),
-        "last_message": UtcDateTime(),
-        "new_waiting_since": UtcDateTime(),
-        "new_status": String(),
-        "reopened": Boolean(),
-        "assignee": BigInteger(),
-    },
-    values=lambda p: {
-        "messages_count": conversations.c.messages_count + p.messages,
-        "updated_at": p.now,
-        "last_message_at": p.last_message,
-        "waiting_since": func.coalesce(p.new_waiting_since, conversations.c.waiting_since),
-        "status": func.coalesce(p.new_status, conversations.c.status),
-        "resolved_at": case((p.reopened, null()), else_=conversations.c.resolved_at),
-        "assignee_id": case((p.reopened, p.assignee), else_=conversations.c.assignee_id),
-    },
-)
-_BUMP_CUSTOMERS = RowsUpdate(
-    customers,
-    column="id",
-    key="customer_id",
-    types={"customer_id": BigInteger(), "events": Integer(), "last_seen": UtcDateTime()},
-    values=lambda p: {
-        "events_count": customers.c.events_count + p.events,
-        "last_seen_at": p.last_seen,
-    },
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelContext:
-    """What the pipeline needs to know about the channel account an event came through."""
-
-    channel_account_id: int
-    workspace_id: int
-    default_country: str
-    reopen_window: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,24 +93,12 @@ class IngestOutcome:
 
     appended: int = 0
     duplicates: int = 0
+    edits: int = 0
+    """Edits applied to messages stored (an edit of a message never stored is appended)."""
     receipts: int = 0
     event_ids: list[int] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
     domain_events: list[DomainEvent] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _ConversationChange:
-    row: ConversationRow
-    opened: bool = False
-    subject: str | None = None
-    reopened: bool = False
-    messages: int = 0
-    last_message_at: datetime | None = None
-    waiting_since: datetime | None = None
-    activates: bool = False
-    assignee_id: int | None = None
-    """The agent routing chose, if it was asked (a conversation opened or reopened)."""
 
 
 class IngestPipeline:
@@ -255,13 +167,9 @@ class IngestPipeline:
         return await self._write(conn, batch)
 
     async def _write(self, conn: AsyncConnection, batch: _Batch) -> IngestOutcome:
-        """The batch's writes, its locks held, planned as storage.sql.KEYED_PLANS says.
-
-        Lookups and updates come first; the updates' statement also draws the new rows' ids, so
-        that one last statement inserts customers, identities, conversations, payloads and events
-        together. A batch of texts takes three round trips between BEGIN and COMMIT (the lookups,
-        the updates, the insert), and routing's reads when it opens or reopens a conversation.
-        """
+        """The batch's writes, its locks held, planned as storage.sql.KEYED_PLANS says: read
+        everything first (one statement for a batch of texts), decide (timeline.ingest_plan),
+        route, then write (the batch writer's two statements on PostgreSQL)."""
         outcome = batch.outcome
         known = await _look_up(conn, batch.candidates, batch.keys)
         pending = [
@@ -270,6 +178,9 @@ class IngestPipeline:
             if (event.channel_account_id, event.external_id) not in known.stored
         ]
         outcome.duplicates += len(batch.candidates) - len(pending)
+        edits, unabsorbed = await _sort_out_edits(conn, pending)
+        outcome.duplicates += len(pending) - len(unabsorbed) - len(edits.to_apply)
+        pending = unabsorbed
         outcome.receipts = await record_receipts(
             conn, [(ctx.workspace_id, event) for ctx, event in batch.receipts]
         )
@@ -278,179 +189,69 @@ class IngestPipeline:
         )
         if not pending:
             await insert_together(conn, raw)
+            await _apply_edits(conn, edits, [], outcome)
             return outcome
-        placed = _place(pending, known)
-        routed = [change for change in placed.changes if _needs_agent(change)]
-        choice = (
-            await self._router.choose(conn, [_routing_need(c) for c in routed])
-            if routed
-            else RoutingChoice([], [])
-        )
-        for change, agent_id in zip(routed, choice.agents, strict=True):
-            change.assignee_id = agent_id
-        opened = [change for change in placed.changes if change.opened]
-        customer_ids, identity_ids, conversation_ids, event_ids = await update_rows(
-            conn,
-            _conversation_updates([change for change in placed.changes if not change.opened]),
-            _customer_bumps(placed.earlier_customers),
-            *choice_updates(choice),
-            drawing=[
-                NewIds(customers, len(placed.new)),
-                NewIds(identities, len(placed.new)),
-                NewIds(conversations, len(opened)),
-                NewIds(timeline_events, len(placed.resolved)),
-            ],
-        )
-        created = new_customers(placed.new, customer_ids, identity_ids)
-        placed.settle(created.created, opened, conversation_ids)
-        await insert_together(
-            conn,
-            created.customers,
-            created.identities,
-            RowsInsert(conversations, _conversation_rows(opened)),
-            raw,
-            RowsInsert(
-                timeline_events,
-                [
-                    _event_row(event_id, ctx, identity.customer_id, change, event)
-                    for event_id, (ctx, event, identity), change in zip(
-                        event_ids, placed.resolved, placed.placed, strict=True
-                    )
-                ],
-            ),
-        )
-        outcome.event_ids = event_ids
-        outcome.appended = len(event_ids)
-        appended = [(ctx, event) for ctx, event, _ in placed.resolved]
-        await store_attachments(conn, [(c.workspace_id, e) for c, e in appended], event_ids)
-        await remember(conn, _thread_keys(placed.resolved, placed.placed))
-        await _save_consents(conn, [_consent_row(*each) for each in placed.consents])
+        plan = plan_batch(pending, known)
+        routed = plan.routed()
+        also = await self._route(conn, routed)
+        write = write_batch if is_postgres(conn) else write_plainly
+        written = await write(conn, plan, raw, also)
+        outcome.event_ids = written.event_ids
+        outcome.appended = len(written.event_ids)
+        appended = [(a.channel.workspace_id, a.event) for a in plan.appended]
+        await store_attachments(conn, appended, written.event_ids)
+        stored = ((w, e, i) for (w, e), i in zip(appended, written.event_ids, strict=True))
+        await _apply_edits(conn, edits, stored, outcome)
         outcome.assignments = [
-            Assignment(change.row.id, change.assignee_id)
+            Assignment(written.conversation_id(change), change.assignee_id)
             for change in routed
             if change.assignee_id is not None
         ]
-        outcome.domain_events.extend(_domain_events(appended, placed.changes, outcome))
+        outcome.domain_events.extend(_domain_events(plan, written, outcome))
         return outcome
 
-
-@dataclass(slots=True)
-class _Placed:
-    """A batch's new events placed: the sender of each (a new identity has provisional ids, below
-    zero, until `settle`), the conversation each message lands in, and the consents given."""
-
-    resolved: list[tuple[ChannelContext, InboundEvent, IdentityRow]]
-    placed: list[_ConversationChange | None]
-    changes: list[_ConversationChange]
-    consents: list[tuple[ChannelContext, IdentityRow, ConsentChanged]]
-    new: dict[tuple[int, IdentityKey], Activity]
-    """Identities never seen before: each gets a customer, counting what the batch brings."""
-    provisional: dict[tuple[int, IdentityKey], IdentityRow]
-    earlier_customers: dict[int, Activity]
-    """What the batch brings customers that existed before."""
-
-    def settle(
-        self,
-        created: dict[tuple[int, IdentityKey], IdentityRow],
-        opened: list[_ConversationChange],
-        opened_ids: list[int],
-    ) -> None:
-        """Put the drawn ids in place of the provisional ones: the new identities' and
-        customers', and the ids of the conversations `opened`."""
-        real = {self.provisional[pair].id: row for pair, row in created.items()}
-
-        def identity(row: IdentityRow) -> IdentityRow:
-            return real[row.id] if row.id < 0 else row
-
-        self.resolved = [(ctx, event, identity(row)) for ctx, event, row in self.resolved]
-        self.consents = [(ctx, identity(row), event) for ctx, row, event in self.consents]
-        for change, conversation_id in zip(opened, opened_ids, strict=True):
-            sender = identity(IdentityRow(change.row.identity_id, change.row.customer_id))
-            change.row = replace(
-                change.row,
-                id=conversation_id,
-                identity_id=sender.id,
-                customer_id=sender.customer_id,
-            )
+    async def _route(
+        self, conn: AsyncConnection, routed: list[ConversationChange]
+    ) -> list[UpdateRows]:
+        """Ask the router for an agent for each conversation that needs one, and note them;
+        the router's own rows to write come back, for the writer to carry out."""
+        if not routed:
+            return []
+        choice = await self._router.choose(conn, [change.routing_need() for change in routed])
+        for change, agent_id in zip(routed, choice.agents, strict=True):
+            change.assignee_id = agent_id
+        return choice_updates(choice)
 
 
-def _place(
-    pending: list[tuple[ChannelContext, InboundEvent, IdentityKey]], known: _Known
-) -> _Placed:
-    """Resolve each sender and thread each message, as if the events arrived one by one."""
-    activity = _activity(pending)
-    new = {pair: brought for pair, brought in activity.items() if pair not in known.identities}
-    provisional = {pair: IdentityRow(-number, -number) for number, pair in enumerate(new, start=1)}
-    senders = {**known.identities, **provisional}
-    threads = _Threads(known)
-    resolved: list[tuple[ChannelContext, InboundEvent, IdentityRow]] = []
-    placed: list[_ConversationChange | None] = []
-    consents: list[tuple[ChannelContext, IdentityRow, ConsentChanged]] = []
-    for ctx, event, key in pending:
-        identity = senders[(ctx.workspace_id, key)]
-        change: _ConversationChange | None = None
-        if isinstance(event, MessageReceived):
-            change = threads.conversation_for(ctx, identity, event)
-            _count_message(change, event)
-        elif isinstance(event, ConsentChanged):
-            consents.append((ctx, identity, event))
-        resolved.append((ctx, event, identity))
-        placed.append(change)
-    return _Placed(
-        resolved=resolved,
-        placed=placed,
-        changes=threads.changes,
-        consents=consents,
-        new=new,
-        provisional=provisional,
-        earlier_customers=_by_customer(activity, known.identities),
-    )
+_Pending = tuple[ChannelContext, InboundEvent, IdentityKey]
 
 
-def _activity(
-    pending: list[tuple[ChannelContext, InboundEvent, IdentityKey]],
-) -> dict[tuple[int, IdentityKey], Activity]:
-    """Per (workspace, identity): how many of the batch's events it sent, and the newest."""
-    activity: dict[tuple[int, IdentityKey], Activity] = {}
-    for ctx, event, key in pending:
-        earlier = activity.get((ctx.workspace_id, key))
-        activity[(ctx.workspace_id, key)] = _plus(earlier, Activity(1, event.occurred_at))
-    return activity
+async def _sort_out_edits(
+    conn: AsyncConnection, pending: list[_Pending]
+) -> tuple[BatchEdits, list[_Pending]]:
+    """The batch's edits looked up, and the events left to append: all but the edits that are
+    duplicates or apply to a message stored or arriving (a batch without edits reads nothing)."""
+    edited = [event for _, event, _ in pending if isinstance(event, MessageEdited)]
+    if not edited:
+        return BatchEdits(), pending
+    edits = await look_up_edits(conn, edited)
+    arriving = {
+        (event.channel_account_id, event.external_id)
+        for _, event, _ in pending
+        if isinstance(event, MessageReceived)
+    }
+    return edits, [each for each in pending if not edits.absorbs(each[1], arriving)]
 
 
-def _by_customer(
-    activity: dict[tuple[int, IdentityKey], Activity],
-    identities: dict[tuple[int, IdentityKey], IdentityRow],
-) -> dict[int, Activity]:
-    """The activity of identities that existed before, summed per customer."""
-    totals: dict[int, Activity] = {}
-    for pair, brought in activity.items():
-        identity = identities.get(pair)
-        if identity is not None:
-            totals[identity.customer_id] = _plus(totals.get(identity.customer_id), brought)
-    return totals
-
-
-def _plus(earlier: Activity | None, more: Activity) -> Activity:
-    if earlier is None:
-        return more
-    return Activity(earlier.events + more.events, max(earlier.last_seen_at, more.last_seen_at))
-
-
-def _thread_keys(
-    resolved: list[tuple[ChannelContext, InboundEvent, IdentityRow]],
-    placed: list[_ConversationChange | None],
-) -> list[ThreadKeyRow]:
-    """The message ids replies may name, with the conversation each one landed in."""
-    rows = []
-    for (ctx, event, _), change in zip(resolved, placed, strict=True):
-        ref = event.thread_ref
-        if change is not None and isinstance(ref, EmailThreadRef) and ref.message_id:
-            key = ThreadKeyRow(
-                ctx.workspace_id, ctx.channel_account_id, ref.message_id, change.row.id
-            )
-            rows.append(key)
-    return rows
+async def _apply_edits(
+    conn: AsyncConnection,
+    edits: BatchEdits,
+    appended: Iterable[tuple[int, InboundEvent, int]],
+    outcome: IngestOutcome,
+) -> None:
+    published = await edits.apply(conn, appended)
+    outcome.edits += len(published)
+    outcome.domain_events.extend(published)
 
 
 def _is_forward(event: InboundEvent) -> bool:
@@ -532,9 +333,15 @@ class _Batch:
         return cls(requests, outcome, receipts, candidates, keys)
 
     def locks(self) -> list[tuple[str, str]]:
-        """What concurrent batches must not write at once: the events and their senders."""
+        """What concurrent batches must not write at once: the events, the messages edited,
+        and their senders."""
         return [
             *(("event", f"{e.channel_account_id}:{e.external_id}") for _, e in self.candidates),
+            *(
+                ("event", f"{e.channel_account_id}:{e.original_id}")
+                for _, e in self.candidates
+                if isinstance(e, MessageEdited)
+            ),
             *(
                 ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
                 for (c, _), k in zip(self.candidates, self.keys, strict=True)
@@ -570,32 +377,17 @@ def _unique_events(
     return receipts, candidates
 
 
-@dataclass(frozen=True, slots=True)
-class _Known:
-    """What the database already holds for a batch's events."""
-
-    stored: set[tuple[int, str]] = field(default_factory=set)
-    identities: dict[tuple[int, IdentityKey], IdentityRow] = field(default_factory=dict)
-    conversations: dict[ChannelHandle, ConversationRow] = field(default_factory=dict)
-    referenced: dict[tuple[int, str], ConversationRow] = field(default_factory=dict)
-    """(channel account, message id) -> the conversation holding that message."""
-    by_token: dict[tuple[int, str], ConversationRow] = field(default_factory=dict)
-    """(workspace, reply token) -> its conversation."""
-    by_subject_token: dict[tuple[int, str], ConversationRow] = field(default_factory=dict)
-    """(channel account, subject token) -> its conversation."""
-
-
 async def _look_up(
     conn: AsyncConnection,
     candidates: list[tuple[ChannelContext, InboundEvent]],
     keys: list[IdentityKey],
-) -> _Known:
+) -> Known:
     """Events already stored, known identities, and their newest conversations (locked).
 
     The caller holds the events' and identities' locks, so none of this changes before commit.
     """
     if not candidates:
-        return _Known()
+        return Known()
     events = {(e.channel_account_id, e.external_id) for _, e in candidates}
     senders = {(ctx.workspace_id, key) for (ctx, _), key in zip(candidates, keys, strict=True)}
     stored, identity_rows, conversation_rows = await fetch_together(
@@ -607,349 +399,31 @@ async def _look_up(
             **matching_parameters(senders),
         },
     )
-    known = _Known(
+    known = Known(
         stored={(account, external_id) for account, external_id in stored} & events,
         identities=matched(identity_rows, senders),
     )
     handles = {
-        _handle(ctx, known.identities[(ctx.workspace_id, key)])
+        ChannelHandle(
+            ctx.workspace_id, known.identities[(ctx.workspace_id, key)].id, ctx.channel_account_id
+        )
         for (ctx, event), key in zip(candidates, keys, strict=True)
         if isinstance(event, MessageReceived) and (ctx.workspace_id, key) in known.identities
     }
     known.conversations.update(by_handle(conversation_rows, handles))
-    await _look_up_references(conn, candidates, known)
+    referring = {
+        (ctx.channel_account_id, key)
+        for ctx, event in candidates
+        if isinstance(event, MessageReceived) and event.thread is not None
+        for key in event.thread.refers_to
+    }
+    known.referenced.update(await conversations_by_key(conn, referring))
     return known
 
 
-async def _look_up_references(
-    conn: AsyncConnection, candidates: list[tuple[ChannelContext, InboundEvent]], known: _Known
-) -> None:
-    """Conversations that the batch's mails name by message id, reply or subject token."""
-    keys: set[tuple[int, str]] = set()
-    tokens: set[tuple[int, str]] = set()
-    subject_tokens: set[tuple[int, str]] = set()
-    for ctx, event in candidates:
-        ref = event.thread_ref
-        if isinstance(event, MessageReceived) and isinstance(ref, EmailThreadRef):
-            keys.update((ctx.channel_account_id, key) for key in referenced_ids(ref))
-            if ref.reply_token:
-                tokens.add((ctx.workspace_id, ref.reply_token))
-            if ref.subject_token:
-                subject_tokens.add((ctx.channel_account_id, ref.subject_token))
-    by_key = await conversations_by_key(conn, keys)
-    by_token = await conversations_by_token(conn, tokens)
-    by_subject = await conversations_by_subject_token(conn, subject_tokens)
-    found = {*by_key.values(), *by_token.values(), *by_subject.values()}
-    rows = await conversations_by_id(conn, found)
-    known.referenced.update({pair: rows[cid] for pair, cid in by_key.items() if cid in rows})
-    known.by_token.update({pair: rows[cid] for pair, cid in by_token.items() if cid in rows})
-    known.by_subject_token.update({p: rows[cid] for p, cid in by_subject.items() if cid in rows})
-
-
-def _handle(ctx: ChannelContext, identity: IdentityRow) -> ChannelHandle:
-    return ChannelHandle(ctx.workspace_id, identity.id, ctx.channel_account_id)
-
-
-class _Threads:
-    """Places a batch's messages in conversations, as if they arrived one after another.
-
-    Starts from each thread's newest stored conversation; conversations it opens get their ids
-    from `_open_conversations` before anything refers to them.
-    """
-
-    def __init__(self, known: _Known) -> None:
-        self._newest = known.conversations
-        self._known = known
-        self._touched: dict[ChannelHandle, list[_ConversationChange]] = defaultdict(list)
-        self._batch_keys: dict[tuple[int, str], ConversationRow] = {}
-        self.changes: list[_ConversationChange] = []
-
-    def conversation_for(
-        self, ctx: ChannelContext, identity: IdentityRow, event: MessageReceived
-    ) -> _ConversationChange:
-        """The conversation this message belongs to: an open one, a reopened one, or a new one."""
-        if isinstance(event.thread_ref, EmailThreadRef):
-            return self._by_reference(ctx, identity, event, event.thread_ref)
-        key = _handle(ctx, identity)
-        touched = self._touched[key]
-        for change in touched:
-            if change.row.status != ConversationStatus.RESOLVED or change.reopened:
-                return change
-        return self._continue(ctx, event, self._newest.get(key)) or self._open(ctx, identity, event)
-
-    def _by_reference(
-        self,
-        ctx: ChannelContext,
-        identity: IdentityRow,
-        event: MessageReceived,
-        ref: EmailThreadRef,
-    ) -> _ConversationChange:
-        """Mail threads by what it names (message ids, reply token), never by its sender alone:
-        a new subject with no references is a new conversation (docs/channels/email.md)."""
-        row = self._referenced(ctx, ref)
-        change = self._continue(ctx, event, row) or self._open(ctx, identity, event)
-        if ref.message_id:
-            self._batch_keys[(ctx.channel_account_id, ref.message_id)] = change.row
-        return change
-
-    def _referenced(self, ctx: ChannelContext, ref: EmailThreadRef) -> ConversationRow | None:
-        for message_id in referenced_ids(ref):
-            pair = (ctx.channel_account_id, message_id)
-            row = self._batch_keys.get(pair) or self._known.referenced.get(pair)
-            if row is not None:
-                return row
-        if ref.reply_token and (ctx.workspace_id, ref.reply_token) in self._known.by_token:
-            return self._known.by_token[(ctx.workspace_id, ref.reply_token)]
-        if ref.subject_token:
-            return self._known.by_subject_token.get((ctx.channel_account_id, ref.subject_token))
-        return None
-
-    def _continue(
-        self, ctx: ChannelContext, event: MessageReceived, row: ConversationRow | None
-    ) -> _ConversationChange | None:
-        """The change to an existing conversation this message continues, if it may."""
-        if row is None:
-            return None
-        key = ChannelHandle(row.workspace_id, row.identity_id, row.channel_account_id)
-        if row.status != ConversationStatus.RESOLVED:
-            return self._change(key, row)
-        if event.automated or _within(row.resolved_at, ctx.reopen_window, event):
-            change = self._change(key, row)
-            change.reopened = change.reopened or not event.automated
-            return change
-        return None
-
-    def _open(
-        self, ctx: ChannelContext, identity: IdentityRow, event: MessageReceived
-    ) -> _ConversationChange:
-        key = _handle(ctx, identity)
-        change = _ConversationChange(
-            row=_unsaved_conversation(ctx, identity), opened=True, subject=event.subject
-        )
-        self._newest[key] = change.row
-        self._track(key, change)
-        return change
-
-    def _change(self, key: ChannelHandle, row: ConversationRow) -> _ConversationChange:
-        change = next((c for c in self._touched[key] if c.row is row), None)
-        if change is None:
-            change = _ConversationChange(row=row)
-            self._track(key, change)
-        return change
-
-    def _track(self, key: ChannelHandle, change: _ConversationChange) -> None:
-        self._touched[key].append(change)
-        self.changes.append(change)
-
-
-def _within(resolved_at: datetime | None, window: timedelta, event: MessageReceived) -> bool:
-    return resolved_at is not None and event.occurred_at - resolved_at <= window
-
-
-def _unsaved_conversation(ctx: ChannelContext, identity: IdentityRow) -> ConversationRow:
-    """A conversation to open; its id (0 until then) is drawn by the batch's updates."""
-    return ConversationRow(
-        id=0,
-        workspace_id=ctx.workspace_id,
-        customer_id=identity.customer_id,
-        identity_id=identity.id,
-        channel_account_id=ctx.channel_account_id,
-        status=ConversationStatus.OPEN,
-        assignee_id=None,
-        team_id=None,
-        resolved_at=None,
-        waiting_since=None,
-    )
-
-
-def _conversation_rows(opened: list[_ConversationChange]) -> list[dict[str, object]]:
-    """The batch's new conversations, in the order they were opened, ids drawn.
-
-    They start with the batch's messages already counted and their agent assigned (see
-    `new_customers` for why a new row is not updated).
-    """
-    now = datetime.now(UTC)
-    return [
-        {
-            "id": change.row.id,
-            "workspace_id": change.row.workspace_id,
-            "customer_id": change.row.customer_id,
-            "identity_id": change.row.identity_id,
-            "channel_account_id": change.row.channel_account_id,
-            "status": ConversationStatus.OPEN,
-            "subject": change.subject,
-            "reply_token": new_reply_token(),
-            "assignee_id": change.assignee_id,
-            "messages_count": change.messages,
-            "last_message_at": change.last_message_at,
-            "waiting_since": change.waiting_since,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for change in opened
-    ]
-
-
-def _count_message(change: _ConversationChange, event: MessageReceived) -> None:
-    change.messages += 1
-    change.last_message_at = max(change.last_message_at or event.occurred_at, event.occurred_at)
-    if event.automated:
-        return
-    change.activates = True
-    if change.row.waiting_since is None:
-        candidate = event.occurred_at
-        change.waiting_since = min(change.waiting_since or candidate, candidate)
-
-
-def _conversation_updates(changes: list[_ConversationChange]) -> UpdateRows:
-    """Count the batch's messages on the conversations that existed before (and assign those
-    reopened), in id order (so batches never deadlock)."""
-    now = datetime.now(UTC)
-    return UpdateRows(
-        _UPDATE_CONVERSATIONS,
-        [
-            {
-                "conversation_id": change.row.id,
-                "messages": change.messages,
-                "now": now,
-                "last_message": change.last_message_at,
-                "new_waiting_since": change.waiting_since,
-                "new_status": ConversationStatus.OPEN
-                if change.activates and change.row.status != ConversationStatus.OPEN
-                else None,
-                "reopened": change.reopened,
-                "assignee": change.assignee_id,
-            }
-            for change in sorted(changes, key=lambda c: c.row.id)
-        ],
-    )
-
-
-def _customer_bumps(activity: dict[int, Activity]) -> UpdateRows:
-    """Count the batch's events on their customers, in id order."""
-    return UpdateRows(
-        _BUMP_CUSTOMERS,
-        [
-            {"customer_id": customer_id, "events": a.events, "last_seen": a.last_seen_at}
-            for customer_id, a in sorted(activity.items())
-        ],
-    )
-
-
-async def _save_consents(conn: AsyncConnection, consents: list[dict[str, object]]) -> None:
-    table = Consent.__table__
-    for row in consents:
-        key = (table.c.identity_id == row["identity_id"]) & (
-            table.c.channel_account_id == row["channel_account_id"]
-        )
-        result = await conn.execute(
-            update(table)
-            .where(key & (table.c.changed_at <= row["changed_at"]))
-            .values(granted=row["granted"], keyword=row["keyword"], changed_at=row["changed_at"])
-        )
-        if result.rowcount == 0:
-            await conn.execute(insert_ignoring_conflicts(conn, table), row)
-
-
-def _consent_row(
-    ctx: ChannelContext, identity: IdentityRow, event: ConsentChanged
-) -> dict[str, object]:
-    return {
-        "identity_id": identity.id,
-        "channel_account_id": ctx.channel_account_id,
-        "workspace_id": ctx.workspace_id,
-        "granted": event.granted,
-        "keyword": event.keyword,
-        "changed_at": event.occurred_at,
-    }
-
-
-def _event_row(
-    event_id: int,
-    ctx: ChannelContext,
-    customer_id: int,
-    change: _ConversationChange | None,
-    event: InboundEvent,
-) -> dict[str, object]:
-    row: dict[str, object] = {
-        "id": event_id,
-        "workspace_id": ctx.workspace_id,
-        "customer_id": customer_id,
-        "conversation_id": change.row.id if change else None,
-        "channel_account_id": ctx.channel_account_id,
-        "kind": _event_kind(event),
-        "direction": "inbound",
-        "author_user_id": None,
-        "external_id": event.external_id,
-        "subject": None,
-        "body": "",
-        "attachments": [],
-        "meta": {"sender": event.sender.value},
-        "raw_ref": event.raw_ref,
-        "occurred_at": event.occurred_at,
-        "created_at": datetime.now(UTC),
-    }
-    if isinstance(event, MessageReceived):
-        row.update(
-            subject=event.subject,
-            body=event.body,
-            attachments=[a.metadata() for a in event.attachments],
-            meta={
-                "sender": event.sender.value,
-                "automated": event.automated,
-                "segments": event.segments,
-                **dict(event.extra),
-                **_thread_meta(event.thread_ref),
-                **({"html": event.html} if event.html else {}),
-                **({"quoted": event.quoted} if event.quoted else {}),
-                **({"quoted_html": event.quoted_html} if event.quoted_html else {}),
-            },
-        )
-    elif isinstance(event, ConsentChanged):
-        row["meta"] = {
-            "sender": event.sender.value,
-            "granted": event.granted,
-            "keyword": event.keyword,
-        }
-    return row
-
-
-def _thread_meta(ref: ThreadRef | None) -> dict[str, object]:
-    """The thread headers replies must carry, kept on the event they answer."""
-    if not isinstance(ref, EmailThreadRef):
-        return {}
-    return {"thread": thread_json(ref)}
-
-
-def _event_kind(event: InboundEvent) -> str:
-    return _kind_of(type(event))
-
-
-@cache
-def _kind_of(event_type: type[InboundEvent]) -> str:
-    name = event_type.__name__
-    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
-
-
-def _needs_agent(change: _ConversationChange) -> bool:
-    return (change.opened or change.reopened) and change.activates
-
-
-def _routing_need(change: _ConversationChange) -> RoutingNeed:
-    return RoutingNeed(
-        workspace_id=change.row.workspace_id,
-        team_id=change.row.team_id,
-        preferred_agent_id=change.row.assignee_id if change.reopened else None,
-    )
-
-
-def _domain_events(
-    pending: list[tuple[ChannelContext, InboundEvent]],
-    changes: list[_ConversationChange],
-    outcome: IngestOutcome,
-) -> list[DomainEvent]:
+def _domain_events(plan: IngestPlan, written: Written, outcome: IngestOutcome) -> list[DomainEvent]:
     events: list[DomainEvent] = []
-    for change in changes:
+    for change in plan.conversations:
         kind = (
             "conversation.opened"
             if change.opened
@@ -958,22 +432,23 @@ def _domain_events(
             else None
         )
         if kind:
+            conversation_id = written.conversation_id(change)
             events.append(
-                DomainEvent(change.row.workspace_id, kind, {"conversation_id": change.row.id})
+                DomainEvent(change.workspace_id, kind, {"conversation_id": conversation_id})
             )
-    for (ctx, event), event_id in zip(pending, outcome.event_ids, strict=True):
+    for appended, event_id in zip(plan.appended, written.event_ids, strict=True):
         events.append(
             DomainEvent(
-                ctx.workspace_id,
+                appended.channel.workspace_id,
                 "timeline.event_appended",
                 {
                     "event_id": event_id,
-                    "kind": _event_kind(event),
-                    "channel_account_id": ctx.channel_account_id,
+                    "kind": event_kind(appended.event),
+                    "channel_account_id": appended.channel.channel_account_id,
                 },
             )
         )
-    workspace_of = {c.row.id: c.row.workspace_id for c in changes}
+    workspace_of = {written.conversation_id(c): c.workspace_id for c in plan.conversations}
     for assignment in outcome.assignments:
         events.append(
             DomainEvent(

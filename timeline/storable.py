@@ -13,7 +13,7 @@ from operator import attrgetter
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from timeline.models import Consent, ThreadKey, TimelineEvent
+from timeline.models import Consent, ThreadKeyRecord, TimelineEvent
 
 NUL = "\x00"
 REPLACEMENT = "\ufffd"
@@ -21,12 +21,12 @@ REPLACEMENT = "\ufffd"
 
 KEY_FIELDS = {
     "external_id": TimelineEvent.__table__.c.external_id.type.length,
-    "message_id": ThreadKey.__table__.c.key.type.length,
-    "in_reply_to": ThreadKey.__table__.c.key.type.length,
-    "references": ThreadKey.__table__.c.key.type.length,
+    "original_id": TimelineEvent.__table__.c.external_id.type.length,
+    "key": ThreadKeyRecord.__table__.c.key.type.length,
 }
-"""Fields that are keys (the dedupe key, thread keys): a longer one is shortened to a prefix and
-a digest of the whole, the same way wherever it occurs, so it still matches itself."""
+"""Fields that are keys (the dedupe key, an edited message's, thread keys): a longer one is
+shortened to a prefix and a digest of the whole, the same way wherever it occurs, so it still
+matches itself."""
 LABEL_FIELDS = {
     "subject": TimelineEvent.__table__.c.subject.type.length,
     "keyword": Consent.__table__.c.keyword.type.length,

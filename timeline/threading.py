@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Select, func, select
 
 from storage.sql import in_list
 from timeline.models import Conversation
@@ -70,20 +69,3 @@ def by_handle(
     found = (ConversationRow(*row) for row in rows)
     newest = {ChannelHandle(r.workspace_id, r.identity_id, r.channel_account_id): r for r in found}
     return {key: row for key, row in newest.items() if key in handles}
-
-
-_BY_ID = (
-    select(*[conversations.c[name] for name in ConversationRow.__dataclass_fields__])
-    .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
-    .with_for_update()
-)
-
-
-async def conversations_by_id(
-    conn: AsyncConnection, ids: Collection[int]
-) -> dict[int, ConversationRow]:
-    """Conversations found through references or reply tokens, locked like the newest ones."""
-    if not ids:
-        return {}
-    rows = await conn.execute(_BY_ID, {"ids": list(ids)})
-    return {row.id: ConversationRow(**row._mapping) for row in rows}

@@ -23,7 +23,8 @@ from channels.email.mime import parse_email, to_event
 from channels.email.reader import MailboxReader, ReaderSettings
 from channels.email.smtp import send_email
 from channels.email.smtp_url import SmtpUrl
-from timeline.events import DeliveryStatus, InboundEvent, RawPayload
+from channels.email.thread_keys import MESSAGE_ID, reply_thread
+from timeline.events import DeliveryStatus, InboundEvent, RawPayload, ThreadKey
 
 MAX_OUTBOUND_FILE_BYTES = 18 * 1024 * 1024
 """Files on one reply, in all: base64 makes them a third larger, under the 25 MB most mail
@@ -49,7 +50,6 @@ class ImapSmtpEmailAdapter:
         attachments=True,
         html=True,
         subject=True,
-        threads_by_message_id=True,
         max_outbound_file_bytes=MAX_OUTBOUND_FILE_BYTES,
     )
 
@@ -80,8 +80,12 @@ class ImapSmtpEmailAdapter:
         return [to_event(parsed)]
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        """Send over SMTP; the result names our Message-ID and any tokens minted for the
+        conversation, for the hub to keep (replies to this mail thread by them)."""
+        replying = reply_thread(message.reply_to) if message.reply_to is not None else None
         email = compose(
             message,
+            thread=replying.thread if replying is not None else None,
             from_address=self.config.address,
             from_name=self.config.settings.get("from_name"),
             reply_domain=self.config.settings.get("reply_domain")
@@ -93,7 +97,13 @@ class ImapSmtpEmailAdapter:
             },
         )
         await send_email(self._smtp, self.config.address, [message.recipient.value], email)
-        return SendResult(external_id=str(email["Message-ID"]), status=DeliveryStatus.SENT)
+        message_id = str(email["Message-ID"])
+        return SendResult(
+            external_id=message_id,
+            status=DeliveryStatus.SENT,
+            thread_keys=(ThreadKey(MESSAGE_ID, message_id),),
+            conversation_keys=replying.minted if replying is not None else (),
+        )
 
     async def pull(
         self, sink: PullSink, *, once: bool, progress: Callable[[SyncCounts], None] | None = None

@@ -15,7 +15,8 @@ from types import MappingProxyType
 
 from channels.base import OutboundMessage, PermanentSendError
 from channels.email.subject_token import with_subject_token
-from timeline.events import Attachment, EmailThreadRef, IdentityKind
+from channels.email.thread_keys import EmailThreadRef
+from timeline.events import Attachment, IdentityKind
 
 MAX_REFERENCES = 20
 """References keeps the thread's first id and the newest ones up to this many (RFC 5322 3.6.4
@@ -42,6 +43,7 @@ def message_id_for(idempotency_key: str, domain: str) -> str:
 def compose(
     message: OutboundMessage,
     *,
+    thread: EmailThreadRef | None,
     from_address: str,
     from_name: str | None,
     reply_domain: str,
@@ -50,20 +52,20 @@ def compose(
 ) -> EmailMessage:
     """The email to send for `message`, ready for `send_email` (Auto-Submitted is not set).
 
-    `message.thread_ref`, when given, is the EmailThreadRef of the mail being answered (the
-    customer's last message, as parsed on the way in): its `message_id` becomes In-Reply-To;
-    References is its `references` chain (or, when it had none, its `in_reply_to`) followed
-    by its `message_id`, de-duplicated and trimmed to MAX_REFERENCES; its `subject` gives
-    "Re: <subject>" unless `message.subject` is set; its `subject_token` is added to the
-    subject as `[#SB-<token>]` (once: a subject already carrying it keeps it where it is);
-    its `reply_token` gives `Reply-To: reply+<token>@<reply_domain>`. A thread_ref without
-    `message_id` (a new mail that should still carry a reply token) adds no In-Reply-To.
+    `thread`, when given, is the thread of the mail being answered (the customer's last
+    message, with the conversation's tokens: thread_keys.reply_thread): its `message_id`
+    becomes In-Reply-To; References is its `references` chain (or, when it had none, its
+    `in_reply_to`) followed by its `message_id`, de-duplicated and trimmed to MAX_REFERENCES;
+    its `subject` gives "Re: <subject>" unless `message.subject` is set; its `subject_token`
+    is added to the subject as `[#SB-<token>]` (once: a subject already carrying it keeps it
+    where it is); its `reply_token` gives `Reply-To: reply+<token>@<reply_domain>`. A thread
+    without `message_id` (a new mail that should still carry a reply token) adds no
+    In-Reply-To.
 
     Attachment bytes are looked up by `Attachment.digest` in `attachments`; one missing raises
     PermanentSendError. Attachments with a content_id go next to the HTML part
     (multipart/related) so `cid:` images show inline.
     """
-    thread = _email_thread(message)
     email = EmailMessage(policy=policy.default)
     email["Date"] = now or datetime.now(UTC)
     _set_address_header(email, "From", _address(from_name, from_address, what="sender"))
@@ -119,13 +121,6 @@ def _set_address_header(email: EmailMessage, name: str, address: Address) -> Non
         return
     encoded = Header(address.display_name, "utf-8", header_name=name).encode()
     email.set_raw(name, f"{encoded}\n <{address.addr_spec}>")
-
-
-def _email_thread(message: OutboundMessage) -> EmailThreadRef | None:
-    ref = message.thread_ref
-    if ref is None or isinstance(ref, EmailThreadRef):
-        return ref
-    raise PermanentSendError(f"an email cannot continue a {type(ref).__name__} thread")
 
 
 def _add_threading(email: EmailMessage, thread: EmailThreadRef) -> None:

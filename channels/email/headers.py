@@ -2,9 +2,9 @@
 
 Header values are always decoded here, from the raw header text, whichever email policy parsed
 the message. Addresses are lower-cased. Message ids are normalized to `<id>` with whitespace
-removed; References keeps every id in order, de-duplicated. thread_ref.reply_token comes from
+removed; References keeps every id in order, de-duplicated. A thread's reply_token comes from
 the first To, Cc, Delivered-To, X-Original-To or Envelope-To address shaped
-`reply+<token>@...`, its case kept as written; thread_ref.subject_token is our `[#SB-...]`
+`reply+<token>@...`, its case kept as written; its subject_token is our `[#SB-...]`
 token in the Subject (subject_token.py). A garbage or missing Date, or one before 1980 or
 more than a day after received_at, falls back to received_at.
 """
@@ -23,7 +23,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from channels.base import MalformedPayload
 from channels.email.charsets import decode_text
 from channels.email.subject_token import find_subject_token
-from timeline.events import EmailThreadRef
+from channels.email.thread_keys import EmailThreadRef
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,12 +56,8 @@ from channels.email.html import sanitize_html
 from channels.email.html_text import html_to_text
 from channels.email.mime_tree import walk_message
 from channels.email.quoting import split_reply, split_reply_html
-from timeline.events import (
-    EmailThreadRef,
-    ExternalIdentity,
-    IdentityKind,
-    MessageReceived,
-)
+from channels.email.thread_keys import EmailThreadRef, threading_of
+from timeline.events import ExternalIdentity, IdentityKind, MessageReceived
 
 KIND = "email"
 
@@ -140,7 +136,7 @@ def to_event(parsed: ParsedEmail) -> MessageReceived:
         external_id=parsed.external_id,
         occurred_at=parsed.occurred_at,
         raw_ref=parsed.raw_ref,
-        thread_ref=parsed.thread_ref,
+        thread=threading_of(parsed.thread_ref),
         body=text,
         subject=parsed.subject or None,
         html=html,

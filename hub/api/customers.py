@@ -14,12 +14,13 @@ from hub.errors import not_found
 from hub.web_keys import HUB
 from timeline.identities import parse_query_identity
 from timeline.identity_store import find_identities
-from timeline.models import Customer, Identity, TimelineEvent, Workspace
+from timeline.models import Customer, Identity, MessageVersion, TimelineEvent, Workspace
 
 routes = ApiRoutes()
 customers = Customer.__table__
 identities = Identity.__table__
 events = TimelineEvent.__table__
+message_versions = MessageVersion.__table__
 
 
 class IdentityOut(BaseModel):
@@ -53,6 +54,11 @@ class CustomerQuery(BaseModel):
     cursor: Cursor | None = None
 
 
+class MessageVersionOut(BaseModel):
+    body: str = Field(description="the text the message had before an edit replaced it")
+    written_at: datetime = Field(description="when this text was written")
+
+
 class TimelineEventOut(BaseModel):
     id: int
     kind: str
@@ -70,18 +76,26 @@ class TimelineEventOut(BaseModel):
     attachments: list[dict[str, Any]]
     meta: dict[str, Any]
     occurred_at: datetime
+    edited_at: datetime | None = Field(
+        None, description="when the customer last edited the message; null: never edited"
+    )
+    versions: list[MessageVersionOut] = Field(
+        default_factory=list,
+        description="the texts an edited message had before, oldest first",
+    )
 
     @classmethod
-    def of(cls, data: dict[str, Any]) -> TimelineEventOut:
+    def of(cls, data: dict[str, Any], versions: list[MessageVersionOut]) -> TimelineEventOut:
         """An event row as the API shows it: the quoted history out of meta, in its own fields."""
         meta = dict(data.pop("meta"))
         quoted = {name: meta.pop(name, None) for name in _QUOTED}
         # Built without validation: every value comes typed from the database's own columns.
-        return cls.model_construct(**data, **quoted, meta=meta)
+        return cls.model_construct(**data, **quoted, meta=meta, versions=versions)
 
 
 _QUOTED = ("quoted", "quoted_html")
 """TimelineEventOut fields kept in the event's meta column."""
+_NOT_COLUMNS = (*_QUOTED, "versions")
 
 
 class TimelinePage(BaseModel):
@@ -171,12 +185,38 @@ async def customer_timeline(call: Call[Any, TimelineQuery]) -> TimelinePage:
         columns, rows = list(result.keys()), result.all()
         if not rows and not await _customer_exists(conn, workspace_id, customer_id):
             raise not_found("customer")
-    page = rows[: call.query.limit]
+        page = rows[: call.query.limit]
+        versions = await _versions_of(conn, [row.id for row in page if row.edited_at])
     next_cursor = (
         encode_cursor(page[-1].occurred_at, page[-1].id) if len(rows) > call.query.limit else None
     )
-    items = [TimelineEventOut.of(dict(zip(columns, row, strict=True))) for row in page]
+    items = [
+        TimelineEventOut.of(dict(zip(columns, row, strict=True)), versions.get(row.id, []))
+        for row in page
+    ]
     return TimelinePage.model_construct(items=items, next_cursor=next_cursor)
+
+
+async def _versions_of(conn: Any, event_ids: list[int]) -> dict[int, list[MessageVersionOut]]:
+    """The earlier texts of the page's edited messages, oldest first (none: no query)."""
+    found: dict[int, list[MessageVersionOut]] = {}
+    if event_ids:
+        rows = await conn.execute(
+            select(
+                message_versions.c.event_id, message_versions.c.body, message_versions.c.written_at
+            )
+            .where(message_versions.c.event_id.in_(event_ids))
+            .order_by(
+                message_versions.c.event_id,
+                message_versions.c.written_at,
+                message_versions.c.version,
+            )
+        )
+        for row in rows:
+            found.setdefault(row.event_id, []).append(
+                MessageVersionOut.model_construct(body=row.body, written_at=row.written_at)
+            )
+    return found
 
 
 async def _customer_exists(conn: Any, workspace_id: int, customer_id: int) -> bool:
@@ -190,7 +230,7 @@ async def _customer_exists(conn: Any, workspace_id: int, customer_id: int) -> bo
 
 def _timeline_pages() -> tuple[Any, Any]:
     """The newest page and the page after a cursor, built once: only their values change."""
-    columns = [events.c[name] for name in TimelineEventOut.model_fields if name not in _QUOTED]
+    columns = [events.c[name] for name in TimelineEventOut.model_fields if name not in _NOT_COLUMNS]
     newest = (
         select(*columns)
         .where(events.c.customer_id == bindparam("customer_id"))

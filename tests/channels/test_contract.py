@@ -10,7 +10,9 @@ provider's API answers) are the channel's own tests' business.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
@@ -25,6 +27,7 @@ from hub.demo import seed_demo
 from hub.provisioning import create_channel, create_workspace, draft_account
 from hub.pull import ChannelPullSink
 from tests.conftest import ServedHub
+from tests.workspace import seed_workspace
 from timeline.events import RawPayload
 from timeline.models import QuarantinedPayload, TimelineEvent
 
@@ -147,6 +150,49 @@ async def test_a_fixture_ends_where_its_name_says(
     else:
         assert status in (200, None)
         assert (received, quarantined) == (0, 0)
+
+
+async def test_an_edit_through_the_echo_channel_shows_on_the_timeline_with_its_versions(
+    served_hub: ServedHub, http: aiohttp.ClientSession
+) -> None:
+    hub: Hub = served_hub.hub  # type: ignore[assignment]
+    ws = await seed_workspace(hub)
+    provider = registry.spec("echo").provider()
+    assert provider.demo is not None
+    account = provider.demo(None)
+    draft = draft_account(
+        "echo", provider.name, address=account.address, credentials=account.credentials
+    )
+    async with hub.engine.begin() as conn:
+        made = await create_channel(conn, hub.secrets, ws.id, draft, name="Echo")
+    channel = await hub.channels.get(made.id)
+    message = {"type": "message", "id": "echo-7", "from": "+14155550123", "text": "helo"}
+    newer = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    older = (newer - timedelta(hours=1)).astimezone(timezone(timedelta(hours=1)))
+    edits = [  # the second, written at 10:05+01:00 say, is older than the first at 10:00Z
+        {**message, "type": "edit", "text": "hello", "edited_at": newer.isoformat()},
+        {**message, "type": "edit", "text": "hello!", "edited_at": older.isoformat()},
+    ]
+    for payload in (message, edits[0], edits[0], edits[1]):  # the first edit redelivered
+        raw = RawPayload("application/json", json.dumps(payload).encode())
+        assert await _deliver(served_hub, http, provider, channel, raw) == 200
+    async with hub.engine.connect() as conn:
+        customer_id = (
+            await conn.execute(
+                select(TimelineEvent.customer_id).where(
+                    TimelineEvent.channel_account_id == channel.context.channel_account_id
+                )
+            )
+        ).scalar_one()
+    async with http.get(
+        f"{served_hub.base_url}/api/v1/customers/{customer_id}/timeline",
+        headers={"Authorization": f"Bearer {ws.token}"},
+    ) as answer:
+        assert answer.status == 200
+        (item,) = (await answer.json())["items"]
+    assert item["body"] == "hello"
+    assert datetime.fromisoformat(item["edited_at"]) == newer
+    assert [v["body"] for v in item["versions"]] == ["helo", "hello!"]
 
 
 async def test_the_demo_seeds_every_installed_channel(hub: Hub) -> None:

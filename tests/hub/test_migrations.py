@@ -4,6 +4,7 @@ downgrades cleanly."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -37,6 +38,16 @@ async def _rows(database_url: str, sql: str) -> list[Row[Any]]:
     try:
         async with engine.connect() as conn:
             return list(await conn.execute(text(sql)))
+    finally:
+        await engine.dispose()
+
+
+async def _execute(database_url: str, *statements: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for sql in statements:
+                await conn.execute(text(sql))
     finally:
         await engine.dispose()
 
@@ -94,32 +105,27 @@ async def test_0006_gives_existing_channels_a_key_and_keeps_each_receipt_once(
     database_url: str,
 ) -> None:
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0005")
-    engine = create_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            for sql in (
-                "INSERT INTO workspaces (id, name, default_country, reopen_window_seconds,"
-                " created_at) VALUES (1, 'W', 'US', 60, CURRENT_TIMESTAMP)",
-                "INSERT INTO channel_accounts (id, workspace_id, kind, provider, name, address,"
-                " credentials_encrypted, settings, active, created_at) VALUES"
-                " (1, 1, 'sms', 'twilio', 'a', '+1', 'x', '{}', true, CURRENT_TIMESTAMP),"
-                " (2, 1, 'sms', 'twilio', 'b', '+2', 'x', '{}', true, CURRENT_TIMESTAMP)",
-                "INSERT INTO customers (id, workspace_id, name, name_folded, attributes,"
-                " events_count, created_at) VALUES (1, 1, 'C', 'c', '{}', 0, CURRENT_TIMESTAMP)",
-                "INSERT INTO identities (id, workspace_id, customer_id, kind, value, created_at)"
-                " VALUES (1, 1, 1, 'phone', '+3', CURRENT_TIMESTAMP)",
-                "INSERT INTO conversations (id, workspace_id, customer_id, identity_id,"
-                " channel_account_id, status, reply_token, messages_count, created_at,"
-                " updated_at) VALUES (1, 1, 1, 1, 2, 'open', 't', 0, CURRENT_TIMESTAMP,"
-                " CURRENT_TIMESTAMP)",
-                "INSERT INTO delivery_receipts (workspace_id, channel_account_id, external_id,"
-                " status, occurred_at) VALUES (1, 1, 'SM1', 'delivered', CURRENT_TIMESTAMP),"
-                " (1, 1, 'SM1', 'delivered', CURRENT_TIMESTAMP),"
-                " (1, 1, 'SM1', 'sent', CURRENT_TIMESTAMP)",
-            ):
-                await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
+    await _execute(
+        database_url,
+        "INSERT INTO workspaces (id, name, default_country, reopen_window_seconds,"
+        " created_at) VALUES (1, 'W', 'US', 60, CURRENT_TIMESTAMP)",
+        "INSERT INTO channel_accounts (id, workspace_id, kind, provider, name, address,"
+        " credentials_encrypted, settings, active, created_at) VALUES"
+        " (1, 1, 'sms', 'twilio', 'a', '+1', 'x', '{}', true, CURRENT_TIMESTAMP),"
+        " (2, 1, 'sms', 'twilio', 'b', '+2', 'x', '{}', true, CURRENT_TIMESTAMP)",
+        "INSERT INTO customers (id, workspace_id, name, name_folded, attributes,"
+        " events_count, created_at) VALUES (1, 1, 'C', 'c', '{}', 0, CURRENT_TIMESTAMP)",
+        "INSERT INTO identities (id, workspace_id, customer_id, kind, value, created_at)"
+        " VALUES (1, 1, 1, 'phone', '+3', CURRENT_TIMESTAMP)",
+        "INSERT INTO conversations (id, workspace_id, customer_id, identity_id,"
+        " channel_account_id, status, reply_token, messages_count, created_at,"
+        " updated_at) VALUES (1, 1, 1, 1, 2, 'open', 't', 0, CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP)",
+        "INSERT INTO delivery_receipts (workspace_id, channel_account_id, external_id,"
+        " status, occurred_at) VALUES (1, 1, 'SM1', 'delivered', CURRENT_TIMESTAMP),"
+        " (1, 1, 'SM1', 'delivered', CURRENT_TIMESTAMP),"
+        " (1, 1, 'SM1', 'sent', CURRENT_TIMESTAMP)",
+    )
     await asyncio.to_thread(upgrade, database_url)
     channels = await _rows(
         database_url, "SELECT id, webhook_key, revision FROM channel_accounts ORDER BY id"
@@ -132,3 +138,65 @@ async def test_0006_gives_existing_channels_a_key_and_keeps_each_receipt_once(
     conversations = await _rows(database_url, "SELECT channel_account_id FROM conversations")
     assert [row.channel_account_id for row in conversations] == [2]
     assert await _differences(database_url) == []
+
+
+async def test_0009_turns_tokens_stored_threads_and_sent_ids_into_keys(database_url: str) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0007")
+    thread = (
+        '{"sender": "ann@x.test", "thread": {"message_id": "<c2@x>", "in_reply_to": ["<s1@y>"],'
+        ' "references": ["<c1@x>", "<s1@y>"], "subject": "Re: Order"}}'
+    )
+    await _execute(
+        database_url,
+        "INSERT INTO workspaces (id, name, default_country, reopen_window_seconds,"
+        " created_at) VALUES (1, 'W', 'US', 60, CURRENT_TIMESTAMP)",
+        "INSERT INTO channel_accounts (id, workspace_id, kind, provider, name, address,"
+        " credentials_encrypted, settings, active, created_at, webhook_key, revision)"
+        " VALUES (1, 1, 'email', 'imap', 'a', 'a@y', 'x', '{}', true,"
+        " CURRENT_TIMESTAMP, 'k', 1)",
+        "INSERT INTO customers (id, workspace_id, name, name_folded, attributes,"
+        " events_count, created_at) VALUES (1, 1, 'C', 'c', '{}', 0, CURRENT_TIMESTAMP)",
+        "INSERT INTO identities (id, workspace_id, customer_id, kind, value, created_at)"
+        " VALUES (1, 1, 1, 'email', 'ann@x.test', CURRENT_TIMESTAMP)",
+        "INSERT INTO conversations (id, workspace_id, customer_id, identity_id,"
+        " channel_account_id, status, reply_token, subject_token, messages_count,"
+        " created_at, updated_at) VALUES"
+        " (1, 1, 1, 1, 1, 'open', 'r1', 'S1', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
+        " (2, 1, 1, 1, 1, 'open', 'r2', NULL, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO timeline_events (id, workspace_id, customer_id, conversation_id,"
+        " channel_account_id, kind, direction, external_id, body, attachments, meta,"
+        " occurred_at, created_at) VALUES"
+        f" (1, 1, 1, 1, 1, 'message_received', 'inbound', 'e1', 'b', '[]', '{thread}',"
+        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP),"
+        " (2, 1, 1, 1, 1, 'message_sent', 'outbound', NULL, 'ours', '[]', '{}',"
+        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO outbound_messages (id, workspace_id, event_id, conversation_id,"
+        " channel_account_id, recipient_kind, recipient_value, body, status, external_id,"
+        " attempts, next_attempt_at, created_at, updated_at) VALUES (1, 1, 2, 1, 1,"
+        " 'email', 'ann@x.test', 'ours', 'sent', '<s1@y>', 1, CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO thread_keys (channel_account_id, key, workspace_id, conversation_id)"
+        " VALUES (1, '<c2@x>', 1, 1), (1, '<s1@y>', 1, 1)",
+    )
+    await asyncio.to_thread(upgrade, database_url)
+    keys = await _rows(
+        database_url,
+        "SELECT kind, key, conversation_id, event_id, reply_context FROM thread_keys"
+        " ORDER BY kind, key",
+    )
+    assert [tuple(row) for row in keys] == [
+        ("message-id", "<c2@x>", 1, 1, "<c1@x> <s1@y>"),
+        ("message-id", "<s1@y>", 1, 2, None),
+        ("reply-token", "r1", 1, None, None),
+        ("subject-token", "S1", 1, None, None),
+    ]
+    (meta,) = await _rows(database_url, "SELECT meta FROM timeline_events WHERE id = 1")
+    stored = meta.meta if isinstance(meta.meta, dict) else json.loads(meta.meta)
+    assert stored == {"sender": "ann@x.test"}
+    assert await _differences(database_url) == []
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0007")
+    tokens = await _rows(
+        database_url, "SELECT id, reply_token, subject_token FROM conversations ORDER BY id"
+    )
+    assert [(row.id, row.reply_token, row.subject_token) for row in tokens[:1]] == [(1, "r1", "S1")]
+    assert tokens[1].reply_token and tokens[1].subject_token is None

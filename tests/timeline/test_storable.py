@@ -13,11 +13,12 @@ from timeline.events import (
     Attachment,
     ConsentChanged,
     DeliveryStatus,
-    EmailThreadRef,
     ExternalIdentity,
     IdentityKind,
     MessageReceived,
     MessageStatusChanged,
+    Threading,
+    ThreadKey,
 )
 from timeline.storable import KEY_FIELDS, LABEL_FIELDS, storable, storable_external_id
 
@@ -48,7 +49,10 @@ def _message(text: str, key: str = "SM1") -> MessageReceived:
         external_id=key,
         occurred_at=AT,
         raw_ref="digest",
-        thread_ref=EmailThreadRef(message_id=key, references=(key, text)),
+        thread=Threading(
+            keys=(ThreadKey("message-id", key, reply_context=text),),
+            refers_to=(ThreadKey("message-id", key), ThreadKey("message-id", text)),
+        ),
         body=text,
         subject=text,
         html=f"<p>{text}</p>",
@@ -80,9 +84,9 @@ def test_a_long_key_is_shortened_the_same_way_wherever_it_occurs() -> None:
     long_id = "<" + "x" * 400 + "@mailer.test>"
     stored = storable(_message("hi", key=long_id))
     assert len(stored.external_id) == KEY_FIELDS["external_id"]
-    assert stored.thread_ref is not None
-    assert stored.thread_ref.message_id == stored.thread_ref.references[0]
-    assert len(stored.thread_ref.message_id) == KEY_FIELDS["message_id"]
+    assert stored.thread is not None
+    assert stored.thread.keys[0].key == stored.thread.refers_to[0].key
+    assert len(stored.thread.keys[0].key) == KEY_FIELDS["key"]
     assert storable(_message("hi", key=long_id[:-1] + "!")).external_id != stored.external_id
     assert storable_external_id(long_id) == stored.external_id
 

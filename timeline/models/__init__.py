@@ -9,13 +9,18 @@ from timeline.models.channels import (
     DeliveryReceipt,
     OutboundMessage,
     PullLease,
-    ThreadKey,
 )
-from timeline.models.conversations import Conversation, ConversationStatus, TimelineEvent
+from timeline.models.conversations import (
+    Conversation,
+    ConversationStatus,
+    MessageVersion,
+    TimelineEvent,
+)
 from timeline.models.customers import Consent, Customer, Identity
 from timeline.models.intake import QuarantinedPayload, RawPayloadRecord
 from timeline.models.people import Role, Team, TeamMember, User, Workspace
 from timeline.models.routing import RoutingCursor
+from timeline.models.threads import ThreadKeyRecord
 
 __all__ = [
     "AuditEntry",
@@ -30,6 +35,7 @@ __all__ = [
     "DeliveryReceipt",
     "EventAttachment",
     "Identity",
+    "MessageVersion",
     "OutboundMessage",
     "PullLease",
     "QuarantinedPayload",
@@ -38,7 +44,7 @@ __all__ = [
     "RoutingCursor",
     "Team",
     "TeamMember",
-    "ThreadKey",
+    "ThreadKeyRecord",
     "TimelineEvent",
     "User",
     "Workspace",

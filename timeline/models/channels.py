@@ -111,16 +111,3 @@ class PullLease(Base):
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
-
-
-class ThreadKey(Base):
-    """A message id replies may name (In-Reply-To / References), and its conversation."""
-
-    __tablename__ = "thread_keys"
-
-    channel_account_id: Mapped[int] = mapped_column(
-        ForeignKey("channel_accounts.id"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(300), primary_key=True)
-    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -11,18 +10,6 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from timeline.models.base import ROOM_FOR_UPDATES, Base, BigId, key_string, utcnow
-
-_SUBJECT_TOKEN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I L O U
-
-
-def new_reply_token() -> str:
-    """The unguessable token in a conversation's reply address (`reply+<token>@...`)."""
-    return secrets.token_hex(10)
-
-
-def new_subject_token() -> str:
-    """A random 10-character (50-bit) token for a conversation's email subjects; never its id."""
-    return "".join(secrets.choice(_SUBJECT_TOKEN_ALPHABET) for _ in range(10))
 
 
 class ConversationStatus(StrEnum):
@@ -43,16 +30,6 @@ class Conversation(Base):
         Index("ix_conversations_thread", "identity_id", "channel_account_id", "id"),
         Index("ix_conversations_status", "workspace_id", "status", "id"),
         Index("ix_conversations_assignee", "workspace_id", "assignee_id", "id"),
-        # Only mail conversations have a token: the index holds them alone, so it neither grows
-        # with every SMS conversation nor offers a planner a scan of NULLs.
-        Index(
-            "ix_conversations_subject_token",
-            "subject_token",
-            "channel_account_id",
-            unique=True,
-            postgresql_where=text("subject_token IS NOT NULL"),
-            sqlite_where=text("subject_token IS NOT NULL"),
-        ),
         # The scheduler's sweep reads the snoozed conversations due first; the index holds
         # the snoozed ones alone (a conversation leaves it as it wakes), so a sweep that finds
         # nothing due reads one index entry, however many conversations there are.
@@ -74,10 +51,6 @@ class Conversation(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     subject: Mapped[str | None] = mapped_column(String(500))
-    reply_token: Mapped[str] = mapped_column(String(32), default=new_reply_token, unique=True)
-    subject_token: Mapped[str | None] = mapped_column(String(16))
-    """Given on the conversation's first email reply (timeline/thread_keys.py); unique per
-    mailbox."""
     messages_count: Mapped[int] = mapped_column(default=0)
     waiting_since: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
@@ -115,4 +88,25 @@ class TimelineEvent(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     raw_ref: Mapped[str | None] = mapped_column(String(64))
     occurred_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+    """When the text in `body` was written by an edit; None: never edited. The texts it
+    replaced are in `message_versions`."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageVersion(Base):
+    """A text a message had before an edit replaced it (timeline/edits.py)."""
+
+    __tablename__ = "message_versions"
+    __table_args__ = (UniqueConstraint("external_id", "channel_account_id"),)
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("timeline_events.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    """1 for the first text kept, counting up as edits arrive."""
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    external_id: Mapped[str] = mapped_column(key_string(300))
+    """The edit that put this version aside (its dedupe key: an edit is applied once)."""
+    body: Mapped[str] = mapped_column(Text)
+    written_at: Mapped[datetime]
+    """When this text was written: the message's time, or the edit's that wrote it."""

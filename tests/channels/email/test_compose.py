@@ -19,15 +19,10 @@ from channels.email.compose import MAX_REFERENCES, compose, message_id_for, repl
 from channels.email.mime import parse_email
 from channels.email.smtp import send_email
 from channels.email.smtp_url import SmtpUrl
+from channels.email.thread_keys import EmailThreadRef
 from tests.channels.email import smtp_server as smtp_testing
 from tests.channels.email.smtp_server import SmtpServer
-from timeline.events import (
-    Attachment,
-    ChatThreadRef,
-    EmailThreadRef,
-    ExternalIdentity,
-    IdentityKind,
-)
+from timeline.events import Attachment, ExternalIdentity, IdentityKind
 
 FROM = "support@shop.example"
 CUSTOMER = "customer@mail.example"
@@ -50,13 +45,15 @@ def outbound(**changes: object) -> OutboundMessage:
         recipient=ExternalIdentity(IdentityKind.EMAIL, CUSTOMER),
         body="Hello,\n\nwe are sending a replacement today.\n",
         idempotency_key="message:7",
-        thread_ref=CUSTOMER_THREAD,
     )
     return replace(message, **changes)
 
 
-def build(message: OutboundMessage, **options: object) -> EmailMessage:
+def build(
+    message: OutboundMessage, thread: EmailThreadRef | None = CUSTOMER_THREAD, **options: object
+) -> EmailMessage:
     arguments: dict[str, object] = {
+        "thread": thread,
         "from_address": FROM,
         "from_name": "Shop Support",
         "reply_domain": "reply.shop.example",
@@ -138,12 +135,12 @@ def test_reply_threads_under_the_customers_last_message() -> None:
 
 def test_references_fall_back_to_in_reply_to_when_the_parent_had_none() -> None:
     thread = EmailThreadRef(message_id="<c2@x>", in_reply_to=("<s1@shop.example>",))
-    email = build(outbound(thread_ref=thread))
+    email = build(outbound(), thread=thread)
     assert email["References"].split() == ["<s1@shop.example>", "<c2@x>"]
 
 
 def test_first_reply_to_a_new_mail_references_only_it() -> None:
-    email = build(outbound(thread_ref=EmailThreadRef(message_id="<first@mail.example>")))
+    email = build(outbound(), thread=EmailThreadRef(message_id="<first@mail.example>"))
     assert email["In-Reply-To"] == "<first@mail.example>"
     assert email["References"] == "<first@mail.example>"
 
@@ -153,14 +150,14 @@ def test_ids_are_cleaned_and_deduplicated() -> None:
         message_id="c3@x",
         references=("<c1@x>", " <c1@x> ", "garbage with spaces", "<c2@x>", "<c3@x>"),
     )
-    email = build(outbound(thread_ref=thread))
+    email = build(outbound(), thread=thread)
     assert email["In-Reply-To"] == "<c3@x>"
     assert email["References"].split() == ["<c1@x>", "<c2@x>", "<c3@x>"]
 
 
 def test_long_chains_keep_the_root_and_the_newest_ids() -> None:
     chain = tuple(f"<m{n}@x>" for n in range(40))
-    email = build(outbound(thread_ref=EmailThreadRef(message_id="<m40@x>", references=chain)))
+    email = build(outbound(), thread=EmailThreadRef(message_id="<m40@x>", references=chain))
     ids = email["References"].split()
     assert len(ids) == MAX_REFERENCES
     assert ids[0] == "<m0@x>"
@@ -170,22 +167,17 @@ def test_long_chains_keep_the_root_and_the_newest_ids() -> None:
 
 def test_parent_without_message_id_adds_no_in_reply_to() -> None:
     thread = EmailThreadRef(message_id=None, references=("<a@x>",), reply_token="tok")
-    email = build(outbound(thread_ref=thread))
+    email = build(outbound(), thread=thread)
     assert email["In-Reply-To"] is None
     assert email["References"] == "<a@x>"
     assert email["Reply-To"].addresses[0].addr_spec == "reply+tok@reply.shop.example"
 
 
 def test_new_mail_without_thread_has_no_threading_headers() -> None:
-    email = build(outbound(thread_ref=None, subject="Your invoice"))
+    email = build(outbound(subject="Your invoice"), thread=None)
     for name in ("In-Reply-To", "References", "Reply-To"):
         assert email[name] is None
     assert email["Subject"] == "Your invoice"
-
-
-def test_a_chat_thread_cannot_be_answered_by_email() -> None:
-    with pytest.raises(PermanentSendError, match="ChatThreadRef"):
-        build(outbound(thread_ref=ChatThreadRef(chat_id="42")))
 
 
 # ------------------------------------------------------------------------------ subject
@@ -219,12 +211,12 @@ def test_subject_comes_from_the_thread_unless_given() -> None:
 
 
 def test_no_subject_header_when_there_is_nothing_to_say() -> None:
-    email = build(outbound(thread_ref=EmailThreadRef(message_id="<a@x>", subject="")))
+    email = build(outbound(), thread=EmailThreadRef(message_id="<a@x>", subject=""))
     assert email["Subject"] is None
 
 
-def tokened(subject: str, token: str = "7KQ2M9XRTA") -> OutboundMessage:
-    return outbound(thread_ref=replace(CUSTOMER_THREAD, subject=subject, subject_token=token))
+def tokened(subject: str, token: str = "7KQ2M9XRTA") -> EmailThreadRef:
+    return replace(CUSTOMER_THREAD, subject=subject, subject_token=token)
 
 
 @pytest.mark.parametrize(
@@ -243,16 +235,18 @@ def tokened(subject: str, token: str = "7KQ2M9XRTA") -> OutboundMessage:
     ],
 )
 def test_the_subject_token_is_carried_exactly_once(customer_subject: str, expected: str) -> None:
-    assert build(tokened(customer_subject))["Subject"] == expected
+    assert build(outbound(), thread=tokened(customer_subject))["Subject"] == expected
 
 
 def test_a_subject_the_agent_wrote_carries_the_token_too() -> None:
-    email = build(replace(tokened("Order 1042"), subject="Your refund"))
+    email = build(outbound(subject="Your refund"), thread=tokened("Order 1042"))
     assert email["Subject"] == "Your refund [#SB-7KQ2M9XRTA]"
 
 
 def test_a_composed_token_reads_back_from_the_mail_as_sent() -> None:
-    email = build(tokened("Где мой заказ? " + "длинная тема " * 8))  # encoded and folded
+    email = build(
+        outbound(), thread=tokened("Где мой заказ? " + "длинная тема " * 8)
+    )  # encoded and folded
     parsed = parse_email(
         flatten_message(email),
         channel_account_id=1,
@@ -279,7 +273,7 @@ def test_address_headers_and_no_auto_submitted() -> None:
 
 def test_no_reply_to_without_a_token() -> None:
     thread = replace(CUSTOMER_THREAD, reply_token=None)
-    assert build(outbound(thread_ref=thread))["Reply-To"] is None
+    assert build(outbound(), thread=thread)["Reply-To"] is None
 
 
 def test_sender_without_display_name() -> None:
@@ -419,7 +413,7 @@ def test_non_ascii_subject_name_and_body_round_trip(text: str) -> None:
 
 def test_non_ascii_thread_subject_gets_one_re() -> None:
     thread = replace(CUSTOMER_THREAD, subject=f"Re: RE: {CYRILLIC}")
-    assert reparsed(build(outbound(thread_ref=thread)))["Subject"] == f"Re: {CYRILLIC}"
+    assert reparsed(build(outbound(), thread=thread))["Subject"] == f"Re: {CYRILLIC}"
 
 
 def test_header_injection_is_flattened() -> None:

@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from sqlalchemy import func, select
 
 from channels.email.imap_url import MailboxUrl
 from channels.email.reader import MailboxReader, ReaderSettings
+from channels.email.thread_keys import REPLY_TOKEN
+from channels.email.thread_keys import SUBJECT_TOKEN as SUBJECT_TOKEN_KEY
 from hub.app import create_app
 from hub.context import Hub
 from hub.provisioning import create_channel, draft_account
@@ -29,7 +32,13 @@ from tests.channels.email.tcp_proxy import TcpProxy
 from tests.conftest import OpenApiChecker, bearer
 from tests.hub.test_cli import run
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
-from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
+from timeline.models import (
+    Conversation,
+    Identity,
+    OutboundMessage,
+    ThreadKeyRecord,
+    TimelineEvent,
+)
 from timeline.outbox import queue_reply
 
 smtp_server = smtp_testing.smtp_server
@@ -227,19 +236,63 @@ async def test_a_new_subject_without_references_opens_a_new_conversation(
 
 
 async def test_a_reply_to_the_reply_address_joins_its_conversation(
-    hub: Hub, imap_account: ImapAccount, mailbox_channel: tuple[SeededWorkspace, int]
+    hub: Hub,
+    imap_account: ImapAccount,
+    smtp_server: SmtpServer,
+    mailbox_channel: tuple[SeededWorkspace, int],
 ) -> None:
-    _, channel_id = mailbox_channel
+    ws, channel_id = mailbox_channel
+    await hub.start()
     imap_account.append(mail("ann@customer.test", "Order 1042", "Where is it?"))
     await _sync(hub, channel_id)
-    async with hub.engine.connect() as conn:
-        token = (await conn.execute(select(Conversation.reply_token))).scalar_one()
+    conversation_id = await _conversation_of(hub, "Order 1042")
+    assert conversation_id is not None
+    token = await _reply_token(hub, ws, smtp_server, conversation_id)
+    assert token == await _token_of(hub, conversation_id, REPLY_TOKEN)
     lost_headers = mail("ann@customer.test", "Something else", "my client dropped the headers")
     imap_account.append(
         lost_headers.replace(f"To: {SUPPORT}".encode(), f"To: reply+{token}@shop.test".encode())
     )
     await _sync(hub, channel_id)
     assert await _count(hub, Conversation) == 1
+
+
+async def _reply_token(
+    hub: Hub, ws: SeededWorkspace, smtp: SmtpServer, conversation_id: int
+) -> str:
+    """Reply in the conversation; the token of the Reply-To address the mail went out with."""
+    sent = await _sent(hub, ws, smtp, conversation_id, "Looking into it")
+    address = sent["Reply-To"].addresses[0].addr_spec
+    found = re.fullmatch(r"reply\+(\w+)@shop\.test", address)
+    assert found is not None, address
+    return found.group(1)
+
+
+async def _recorded_as_sent(hub: Hub, message_id: int) -> None:
+    """Wait until the send job has recorded the message sent (with the keys it carried)."""
+    for _ in range(100):
+        async with hub.engine.connect() as conn:
+            status = (
+                await conn.execute(
+                    select(OutboundMessage.status).where(OutboundMessage.id == message_id)
+                )
+            ).scalar_one()
+        if status == "sent":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"message {message_id} is still {status}")
+
+
+async def _token_of(hub: Hub, conversation_id: int, kind: str) -> str:
+    """The conversation's token of this kind, as the hub keeps it among its thread keys."""
+    async with hub.engine.connect() as conn:
+        return (
+            await conn.execute(
+                select(ThreadKeyRecord.key)
+                .where(ThreadKeyRecord.conversation_id == conversation_id)
+                .where(ThreadKeyRecord.kind == kind)
+            )
+        ).scalar_one()
 
 
 async def _conversation_of(hub: Hub, subject: str) -> int | None:
@@ -255,10 +308,19 @@ async def _sent_subject(
     hub: Hub, ws: SeededWorkspace, smtp: SmtpServer, conversation_id: int, body: str
 ) -> str:
     """Reply in the conversation and return the Subject of the mail the SMTP server got."""
+    return str((await _sent(hub, ws, smtp, conversation_id, body))["Subject"])
+
+
+async def _sent(
+    hub: Hub, ws: SeededWorkspace, smtp: SmtpServer, conversation_id: int, body: str
+) -> EmailMessage:
+    """Reply in the conversation: the mail the SMTP server got, once the hub recorded it sent
+    (with the keys it carried)."""
     before = len(smtp.received)
-    await _reply(hub, ws, conversation_id, body)
+    message_id = await _reply(hub, ws, conversation_id, body)
     sent = (await smtp.wait_for(before + 1))[before]
-    return str(sent.parsed()["Subject"])
+    await _recorded_as_sent(hub, message_id)
+    return sent.parsed()
 
 
 async def test_a_reply_carrying_only_our_subject_token_joins_its_conversation(
@@ -277,8 +339,7 @@ async def test_a_reply_carrying_only_our_subject_token_joins_its_conversation(
     subject = await _sent_subject(hub, ws, smtp_server, conversation_id, "It ships today")
     found = SUBJECT_TOKEN.fullmatch(subject.removeprefix("Re: Where is my order? "))
     assert found is not None, subject
-    async with hub.engine.connect() as conn:
-        stored = (await conn.execute(select(Conversation.subject_token))).scalar_one()
+    stored = await _token_of(hub, conversation_id, SUBJECT_TOKEN_KEY)
     assert found.group(1) == stored
 
     # No In-Reply-To, no References, sent to the plain address: only the subject token is left.
@@ -313,12 +374,7 @@ async def test_references_and_the_reply_address_come_before_the_subject_token(
     tokened = await _conversation_of(hub, "Invoice")
     assert by_reference is not None and tokened is not None
     invoice_subject = await _sent_subject(hub, ws, smtp_server, tokened, "We will fix it")
-    async with hub.engine.connect() as conn:
-        reply_token = (
-            await conn.execute(
-                select(Conversation.reply_token).where(Conversation.id == by_reference)
-            )
-        ).scalar_one()
+    reply_token = await _reply_token(hub, ws, smtp_server, by_reference)
     imap_account.append(
         mail("ann@customer.test", invoice_subject, "one", in_reply_to=first_id),
         mail("ann@customer.test", invoice_subject + " ", "two").replace(

@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 
 from channels.base import MalformedPayload
 from channels.email.mime import ParsedEmail, parse_email, to_event
+from channels.email.thread_keys import MESSAGE_ID, EmailThreadRef, threading_of
 from timeline.events import (
     Attachment,
-    EmailThreadRef,
     ExternalIdentity,
     IdentityKind,
     MessageReceived,
+    ThreadKey,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -65,10 +66,11 @@ def test_every_fixture_parses_into_a_consistent_event(name: str) -> None:
     assert event.sender.value == event.sender.value.lower() and "@" in event.sender.value
     assert all(r.value == r.value.lower() for r in event.recipients)
     assert event.occurred_at.tzinfo is not None and event.occurred_at.utcoffset() == timedelta(0)
-    assert isinstance(event.thread_ref, EmailThreadRef)
+    assert event.thread == threading_of(parsed.thread_ref)
+    assert event.thread is not None and not event.thread.continues_sender
     if parsed.message_id:
         assert event.external_id == f"{parsed.message_id}|{parsed.content_digest}"
-        assert event.thread_ref.message_id == parsed.message_id
+        assert [key.key for key in event.thread.keys] == [parsed.message_id]
     else:
         assert event.external_id == f"digest:{parsed.content_digest}"
     assert ("content_digest", parsed.content_digest) in event.extra
@@ -705,9 +707,9 @@ def test_refetched_copy_with_other_trace_headers_has_the_same_content_digest() -
     message_id = "<5f1c2a9e-7d4b-4c1e-9a52-3b8e0f6d7a21@example.de>"
     assert copy_event.external_id == event.external_id
     assert event.external_id == f"{message_id}|{original.content_digest}"
-    assert copy_event.thread_ref == event.thread_ref
-    assert isinstance(event.thread_ref, EmailThreadRef)
-    assert event.thread_ref.message_id == message_id
+    assert copy_event.thread == event.thread
+    assert event.thread is not None
+    assert event.thread.keys == (ThreadKey(MESSAGE_ID, message_id),)
 
 
 def test_transfer_encoding_and_boundary_do_not_change_the_content_digest() -> None:
@@ -743,8 +745,8 @@ def test_different_messages_sharing_a_message_id_are_all_kept() -> None:
     ]
     assert len({e.external_id for e in events}) == 3
     for event in events:
-        assert isinstance(event.thread_ref, EmailThreadRef)
-        assert event.thread_ref.message_id == "<dup@example.com>"
+        assert event.thread is not None
+        assert event.thread.keys == (ThreadKey(MESSAGE_ID, "<dup@example.com>"),)
 
 
 def test_no_message_id_external_id_survives_redelivery() -> None:
@@ -755,7 +757,7 @@ def test_no_message_id_external_id_survives_redelivery() -> None:
 
     assert event.external_id == redelivered_event.external_id
     assert event.external_id == f"digest:{parsed.content_digest}"
-    assert isinstance(event.thread_ref, EmailThreadRef) and event.thread_ref.message_id is None
+    assert event.thread is not None and event.thread.keys == ()
 
 
 def test_different_messages_without_message_id_are_all_kept() -> None:

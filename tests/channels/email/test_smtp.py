@@ -14,9 +14,10 @@ from channels.base import OutboundMessage, PermanentSendError, TransientSendErro
 from channels.email.compose import compose, message_id_for
 from channels.email.smtp import send_email
 from channels.email.smtp_url import SmtpUrl
+from channels.email.thread_keys import EmailThreadRef
 from tests.channels.email import smtp_server as smtp_testing
 from tests.channels.email.smtp_server import SmtpServer
-from timeline.events import Attachment, EmailThreadRef, ExternalIdentity, IdentityKind
+from timeline.events import Attachment, ExternalIdentity, IdentityKind
 
 smtp_server = smtp_testing.smtp_server  # the fixtures, bound here so pytest finds them
 smtp_server_factory = smtp_testing.smtp_server_factory
@@ -41,16 +42,16 @@ def composed(
         recipient=ExternalIdentity(IdentityKind.EMAIL, recipient),
         body="Your replacement ships today.\n",
         idempotency_key=key,
-        thread_ref=EmailThreadRef(
+        **changes,
+    )
+    return compose(
+        message,
+        thread=EmailThreadRef(
             message_id="<c2@mail.example>",
             references=("<c1@mail.example>",),
             subject="Broken mug",
             reply_token="tok",
         ),
-        **changes,
-    )
-    return compose(
-        message,
         from_address=SENDER,
         from_name="Shop",
         reply_domain="r.shop.example",

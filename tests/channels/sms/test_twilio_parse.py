@@ -83,7 +83,7 @@ def test_plain_message() -> None:
     name = "message_received__plain.form"
     assert parse(fixture(name)) == [received(name, body="Hello! Has my order #1234 shipped yet?")]
     assert received(name).sender == CUSTOMER
-    assert received(name).thread_ref is None
+    assert received(name).thread is None
 
 
 def test_persian_message_arrives_intact() -> None:

@@ -1,7 +1,8 @@
 """Echo: a minimal chat channel for the test suite, built only on the channel contract.
 
-Its provider posts JSON messages signed with HMAC-SHA256 of the body under the account's
-secret (`X-Echo-Signature`, hex) and takes replies at `POST {base}/messages`.
+Its provider posts JSON messages, and edits of them (`"type": "edit"` with the message's id and
+`edited_at`), signed with HMAC-SHA256 of the body under the account's secret
+(`X-Echo-Signature`, hex) and takes replies at `POST {base}/messages`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from timeline.events import (
     ExternalIdentity,
     IdentityKind,
     InboundEvent,
+    MessageEdited,
     MessageReceived,
     RawPayload,
 )
@@ -67,23 +69,38 @@ class EchoAdapter:
             raise MalformedPayload(f"not JSON: {error}") from None
         if not isinstance(message, dict):
             raise MalformedPayload("not a JSON object")
-        if message.get("type", "message") != "message":
-            raise UnsupportedEvent(f"echo event {message.get('type')!r} is not handled")
+        kind = message.get("type", "message")
+        if kind not in ("message", "edit"):
+            raise UnsupportedEvent(f"echo event {kind!r} is not handled")
         try:
             sender, external_id, text = message["from"], message["id"], message["text"]
         except KeyError as missing:
             raise MalformedPayload(f"missing {missing}") from None
         if not all(isinstance(value, str) and value for value in (sender, external_id)):
             raise MalformedPayload("from and id must be non-empty strings")
+        common = {
+            "channel_account_id": self.config.id,
+            "kind": self.kind,
+            "sender": ExternalIdentity(IdentityKind.PHONE, sender),
+            "raw_ref": raw.digest,
+            "body": str(text),
+        }
+        if kind == "message":
+            return [
+                MessageReceived(external_id=external_id, occurred_at=datetime.now(UTC), **common)
+            ]
+        try:  # an edit: its own id is the message's and the edit's time
+            edited_at = datetime.fromisoformat(message["edited_at"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise MalformedPayload(f"an edit needs edited_at: {error}") from None
+        if edited_at.tzinfo is None:
+            raise MalformedPayload("edited_at needs its offset")
         return [
-            MessageReceived(
-                channel_account_id=self.config.id,
-                kind=self.kind,
-                sender=ExternalIdentity(IdentityKind.PHONE, sender),
-                external_id=external_id,
-                occurred_at=datetime.now(UTC),
-                raw_ref=raw.digest,
-                body=str(text),
+            MessageEdited(
+                external_id=f"{external_id}@{edited_at.isoformat()}",
+                original_id=external_id,
+                occurred_at=edited_at.astimezone(UTC),
+                **common,
             )
         ]
 
