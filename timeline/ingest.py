@@ -36,10 +36,13 @@ from timeline.domain import (
     Assignment,
     DomainEvent,
     DomainEventPublisher,
+    LoggedEvent,
     Router,
     RoutingChoice,
     RoutingNeed,
+    appended_data,
 )
+from timeline.event_log import record
 from timeline.events import (
     ConsentChanged,
     EmailThreadRef,
@@ -172,6 +175,8 @@ class IngestOutcome:
     event_ids: list[int] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
     domain_events: list[DomainEvent] = field(default_factory=list)
+    logged: list[LoggedEvent] = field(default_factory=list)
+    """The domain events as logged in the batch's transaction: what to publish after commit."""
 
 
 @dataclass(slots=True)
@@ -200,7 +205,7 @@ class IngestPipeline:
 
     async def ingest(self, requests: list[IngestRequest]) -> IngestOutcome:
         outcome = await self.commit(requests)
-        await self.publish(outcome.domain_events)
+        await self.publish(outcome.logged)
         return outcome
 
     def kept_connection(self) -> KeptConnection:
@@ -234,19 +239,21 @@ class IngestPipeline:
         batch = _Batch.of(requests)
         if any(_is_forward(event) for _, event in batch.candidates):
             async with write_transaction(source) as conn:  # forwarders looked up inside
-                return await self._persist(conn, batch)
+                return await _logged(conn, await self._persist(conn, batch))
         async with write_transaction(source, locks=batch.locks()) as conn:
-            return await self._write(conn, batch)
+            return await _logged(conn, await self._write(conn, batch))
 
-    async def publish(self, events: list[DomainEvent]) -> None:
-        """Hand what a committed batch did to realtime, automation and webhooks."""
+    async def publish(self, events: list[LoggedEvent]) -> None:
+        """Hand what a committed batch did (its logged domain events) to listeners and the
+        stream."""
         if events:
             await self._publisher.publish(events)
 
     async def persist(self, conn: AsyncConnection, requests: list[IngestRequest]) -> IngestOutcome:
-        """Everything the pipeline writes, inside the caller's transaction (which may go on)."""
+        """Everything the pipeline writes, its domain events logged last, inside the caller's
+        transaction (which may go on, briefly: until it ends, other writers of the log wait)."""
         async with keyed_plans(conn):
-            return await self._persist(conn, _Batch.of(requests))
+            return await _logged(conn, await self._persist(conn, _Batch.of(requests)))
 
     async def _persist(self, conn: AsyncConnection, batch: _Batch) -> IngestOutcome:
         batch = await _file_forwards_under_their_author(conn, batch)
@@ -329,8 +336,16 @@ class IngestPipeline:
             for change in routed
             if change.assignee_id is not None
         ]
-        outcome.domain_events.extend(_domain_events(appended, placed.changes, outcome))
+        outcome.domain_events.extend(
+            _domain_events(appended, placed.placed, placed.changes, outcome)
+        )
         return outcome
+
+
+async def _logged(conn: AsyncConnection, outcome: IngestOutcome) -> IngestOutcome:
+    """The outcome, its domain events logged in its transaction (one insert, the last write)."""
+    outcome.logged = await record(conn, outcome.domain_events)
+    return outcome
 
 
 @dataclass(slots=True)
@@ -930,6 +945,10 @@ def _kind_of(event_type: type[InboundEvent]) -> str:
     return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
 
 
+def _automated(event: InboundEvent) -> bool:
+    return isinstance(event, MessageReceived) and event.automated
+
+
 def _needs_agent(change: _ConversationChange) -> bool:
     return (change.opened or change.reopened) and change.activates
 
@@ -944,6 +963,7 @@ def _routing_need(change: _ConversationChange) -> RoutingNeed:
 
 def _domain_events(
     pending: list[tuple[ChannelContext, InboundEvent]],
+    placed: list[_ConversationChange | None],
     changes: list[_ConversationChange],
     outcome: IngestOutcome,
 ) -> list[DomainEvent]:
@@ -960,16 +980,19 @@ def _domain_events(
             events.append(
                 DomainEvent(change.row.workspace_id, kind, {"conversation_id": change.row.id})
             )
-    for (ctx, event), event_id in zip(pending, outcome.event_ids, strict=True):
+    for (ctx, event), change, event_id in zip(pending, placed, outcome.event_ids, strict=True):
         events.append(
             DomainEvent(
                 ctx.workspace_id,
                 "timeline.event_appended",
-                {
-                    "event_id": event_id,
-                    "kind": _event_kind(event),
-                    "channel_account_id": ctx.channel_account_id,
-                },
+                appended_data(
+                    event_id,
+                    _event_kind(event),
+                    change.row.id if change else None,
+                    event.occurred_at,
+                    channel_account_id=ctx.channel_account_id,
+                    **({"automated": True} if _automated(event) else {}),
+                ),
             )
         )
     workspace_of = {c.row.id: c.row.workspace_id for c in changes}

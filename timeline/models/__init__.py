@@ -13,6 +13,7 @@ from timeline.models.channels import (
 )
 from timeline.models.conversations import Conversation, ConversationStatus, TimelineEvent
 from timeline.models.customers import Consent, Customer, Identity
+from timeline.models.domain_log import LoggedDomainEvent
 from timeline.models.intake import QuarantinedPayload, RawPayloadRecord
 from timeline.models.people import Role, Team, TeamMember, User, Workspace
 
@@ -29,6 +30,7 @@ __all__ = [
     "DeliveryReceipt",
     "EventAttachment",
     "Identity",
+    "LoggedDomainEvent",
     "OutboundMessage",
     "PullLease",
     "QuarantinedPayload",
