@@ -105,9 +105,7 @@ async def test_domain_events_reach_subscribers_in_another_process_through_redis(
     try:
         inbox = await subscriber.subscribe()
         await asyncio.sleep(0.2)  # let the SUBSCRIBE reach Redis
-        sent = LoggedEvent(
-            5, 7, "conversation.assigned", {"conversation_id": 1, "agent_id": 2}, AT
-        )
+        sent = LoggedEvent(5, 7, "conversation.assigned", {"conversation_id": 1, "agent_id": 2}, AT)
         await publisher.publish([sent])
         assert await asyncio.wait_for(inbox.next(), timeout=5) == [sent]
     finally:
