@@ -13,10 +13,9 @@ import pytest
 
 from channels.sms.simulate import inbound_sms_form, signed
 from hub.config import Settings
-from hub.context import Hub
 from tests.hub.test_cli import run
 from tests.serve_processes import ready, serving
-from tests.workspace import OUR_NUMBER, SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace
+from tests.workspace import OUR_NUMBER, SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace_apart
 
 WITHIN_SECONDS = 5.0
 
@@ -60,11 +59,7 @@ async def _all_answer(
 async def test_rotated_credentials_and_deactivation_reach_every_process_within_seconds(
     settings: Settings, database_url: str, two_servers: list[str], http: aiohttp.ClientSession
 ) -> None:
-    hub = Hub(settings)
-    try:
-        ws = await seed_workspace(hub)
-    finally:
-        await hub.stop()
+    ws = await seed_workspace_apart(settings)
     path = urlsplit(ws.sms_webhook_url).path
     urls = [base + path for base in two_servers]
     for base in two_servers:

@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from channels.sms.simulate import inbound_sms_form, signed
 from hub.config import Settings
-from hub.context import Hub
 from tests.conftest import ServedHub, bearer
 from tests.serve_processes import ready, serving
 from tests.workspace import (
@@ -24,6 +23,7 @@ from tests.workspace import (
     SMS_AUTH_TOKEN,
     SeededWorkspace,
     seed_workspace,
+    seed_workspace_apart,
 )
 from timeline.models import Conversation
 
@@ -126,11 +126,7 @@ async def test_a_stream_on_one_process_hears_what_another_process_took_in(
     tmp_path: Path,
     http: aiohttp.ClientSession,
 ) -> None:
-    hub = Hub(settings)
-    try:
-        ws = await seed_workspace(hub)
-    finally:
-        await hub.stop()
+    ws = await seed_workspace_apart(settings)
     with serving(database_url, tmp_path, SWITCHBOARD_REDIS_URL=redis_url) as (one, other):
         for base in (one, other):
             await ready(http, base)
