@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, Field
 
 from hub.api.framework import DIGITS_ONLY, MAX_BIGINT, NO_NUL, ApiRoutes, Call, Upgraded
@@ -21,6 +22,7 @@ from hub.web_keys import HUB
 from timeline.domain import LoggedEvent
 from timeline.event_log import last_position, read_after
 
+log = logging.getLogger(__name__)
 routes = ApiRoutes()
 
 PAGE = 200
@@ -78,9 +80,7 @@ async def stream(call: Call[Any, StreamQuery]) -> Upgraded:
             async with hub.reads.connect() as conn:
                 position = await last_position(conn)
         await socket.prepare(call.request)
-        sending = asyncio.create_task(
-            _send_events(socket, hub, call.principal, subscription, position)
-        )
+        sending = asyncio.create_task(_sending(socket, hub, call.principal, subscription, position))
         try:
             async for message in socket:  # the client's frames: pongs and its close
                 if message.type == WSMsgType.ERROR:
@@ -92,6 +92,24 @@ async def stream(call: Call[Any, StreamQuery]) -> Upgraded:
     finally:
         hub.bus.unsubscribe(subscription)
     return Upgraded(socket)
+
+
+async def _sending(
+    socket: web.WebSocketResponse,
+    hub: Hub,
+    principal: Principal,
+    subscription: Subscription,
+    position: int,
+) -> None:
+    """Send events until the client leaves; if reading the log fails (the database went
+    away), close with 1011 so the client reconnects and resumes."""
+    try:
+        await _send_events(socket, hub, principal, subscription, position)
+    except ConnectionResetError:
+        return  # the client went away
+    except Exception:
+        log.exception("the stream of workspace %d failed", principal.workspace_id)
+        await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"resume from last_event_id")
 
 
 async def _send_events(

@@ -1,9 +1,12 @@
 """/api/v1/stream: a customer's SMS, its assignment and an agent's reply arrive live, also
 from another serving process (Redis), and a client that reconnects gets exactly what it
-missed; what the endpoint refuses, it refuses in the API's error shape."""
+missed, also after the server closed it for not reading; what the endpoint refuses, it
+refuses in the API's error shape."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from channels.sms.simulate import inbound_sms_form, signed
+from hub.api import stream as stream_module
 from hub.config import Settings
+from hub.context import Hub
 from tests.conftest import ServedHub, bearer
 from tests.serve_processes import ready, serving
 from tests.workspace import (
@@ -25,6 +30,8 @@ from tests.workspace import (
     seed_workspace,
     seed_workspace_apart,
 )
+from timeline.domain import DomainEvent
+from timeline.event_log import record
 from timeline.models import Conversation
 
 CUSTOMER = "+14155550123"
@@ -178,3 +185,31 @@ async def test_what_the_stream_refuses_it_answers_in_the_error_shape(
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await http.ws_connect(url, params={"access_token": "sbt_not-a-token"})
     assert refused.value.status == 401
+
+
+async def test_a_client_that_stops_reading_is_closed_and_resumes_where_it_stopped(
+    served_hub: ServedHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_module, "SEND_SECONDS", 0.5)
+    hub: Hub = served_hub.hub  # type: ignore[assignment]
+    ws = await seed_workspace(hub)
+    padding = "x" * 2000
+    async with hub.engine.begin() as conn:  # ~10 MB of events: more than the sockets buffer
+        await record(
+            conn,
+            [DomainEvent(ws.id, "test.padded", {"n": n, "padding": padding}) for n in range(5000)],
+        )
+    stream = f"{served_hub.base_url}/api/v1/stream"
+    params = {"last_event_id": "0"}
+    async with http.ws_connect(stream, params=params, headers=bearer(ws.token)) as socket:
+        await asyncio.sleep(2)  # not reading: the server's sends block, then time out
+        received = []
+        async with asyncio.timeout(20):
+            async for message in socket:
+                received.append(json.loads(message.data)["id"])
+        assert socket.close_code == stream_module.RESUME_LATER
+    assert 0 < len(received) < 5000
+    params = {"last_event_id": str(received[-1])}
+    async with http.ws_connect(stream, params=params, headers=bearer(ws.token)) as socket:
+        rest = [(await socket.receive_json(timeout=5))["id"] for _ in range(5000 - len(received))]
+    assert received + rest == sorted(set(received + rest))
