@@ -1,21 +1,26 @@
 """Listeners hear the log after commit, at least once (hub/dispatch.py): a failure leaves the
 cursor where it was and the events come again; a crash between a listener's writes and its
 cursor loses both, so the facts never double; one process at a time runs a listener; the
-embedded hub runs them, woken by the bus."""
+embedded hub runs them, and with Redis the workers do, woken by the bus."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.config import Settings
 from hub.context import Hub
 from hub.dispatch import Dispatcher
 from hub.models import ListenerCursor
 from reports.models import CustomerWait
 from reports.response_times import RESPONSE_TIMES, keep_response_times
+from tests.conftest import TEST_SECRET_KEY
+from tests.hub.test_cli import SWITCHBOARD
 from tests.reports.test_response_times import reply
 from tests.timeline.conversation_helpers import T0, text
 from tests.workspace import seed_workspace
@@ -93,6 +98,13 @@ async def test_a_crash_between_the_facts_and_the_cursor_keeps_neither(hub: Hub) 
     assert await waits(hub) == 1
 
 
+async def first_pass_done(hub: Hub) -> None:
+    """Until the listener has taken its lease and found the log read to its end."""
+    async with asyncio.timeout(30):
+        while await cursor(hub, RESPONSE_TIMES.name) is None:
+            await asyncio.sleep(0.05)
+
+
 async def waits_in(conn: AsyncConnection) -> int:
     return int(await conn.scalar(select(func.count()).select_from(CustomerWait)) or 0)
 
@@ -120,11 +132,46 @@ async def test_the_embedded_hub_runs_its_listeners_as_soon_as_a_change_commits(
 ) -> None:
     ws = await seed_workspace(hub)
     await hub.start()
-    while await cursor(hub, RESPONSE_TIMES.name) is None:  # its first pass found nothing
-        await asyncio.sleep(0.02)
+    await first_pass_done(hub)
     await text(hub, ws, CUSTOMER, "SM1")
     for _ in range(40):  # 2 s, within the catch-up interval (5 s): the bus woke it
         if await waits(hub) == 1:
             break
         await asyncio.sleep(0.05)
     assert await waits(hub) == 1
+
+
+async def test_with_redis_the_worker_runs_the_listeners_and_serving_processes_do_not(
+    settings: Settings, redis_url: str
+) -> None:
+    hub = Hub(replace(settings, redis_url=redis_url))
+    assert hub.dispatcher is None  # a web process with Redis leaves listeners to workers
+    try:
+        ws = await seed_workspace(hub)
+        await hub.start()
+        await text(hub, ws, CUSTOMER, "SM1")
+        worker = await asyncio.create_subprocess_exec(
+            SWITCHBOARD,
+            "worker",
+            env={
+                **os.environ,
+                "SWITCHBOARD_DATABASE_URL": settings.database_url,
+                "SWITCHBOARD_REDIS_URL": redis_url,
+                "SWITCHBOARD_SECRET_KEY": TEST_SECRET_KEY,
+            },
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await first_pass_done(hub)
+            await text(hub, ws, CUSTOMER, "SM2")  # heard through Redis, not the catch-up
+            for _ in range(40):
+                if await waits(hub) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert await waits(hub) == 2
+        finally:
+            worker.terminate()
+            await worker.wait()
+    finally:
+        await hub.stop()
