@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, or_, update
+from sqlalchemy import Table, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import ListenerCursor
@@ -33,10 +33,13 @@ def holder_name() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Leases:
-    """The leases kept in `table`, one per value of its key column `key`."""
+    """The leases kept in `table`, one per value of its key column `key`; with `keep_rows`,
+    the rows also hold what the holder keeps (a listener's position), and a released lease
+    only expires."""
 
     table: Table
     key: str
+    keep_rows: bool = False
 
     async def take(
         self,
@@ -66,13 +69,14 @@ class Leases:
 
     async def release(self, conn: AsyncConnection, key: object, *, holder: str) -> None:
         """Give the lease up (if still held), so another process takes over at once."""
-        await conn.execute(
-            update(self.table)
-            .where(self.table.c[self.key] == key)
-            .where(self.table.c.holder == holder)
-            .values(expires_at=datetime.fromtimestamp(0, UTC))
-        )
+        mine = (self.table.c[self.key] == key) & (self.table.c.holder == holder)
+        if self.keep_rows:
+            await conn.execute(
+                update(self.table).where(mine).values(expires_at=datetime.fromtimestamp(0, UTC))
+            )
+        else:
+            await conn.execute(delete(self.table).where(mine))
 
 
 PULL_CHANNELS = Leases(PullLease.__table__, "channel_account_id")
-LISTENERS = Leases(ListenerCursor.__table__, "listener")
+LISTENERS = Leases(ListenerCursor.__table__, "listener", keep_rows=True)
