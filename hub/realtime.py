@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -137,7 +136,14 @@ class RedisBus(LocalBus):
 
 
 def _as_json(event: LoggedEvent) -> dict[str, Any]:
-    return {**asdict(event), "logged_at": event.logged_at.isoformat()}
+    # Not dataclasses.asdict: it deep-copies the data, on every event the ingest publishes.
+    return {
+        "id": event.id,
+        "workspace_id": event.workspace_id,
+        "type": event.type,
+        "data": event.data,
+        "logged_at": event.logged_at.isoformat(),
+    }
 
 
 def _from_json(item: dict[str, Any]) -> LoggedEvent:
