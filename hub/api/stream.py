@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -160,6 +159,11 @@ def _visible(principal: Principal, event: LoggedEvent) -> bool:
 
 
 def _message(event: LoggedEvent) -> str:
-    fields = asdict(event)
-    del fields["workspace_id"]
-    return json.dumps({**fields, "logged_at": event.logged_at.isoformat()})
+    return json.dumps(
+        {
+            "id": event.id,
+            "type": event.type,
+            "data": event.data,
+            "logged_at": event.logged_at.isoformat(),
+        }
+    )
