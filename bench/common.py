@@ -42,8 +42,9 @@ class HubCode:
 
     @property
     def serving(self) -> str:
-        """What the command lines of its serving processes contain (for `cpu_seconds`)."""
-        return "hub.cli serve" if self.checkout else "switchboard serve"
+        """What the command lines of its serving processes contain (for `cpu_seconds`): its
+        interpreter's or script's path, so that other runs' hubs on the machine do not count."""
+        return " ".join(self.argv) + " serve"
 
     def popen_options(self, env: dict[str, str]) -> dict[str, Any]:
         if self.checkout is None:

@@ -189,11 +189,11 @@ async def baseline(database: ScratchDatabase, count: int, concurrency: int) -> t
                     f"benchmark message {n}: où est ma commande ?",
                 )
 
-    spent = _cpu_now()
+    spent = _cpu_now(database)
     started = time.perf_counter()
     await asyncio.gather(*(writer() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    cpu = _cpu_per_item(spent, count)
+    cpu = _cpu_per_item(spent, count, database)
     stored = await pool.fetchval("SELECT count(*) FROM baseline_events")
     await pool.close()
     assert stored == count, f"baseline stored {stored} of {count}"
@@ -239,13 +239,18 @@ class CpuUse:
     client: float
 
 
-def _cpu_now(code: HubCode = THIS_CHECKOUT) -> CpuUse:
+def _cpu_now(database: ScratchDatabase, code: HubCode = THIS_CHECKOUT) -> CpuUse:
+    """The CPU used so far by this run's hub processes, by PostgreSQL's backends connected to
+    `database` (on a machine shared with other runs, neither their hubs nor their databases'
+    backends count), and by this client."""
     own = os.times()
-    return CpuUse(cpu_seconds(code.serving), cpu_seconds("postgres:"), own.user + own.system)
+    return CpuUse(cpu_seconds(code.serving), cpu_seconds(database.name), own.user + own.system)
 
 
-def _cpu_per_item(since: CpuUse, items: int, code: HubCode = THIS_CHECKOUT) -> CpuUse:
-    now = _cpu_now(code)
+def _cpu_per_item(
+    since: CpuUse, items: int, database: ScratchDatabase, code: HubCode = THIS_CHECKOUT
+) -> CpuUse:
+    now = _cpu_now(database, code)
     pairs = zip(astuple(now), astuple(since), strict=True)
     return CpuUse(*(1e6 * (after - before) / items for after, before in pairs))
 
@@ -333,9 +338,9 @@ async def closed_loop(hub: Served, number: int, args: argparse.Namespace) -> Clo
     await settle(hub.database, vacuum=False)
     await post_all(hub.url, requests[:500], args.concurrency)
     with client_gc_paused():
-        spent = _cpu_now(hub.code)
+        spent = _cpu_now(hub.database, hub.code)
         rate, latencies = await post_all(hub.url, requests[500:], args.concurrency)
-        cpu = _cpu_per_item(spent, args.events - 500, hub.code)
+        cpu = _cpu_per_item(spent, args.events - 500, hub.database, hub.code)
     return ClosedLoop(rate, cpu, latencies)
 
 
