@@ -10,12 +10,12 @@ import os
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Settings
 from hub.context import Hub
-from hub.dispatch import Dispatcher
+from hub.dispatch import Dispatcher, LeaseLost
 from hub.models import ListenerCursor
 from reports.models import CustomerWait
 from reports.response_times import RESPONSE_TIMES, keep_response_times
@@ -175,3 +175,19 @@ async def test_with_redis_the_worker_runs_the_listeners_and_serving_processes_do
             await worker.wait()
     finally:
         await hub.stop()
+
+
+async def test_a_process_that_lost_the_lease_during_a_run_keeps_nothing_of_it(hub: Hub) -> None:
+    ws = await seed_workspace(hub)
+    await text(hub, ws, CUSTOMER, "SM1", at=T0)
+
+    async def keep_while_taken_over(conn: AsyncConnection, events: list[LoggedEvent]) -> None:
+        await keep_response_times(conn, events)
+        await conn.execute(  # meanwhile another process took the listener over
+            update(ListenerCursor).values(holder="another process")
+        )
+
+    taken_over = Listener(RESPONSE_TIMES.name, RESPONSE_TIMES.types, keep_while_taken_over)
+    with pytest.raises(LeaseLost):
+        await Dispatcher(hub.engine, hub.bus, [taken_over]).run_once(taken_over)
+    assert await waits(hub) == 0 and not await cursor(hub, RESPONSE_TIMES.name)
