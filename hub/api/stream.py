@@ -100,10 +100,24 @@ async def _sending(
     subscription: Subscription,
     position: int,
 ) -> None:
-    """Send events until the client leaves; if reading the log fails (the database went
-    away), close with 1011 so the client reconnects and resumes."""
+    """Send the workspace's events after `position`, read from the log, whenever a publish
+    rings for them (or every CATCH_UP_SECONDS): log ids ascend in commit order, so reading by
+    position skips nothing and repeats nothing, whatever order publishes arrive in. Closes with
+    RESUME_LATER when the client does not take a message in time, and with 1011 when reading
+    the log fails (the database went away): either way the client resumes from its last id."""
     try:
-        await _send_events(socket, hub, principal, subscription, position)
+        while True:
+            async with hub.reads.connect() as conn:
+                events = await read_after(
+                    conn, position, limit=PAGE, workspace_id=principal.workspace_id
+                )
+            for event in events:
+                if _visible(principal, event) and not await _taken(socket, event):
+                    await socket.close(code=RESUME_LATER, message=b"resume from last_event_id")
+                    return
+                position = event.id
+            if len(events) < PAGE:
+                await _rung(subscription, principal.workspace_id, position)
     except ConnectionResetError:
         return  # the client went away
     except Exception:
@@ -111,32 +125,14 @@ async def _sending(
         await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"resume from last_event_id")
 
 
-async def _send_events(
-    socket: web.WebSocketResponse,
-    hub: Hub,
-    principal: Principal,
-    subscription: Subscription,
-    position: int,
-) -> None:
-    """Send the workspace's events after `position`, read from the log, whenever a publish
-    rings for them (or every CATCH_UP_SECONDS): log ids ascend in commit order, so reading by
-    position skips nothing and repeats nothing, whatever order publishes arrive in."""
-    while True:
-        async with hub.reads.connect() as conn:
-            events = await read_after(
-                conn, position, limit=PAGE, workspace_id=principal.workspace_id
-            )
-        for event in events:
-            if _visible(principal, event):
-                try:
-                    async with asyncio.timeout(SEND_SECONDS):
-                        await socket.send_str(_message(event))
-                except TimeoutError:
-                    await socket.close(code=RESUME_LATER, message=b"resume from last_event_id")
-                    return
-            position = event.id
-        if len(events) < PAGE:
-            await _rung(subscription, principal.workspace_id, position)
+async def _taken(socket: web.WebSocketResponse, event: LoggedEvent) -> bool:
+    """Whether the client took the event's message within SEND_SECONDS."""
+    try:
+        async with asyncio.timeout(SEND_SECONDS):
+            await socket.send_str(_message(event))
+    except TimeoutError:
+        return False
+    return True
 
 
 async def _rung(subscription: Subscription, workspace_id: int, position: int) -> None:
