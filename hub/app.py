@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
-from hub.api import agents, conversations, customers, events, messages, teams
+from hub.api import agents, conversations, customers, events, messages, stream, teams
 from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
 from hub.api.openapi import build_openapi
 from hub.auth import Principal, principal_for_token
@@ -21,7 +21,7 @@ from hub.web_keys import API_FAILURES, HUB
 from hub.webhooks import add_routes as add_webhook_routes
 
 log = logging.getLogger(__name__)
-API_MODULES = (customers, conversations, agents, teams, messages, events)
+API_MODULES = (customers, conversations, agents, teams, messages, events, stream)
 
 
 def api_routes() -> ApiRoutes:
@@ -73,11 +73,18 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await app[HUB].stop()
 
 
-async def _principal(request: web.Request) -> Principal:
+async def _principal(request: web.Request, token_in_query: bool) -> Principal:
     """The caller of a valid token, whatever its address did before. Without one: 401, and
-    the address's failure counted; once it is over its budget, 429 until its window ends."""
+    the address's failure counted; once it is over its budget, 429 until its window ends.
+
+    The token comes as `Authorization: Bearer <token>`, or, where the endpoint allows it (the
+    stream: browsers cannot set headers on a WebSocket), as `?access_token=<token>`. Sessions
+    of the web inbox will be one more way in, here.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" and token_in_query:
+        scheme, token = "bearer", request.query.get("access_token", "")
     if scheme.lower() == "bearer" and token.strip():
         async with request.app[HUB].reads.connect() as conn:
             principal = await principal_for_token(conn, token.strip())

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import sys
 
-from timeline.domain import DomainEvent
+from timeline.domain import LoggedEvent
 from timeline.ingest import IngestOutcome, IngestPipeline, IngestRequest
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class IngestBatcher:
         self._arrived = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._connection = pipeline.kept_connection()  # the runner's, for batch after batch
-        self._to_publish: asyncio.Queue[list[DomainEvent]] = asyncio.Queue()
+        self._to_publish: asyncio.Queue[list[LoggedEvent]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
 
     async def submit(self, request: IngestRequest) -> IngestOutcome:
@@ -130,8 +130,8 @@ class IngestBatcher:
             return
         for _, future in batch:
             _settle(future, outcome=outcome)
-        if outcome.domain_events:
-            self._to_publish.put_nowait(outcome.domain_events)
+        if outcome.logged:
+            self._to_publish.put_nowait(outcome.logged)
 
     async def _publish(self) -> None:
         """Publish each committed batch's events; batches that committed while the previous

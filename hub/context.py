@@ -9,7 +9,9 @@ from hub.channel_directory import ChannelDirectory
 from hub.config import Settings
 from hub.crypto import SecretBox
 from hub.db import create_engine, read_only
+from hub.dispatch import Dispatcher
 from hub.jobs import InProcessJobs, JobFunction, JobQueue, RqJobs
+from hub.listeners import LISTENERS
 from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
@@ -43,12 +45,14 @@ class Hub:
         self.conversations = ConversationService(self.router, AgentLoadCounter())
         self.batcher = IngestBatcher(self.pipeline)
         self.job_functions: dict[str, JobFunction] = {"send_message": send_message}
-        in_process = settings.redis_url is None if jobs_in_process is None else jobs_in_process
+        in_process = settings.redis_url is None or bool(jobs_in_process)
         self.jobs: JobQueue = (
             InProcessJobs(self.job_functions)
             if in_process or settings.redis_url is None
             else RqJobs(settings.redis_url, self.job_functions)
         )
+        # Listeners run where jobs do: here in the embedded default, else beside the workers.
+        self.dispatcher = Dispatcher(self.engine, self.bus, LISTENERS) if in_process else None
         self._scheduler_interval = scheduler_interval
         self.readers = (
             PullRunner(self, lease_seconds=settings.pull_lease_seconds) if pull_channels else None
@@ -68,8 +72,12 @@ class Hub:
             )
             if self.readers is not None:
                 await self.readers.start()
+            if self.dispatcher is not None:
+                await self.dispatcher.start()
 
     async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
         if self.readers is not None:
             await self.readers.stop()
         if self._scheduler is not None:

@@ -1,60 +1,82 @@
-"""Row leases on pull channels: one process holds a channel's lease at a time, until it expires.
+"""Row leases: one process at a time holds a pull channel (`pull_leases`) or runs a listener
+(`listener_cursors`), until its lease expires.
 
-A lease is a `pull_leases` row (channel, holder, expires_at). `take` gets or renews it in one
-conditional statement: it succeeds for the holder, or for anyone once the lease has expired,
-so a crashed holder's channel is taken over within one lease time. Works the same on SQLite
-and PostgreSQL (the row's primary key settles two processes inserting at once). Expiry is
-judged by the clock of the process asking: hosts sharing a database need synchronized clocks
-(NTP), with skew well below the lease time.
+A lease is a row (key, holder, expires_at). `take` gets or renews it in one conditional
+statement: it succeeds for the holder, or for anyone once the lease has expired, so a crashed
+holder's work is taken over within one lease time. Works the same on SQLite and PostgreSQL (the
+row's primary key settles two processes inserting at once). Expiry is judged by the clock of
+the process asking: hosts sharing a database need synchronized clocks (NTP), with skew well
+below the lease time.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import Table, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.models import ListenerCursor
 from storage.sql import insert_ignoring_conflicts
 from timeline.models import PullLease
 
-leases = PullLease.__table__
+
+def holder_name() -> str:
+    """A name for a lease holder, unique to the process and the object that holds leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-async def take(
-    conn: AsyncConnection,
-    *,
-    channel_account_id: int,
-    workspace_id: int,
-    holder: str,
-    duration: timedelta,
-) -> bool:
-    """Take or renew the channel's lease for `duration`; False while another holds it."""
-    now = datetime.now(UTC)
-    renewed = await conn.execute(
-        update(leases)
-        .where(leases.c.channel_account_id == channel_account_id)
-        .where(or_(leases.c.holder == holder, leases.c.expires_at < now))
-        .values(holder=holder, expires_at=now + duration)
-    )
-    if renewed.rowcount == 1:
-        return True
-    created = await conn.execute(
-        insert_ignoring_conflicts(conn, leases),
-        {
-            "channel_account_id": channel_account_id,
-            "workspace_id": workspace_id,
-            "holder": holder,
-            "expires_at": now + duration,
-        },
-    )
-    return created.rowcount == 1
+@dataclass(frozen=True, slots=True)
+class Leases:
+    """The leases kept in `table`, one per value of its key column `key`; with `keep_rows`,
+    the rows also hold what the holder keeps (a listener's position), and a released lease
+    only expires."""
+
+    table: Table
+    key: str
+    keep_rows: bool = False
+
+    async def take(
+        self,
+        conn: AsyncConnection,
+        key: object,
+        *,
+        holder: str,
+        duration: timedelta,
+        **new_row: Any,
+    ) -> bool:
+        """Take or renew the lease on `key` for `duration`; False while another holds it. A
+        lease taken for the first time makes its row, with `new_row`'s other columns."""
+        now = datetime.now(UTC)
+        renewed = await conn.execute(
+            update(self.table)
+            .where(self.table.c[self.key] == key)
+            .where(or_(self.table.c.holder == holder, self.table.c.expires_at < now))
+            .values(holder=holder, expires_at=now + duration)
+        )
+        if renewed.rowcount == 1:
+            return True
+        created = await conn.execute(
+            insert_ignoring_conflicts(conn, self.table),
+            {self.key: key, "holder": holder, "expires_at": now + duration, **new_row},
+        )
+        return created.rowcount == 1
+
+    async def release(self, conn: AsyncConnection, key: object, *, holder: str) -> None:
+        """Give the lease up (if still held), so another process takes over at once."""
+        mine = (self.table.c[self.key] == key) & (self.table.c.holder == holder)
+        if self.keep_rows:
+            await conn.execute(
+                update(self.table).where(mine).values(expires_at=datetime.fromtimestamp(0, UTC))
+            )
+        else:
+            await conn.execute(delete(self.table).where(mine))
 
 
-async def release(conn: AsyncConnection, *, channel_account_id: int, holder: str) -> None:
-    """Give the lease up (if still held), so another process takes over at once."""
-    await conn.execute(
-        delete(leases)
-        .where(leases.c.channel_account_id == channel_account_id)
-        .where(leases.c.holder == holder)
-    )
+PULL_CHANNELS = Leases(PullLease.__table__, "channel_account_id")
+LISTENERS = Leases(ListenerCursor.__table__, "listener", keep_rows=True)

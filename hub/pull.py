@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,9 +21,9 @@ from channels.base import (
     Transport,
     UnsupportedEvent,
 )
-from hub import leases
 from hub.channel_directory import RECHECK_SECONDS, Channel, UnknownChannel
 from hub.intake import parse_payload
+from hub.leases import PULL_CHANNELS, holder_name
 from hub.log_text import printable
 from storage.sql import insert_ignoring_conflicts, refusal
 from timeline.events import RawPayload
@@ -81,7 +78,7 @@ class ChannelPullSink:
                 printable(refusal(error)),
             )
             return await self._commit_one_by_one(requests, rejected, cursor)
-        await self._hub.pipeline.publish(outcome.domain_events)
+        await self._hub.pipeline.publish(outcome.logged)
         return SyncCounts(outcome.appended, outcome.duplicates, len(rejected))
 
     def _parse(
@@ -124,7 +121,7 @@ class ChannelPullSink:
                 rejected.append((request.raw, f"the database refused it: {why}"))
                 continue
             counts += SyncCounts(outcome.appended, outcome.duplicates)
-            await self._hub.pipeline.publish(outcome.domain_events)
+            await self._hub.pipeline.publish(outcome.logged)
         async with self._hub.engine.begin() as conn:
             await self._finish(conn, rejected, cursor)
         return counts + SyncCounts(quarantined=len(rejected))
@@ -202,7 +199,7 @@ class PullRunner:
         self._hub = hub
         self._lease = timedelta(seconds=lease_seconds)
         self._rescan_seconds = rescan_seconds
-        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._holder = holder_name()
         self._readers: dict[int, tuple[int, asyncio.Task[None]]] = {}
         """Channel id -> (the revision it is read with, its reader task)."""
         self._passed_over: dict[int, int] = {}
@@ -304,12 +301,12 @@ class PullRunner:
         """Take or renew the lease; a database error counts as not holding it."""
         try:
             async with self._hub.engine.begin() as conn:
-                return await leases.take(
+                return await PULL_CHANNELS.take(
                     conn,
-                    channel_account_id=channel.context.channel_account_id,
-                    workspace_id=channel.context.workspace_id,
+                    channel.context.channel_account_id,
                     holder=self._holder,
                     duration=self._lease,
+                    workspace_id=channel.context.workspace_id,
                 )
         except Exception:
             log.exception("channel %s: lease check failed", channel.context.channel_account_id)
@@ -318,6 +315,6 @@ class PullRunner:
     async def _release(self, channel: Channel) -> None:
         with contextlib.suppress(Exception):  # unreleased, the lease simply expires
             async with self._hub.engine.begin() as conn:
-                await leases.release(
-                    conn, channel_account_id=channel.context.channel_account_id, holder=self._holder
+                await PULL_CHANNELS.release(
+                    conn, channel.context.channel_account_id, holder=self._holder
                 )

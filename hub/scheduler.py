@@ -11,7 +11,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from hub.publishing import publish
+from hub.publishing import change
 from timeline.conversation_service import WAKE_BATCH, any_due
 from timeline.outbox import due_message_ids
 
@@ -32,15 +32,16 @@ async def enqueue_due_work(hub: Hub) -> int:
 
 async def wake_snoozed(hub: Hub) -> int:
     """Open the snoozed conversations whose time has come, a batch per transaction, and
-    publish each batch once committed; how many woke."""
+    logging and publishing each batch's events; how many woke."""
     async with hub.reads.connect() as conn:
         if not await any_due(conn):
             return 0
     woken = 0
     while True:
-        async with hub.engine.begin() as conn:
-            batch = await hub.conversations.wake_due(conn, limit=WAKE_BATCH)
-        await publish(hub, batch.events)
+        async with change(hub) as changing:
+            batch = changing.caused(
+                await hub.conversations.wake_due(changing.conn, limit=WAKE_BATCH)
+            )
         woken += len(batch.conversation_ids)
         if len(batch.conversation_ids) < WAKE_BATCH:
             return woken

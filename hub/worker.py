@@ -12,6 +12,7 @@ from rq import Queue, SimpleWorker
 from hub.config import Settings, load_settings
 from hub.context import Hub
 from hub.jobs import QUEUE_NAME
+from hub.worker_listeners import ListenersThread
 
 _loop: asyncio.AbstractEventLoop | None = None
 _hub: Hub | None = None
@@ -24,11 +25,17 @@ def run_job(name: str, args: list[Any]) -> None:
 
 
 def work(settings: Settings, *, burst: bool = False) -> None:
-    """Serve jobs without forking per job (fork costs more than our jobs take)."""
+    """Serve jobs without forking per job (fork costs more than our jobs take), and run the
+    listeners beside them."""
     assert settings.redis_url is not None
     connection = Redis.from_url(settings.redis_url)
     worker = _Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
-    worker.work(burst=burst, with_scheduler=False)
+    listeners = ListenersThread(settings)
+    listeners.start()
+    try:
+        worker.work(burst=burst, with_scheduler=False)
+    finally:
+        listeners.stop()
 
 
 class _Worker(SimpleWorker):

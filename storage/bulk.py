@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Executable, Insert, Update
 from sqlalchemy.sql.type_api import TypeEngine
 
-from storage.sql import fetch_rows, is_postgres, key_sequence
+from storage.sql import fetch_rows, is_postgres, key_sequence, lock_id
 
 _ORDINAL = "batch_ordinal"
 
@@ -211,6 +212,44 @@ async def insert_returning_ids(
     params = _unnest(table, names).parameters(rows)
     statement = _insert(table, names, True, False, True)
     return sorted(row[0] for row in await fetch_rows(conn, statement, params))
+
+
+async def append_rows(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """INSERT every row into an append-only `table` whose ids must ascend in commit order (a
+    log read by position); their new ids, in the order of `rows`.
+
+    Ids from a sequence ascend in the order they are drawn, not in the order their transactions
+    commit: a reader that has seen id 12 could never see an 11 committed after it. So on
+    PostgreSQL the statement first takes a transaction-scoped advisory lock of the table's, and
+    draws its ids only once it holds it: until its transaction ends, no other draws any. Writers
+    of the table take turns from their insert to their commit, so callers insert last in their
+    transaction. SQLite serializes writers anyway.
+    """
+    if not rows:
+        return []
+    if not is_postgres(conn):
+        return await insert_returning_ids(conn, table, rows)
+    names = tuple(rows[0])
+    params = _unnest(table, names).parameters(rows)
+    return sorted(row[0] for row in await fetch_rows(conn, _append(table, names), params))
+
+
+@cache
+def _append(table: Table, names: tuple[str, ...]) -> Insert:
+    """INSERT ... SELECT from the unnested rows joined to a CTE that takes the lock: the ids
+    (the column's default) are drawn as rows come out of the join, which reads the CTE first."""
+    lock = select(func.pg_advisory_xact_lock(lock_id("append", table.name))).cte("append_lock")
+    batch = _unnest(table, names)
+    source = (
+        select(*[getattr(batch.c, name) for name in names])
+        .select_from(batch.rows)
+        .join(lock, true())
+        .order_by(batch.rows.c[_ORDINAL])
+    )
+    (key,) = table.primary_key.columns
+    return postgresql.insert(table).from_select(list(names), source).returning(key)
 
 
 @dataclass(frozen=True, eq=False)

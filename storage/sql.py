@@ -400,7 +400,7 @@ async def lock_keys(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> N
 
 
 def _lock_ids(keys: Iterable[tuple[str, str]]) -> list[int]:
-    return sorted({_lock_id(namespace, key) for namespace, key in keys})
+    return sorted({lock_id(namespace, key) for namespace, key in keys})
 
 
 KEYED_PLANS = "SET LOCAL plan_cache_mode = auto; SET LOCAL enable_seqscan = off"
@@ -451,6 +451,7 @@ def key_sequence(table: Table) -> str:
 _LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) AS k")
 
 
-def _lock_id(namespace: str, key: str) -> int:
+def lock_id(namespace: str, key: str) -> int:
+    """The advisory lock id of (namespace, key): a 64-bit digest."""
     digest = hashlib.blake2b(f"{namespace}\x00{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)

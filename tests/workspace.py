@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from hub.config import Settings
 from hub.context import Hub
 from hub.provisioning import (
     create_api_token,
@@ -69,6 +70,16 @@ async def seed_workspace(
     url = hub.channels.webhook_url("sms", "twilio", channel.webhook_key)
     path = url.removeprefix(hub.settings.base_url)
     return SeededWorkspace(workspace_id, admin_id, agent_ids, token, channel.id, url, path)
+
+
+async def seed_workspace_apart(settings: Settings) -> SeededWorkspace:
+    """A workspace seeded by a hub of its own, stopped after: for tests whose hubs are other
+    processes."""
+    hub = Hub(settings)
+    try:
+        return await seed_workspace(hub)
+    finally:
+        await hub.stop()
 
 
 def sms_request(

@@ -1,9 +1,12 @@
-"""Domain events the hub publishes after a commit, and the Protocols the core depends on."""
+"""Domain events (logged with the change that caused them, published after its commit), and the
+Protocols the core depends on."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,10 +19,55 @@ class DomainEvent:
     workspace_id: int
     type: str
     data: dict[str, Any] = field(default_factory=dict)
+    """JSON values only (times as ISO 8601 text): the log keeps it as JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """A domain event as the log keeps it (`timeline/event_log.py`): its id is its position in
+    the log, which ascends in commit order, and the stream's event id."""
+
+    id: int
+    workspace_id: int
+    type: str
+    data: dict[str, Any]
+    logged_at: datetime
+
+
+def appended_data(
+    event_id: int, kind: str, conversation_id: int | None, occurred_at: datetime, **more: Any
+) -> dict[str, Any]:
+    """What `timeline.event_appended` tells of an event appended to a customer's timeline
+    (a message in or out, a note): enough for listeners to keep their facts without reading it
+    back."""
+    return {
+        "event_id": event_id,
+        "kind": kind,
+        "conversation_id": conversation_id,
+        "occurred_at": occurred_at.isoformat(),
+        **more,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """Hears the logged domain events of `types`, after their commit, in log order, at least once.
+
+    `handle` runs in a transaction that also moves the listener's cursor past the events, so
+    its writes and the cursor commit or roll back together; it must still be idempotent (a
+    handler that fails, or a process that dies, has the same events delivered again, and a
+    handler's effects outside the database are not rolled back).
+    """
+
+    name: str
+    types: frozenset[str]
+    handle: Callable[[AsyncConnection, list[LoggedEvent]], Awaitable[None]]
 
 
 class DomainEventPublisher(Protocol):
-    async def publish(self, events: list[DomainEvent]) -> None: ...
+    async def publish(self, events: list[LoggedEvent]) -> None:
+        """Tell listeners and live subscribers of committed, logged events."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

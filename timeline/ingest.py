@@ -32,8 +32,16 @@ from storage.sql import (
 )
 from timeline.blobs import store_attachments
 from timeline.delivery import record_receipts
-from timeline.domain import Assignment, DomainEvent, DomainEventPublisher, Router
+from timeline.domain import (
+    Assignment,
+    DomainEvent,
+    DomainEventPublisher,
+    LoggedEvent,
+    Router,
+    appended_data,
+)
 from timeline.edits import BatchEdits, look_up_edits
+from timeline.event_log import record
 from timeline.events import (
     InboundEvent,
     MessageEdited,
@@ -99,6 +107,8 @@ class IngestOutcome:
     event_ids: list[int] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
     domain_events: list[DomainEvent] = field(default_factory=list)
+    logged: list[LoggedEvent] = field(default_factory=list)
+    """The domain events as logged in the batch's transaction: what to publish after commit."""
 
 
 class IngestPipeline:
@@ -113,7 +123,7 @@ class IngestPipeline:
 
     async def ingest(self, requests: list[IngestRequest]) -> IngestOutcome:
         outcome = await self.commit(requests)
-        await self.publish(outcome.domain_events)
+        await self.publish(outcome.logged)
         return outcome
 
     def kept_connection(self) -> KeptConnection:
@@ -147,19 +157,21 @@ class IngestPipeline:
         batch = _Batch.of(requests)
         if any(_is_forward(event) for _, event in batch.candidates):
             async with write_transaction(source) as conn:  # forwarders looked up inside
-                return await self._persist(conn, batch)
+                return await _logged(conn, await self._persist(conn, batch))
         async with write_transaction(source, locks=batch.locks()) as conn:
-            return await self._write(conn, batch)
+            return await _logged(conn, await self._write(conn, batch))
 
-    async def publish(self, events: list[DomainEvent]) -> None:
-        """Hand what a committed batch did to realtime, automation and webhooks."""
+    async def publish(self, events: list[LoggedEvent]) -> None:
+        """Hand what a committed batch did (its logged domain events) to listeners and the
+        stream."""
         if events:
             await self._publisher.publish(events)
 
     async def persist(self, conn: AsyncConnection, requests: list[IngestRequest]) -> IngestOutcome:
-        """Everything the pipeline writes, inside the caller's transaction (which may go on)."""
+        """Everything the pipeline writes, its domain events logged last, inside the caller's
+        transaction (which may go on, briefly: until it ends, other writers of the log wait)."""
         async with keyed_plans(conn):
-            return await self._persist(conn, _Batch.of(requests))
+            return await _logged(conn, await self._persist(conn, _Batch.of(requests)))
 
     async def _persist(self, conn: AsyncConnection, batch: _Batch) -> IngestOutcome:
         batch = await _file_forwards_under_their_author(conn, batch)
@@ -221,6 +233,12 @@ class IngestPipeline:
         for change, agent_id in zip(routed, choice.agents, strict=True):
             change.assignee_id = agent_id
         return choice_updates(choice)
+
+
+async def _logged(conn: AsyncConnection, outcome: IngestOutcome) -> IngestOutcome:
+    """The outcome, its domain events logged in its transaction (one insert, the last write)."""
+    outcome.logged = await record(conn, outcome.domain_events)
+    return outcome
 
 
 _Pending = tuple[ChannelContext, InboundEvent, IdentityKey]
@@ -441,11 +459,16 @@ def _domain_events(plan: IngestPlan, written: Written, outcome: IngestOutcome) -
             DomainEvent(
                 appended.channel.workspace_id,
                 "timeline.event_appended",
-                {
-                    "event_id": event_id,
-                    "kind": event_kind(appended.event),
-                    "channel_account_id": appended.channel.channel_account_id,
-                },
+                appended_data(
+                    event_id,
+                    event_kind(appended.event),
+                    written.conversation_id(appended.conversation)
+                    if appended.conversation
+                    else None,
+                    appended.event.occurred_at,
+                    channel_account_id=appended.channel.channel_account_id,
+                    **({"automated": True} if _automated(appended.event) else {}),
+                ),
             )
         )
     workspace_of = {written.conversation_id(c): c.workspace_id for c in plan.conversations}
@@ -458,3 +481,7 @@ def _domain_events(plan: IngestPlan, written: Written, outcome: IngestOutcome) -
             )
         )
     return events
+
+
+def _automated(event: InboundEvent) -> bool:
+    return isinstance(event, MessageReceived) and event.automated

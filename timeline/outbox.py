@@ -27,6 +27,7 @@ CLAIM_LEASE = timedelta(minutes=2)
 class QueuedReply:
     event_id: int
     message_id: int
+    occurred_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ async def queue_reply(
             updated_at=now,
         )
     )
-    return QueuedReply(event_id, message_id)
+    return QueuedReply(event_id, message_id, now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from hub.api.framework import ApiRoutes, Call
-from hub.publishing import publish
+from hub.publishing import change
 from hub.web_keys import HUB
 from timeline.models import User
 from timeline.models.people import Availability
@@ -57,12 +57,13 @@ async def list_agents(call: Call[Any, Any]) -> AgentList:
 async def set_availability(call: Call[AvailabilityIn, Any]) -> AgentOut:
     """An agent who becomes available takes the conversations waiting for one."""
     hub = call.request.app[HUB]
-    async with hub.engine.begin() as conn:
-        changed = await hub.conversations.set_availability(
-            conn,
-            call.principal.actor,
-            call.ids["agent_id"],
-            Availability(call.body.availability),
+    async with change(hub) as changing:
+        changed = changing.caused(
+            await hub.conversations.set_availability(
+                changing.conn,
+                call.principal.actor,
+                call.ids["agent_id"],
+                Availability(call.body.availability),
+            )
         )
-    await publish(hub, changed.events)
     return AgentOut.model_validate(changed.agent, from_attributes=True)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.api.files import FileIn, decode_files
 from hub.api.framework import ApiRoutes, Call, Id, Instant, Text
 from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
-from hub.publishing import publish
+from hub.publishing import change
 from hub.web_keys import HUB
 from timeline.actor import Actor
 from timeline.conversation_service import (
@@ -171,12 +171,17 @@ async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
         conversation = await _find(conn, call)
     channel = await hub.channels.get(conversation.channel_account_id)
     draft = ReplyDraft(call.body.body, call.body.html, decode_files(call.body.attachments))
-    async with hub.engine.begin() as conn:
-        replied = await hub.conversations.reply(
-            conn, call.principal.actor, conversation.id, draft, channel.adapter.capabilities
+    async with change(hub) as changing:
+        replied = changing.caused(
+            await hub.conversations.reply(
+                changing.conn,
+                call.principal.actor,
+                conversation.id,
+                draft,
+                channel.adapter.capabilities,
+            )
         )
     await hub.jobs.enqueue("send_message", replied.message_id)
-    await publish(hub, replied.events)
     return MessageQueued(message_id=replied.message_id, event_id=replied.event_id, status="queued")
 
 
@@ -191,11 +196,12 @@ async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
 )
 async def add_note(call: Call[NoteIn, Any]) -> NoteOut:
     hub = call.request.app[HUB]
-    async with hub.engine.begin() as conn:
-        noted = await hub.conversations.note(
-            conn, call.principal.actor, call.ids["conversation_id"], call.body.body
+    async with change(hub) as changing:
+        noted = changing.caused(
+            await hub.conversations.note(
+                changing.conn, call.principal.actor, call.ids["conversation_id"], call.body.body
+            )
         )
-    await publish(hub, noted.events)
     return NoteOut(event_id=noted.event_id)
 
 
@@ -269,18 +275,22 @@ async def mark_pending(call: Call[Any, Any]) -> ConversationOut:
     return await _change(call, ConversationService.mark_pending)
 
 
-Change = Callable[[ConversationService, AsyncConnection, Actor, int], Awaitable[Changed]]
+Operation = Callable[[ConversationService, AsyncConnection, Actor, int], Awaitable[Changed]]
 """One of the service's operations on a conversation, its other arguments given."""
 
 
-async def _change(call: Call[Any, Any], change: Change) -> ConversationOut:
-    """Run the change in a transaction of its own, then publish what it caused."""
+async def _change(call: Call[Any, Any], operation: Operation) -> ConversationOut:
+    """Run the change in a transaction of its own, which logs what it caused, then publish."""
     hub = call.request.app[HUB]
-    async with hub.engine.begin() as conn:
-        changed = await change(
-            hub.conversations, conn, call.principal.actor, call.ids["conversation_id"]
+    async with change(hub) as changing:
+        changed = changing.caused(
+            await operation(
+                hub.conversations,
+                changing.conn,
+                call.principal.actor,
+                call.ids["conversation_id"],
+            )
         )
-    await publish(hub, changed.events)
     return _out(changed.conversation)
 
 

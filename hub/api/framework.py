@@ -132,10 +132,22 @@ class Download:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Upgraded:
+    """The answer of an endpoint that upgraded the connection (a WebSocket) and has run it to
+    its end: declare the endpoint with response=Upgraded. Its refusals (no token, bad input, no
+    upgrade asked) are still the JSON error shape."""
+
+    response: web.StreamResponse
+
+
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 
-Handler = Callable[[Call[Any, Any]], Awaitable[BaseModel | Download]]
-Response = type[BaseModel] | type[Download]
+Handler = Callable[[Call[Any, Any]], Awaitable[BaseModel | Download | Upgraded]]
+Response = type[BaseModel] | type[Download] | type[Upgraded]
+PrincipalOf = Callable[[web.Request, bool], Awaitable[Principal]]
+"""Who calls: from the bearer token, or (where the endpoint allows it) the `access_token`
+query parameter."""
 
 
 @dataclass(slots=True)
@@ -150,6 +162,9 @@ class Endpoint:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     status: int = 200
+    token_in_query: bool = False
+    """Whether the `access_token` query parameter may carry the token (for browsers, which
+    cannot set headers on a WebSocket); the query model declares it."""
 
 
 @dataclass(slots=True)
@@ -169,6 +184,7 @@ class ApiRoutes:
         query: type[BaseModel] | None = None,
         path_types: Mapping[str, Any] | None = None,
         status: int = 200,
+        token_in_query: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare an endpoint; each `{name}` in `path` is an Id unless `path_types` says."""
 
@@ -176,16 +192,24 @@ class ApiRoutes:
             parameters = _path_parameters(handler.__name__, path, path_types or {})
             self.endpoints.append(
                 Endpoint(
-                    method, path, handler, summary, tag, response, parameters, body, query, status
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    tag,
+                    response,
+                    parameters,
+                    body,
+                    query,
+                    status,
+                    token_in_query,
                 )
             )
             return handler
 
         return register
 
-    def install(
-        self, app: web.Application, principal_of: Callable[[web.Request], Awaitable[Principal]]
-    ) -> None:
+    def install(self, app: web.Application, principal_of: PrincipalOf) -> None:
         for endpoint in self.endpoints:
             app.router.add_route(
                 endpoint.method, self.prefix + endpoint.path, _view(endpoint, principal_of)
@@ -201,10 +225,10 @@ def _path_parameters(handler: str, path: str, types: Mapping[str, Any]) -> type[
 
 
 def _view(
-    endpoint: Endpoint, principal_of: Callable[[web.Request], Awaitable[Principal]]
-) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def view(request: web.Request) -> web.Response:
-        principal = await principal_of(request)
+    endpoint: Endpoint, principal_of: PrincipalOf
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def view(request: web.Request) -> web.StreamResponse:
+        principal = await principal_of(request, endpoint.token_in_query)
         call = Call(
             request=request,
             principal=principal,
@@ -215,6 +239,8 @@ def _view(
         result = await endpoint.handler(call)
         if isinstance(result, Download):
             return result.response()
+        if isinstance(result, Upgraded):
+            return result.response
         return web.Response(
             status=endpoint.status,
             text=result.model_dump_json(),

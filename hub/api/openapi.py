@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from hub.api.framework import ApiRoutes, Download, Endpoint
+from hub.api.framework import ApiRoutes, Download, Endpoint, Upgraded
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -70,6 +71,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             **{status: _error(status) for status in _error_statuses(endpoint)},
         },
     }
+    if endpoint.handler.__doc__:
+        operation["description"] = inspect.cleandoc(endpoint.handler.__doc__)
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,
@@ -86,6 +89,7 @@ _ERRORS = {
     "409": "the object's state does not allow this",
     "413": "the request body is larger than the server reads",
     "422": "invalid input; `fields` names each offending field",
+    "426": "a WebSocket endpoint asked without the WebSocket upgrade",
     "429": "too many requests without a valid token from this address; retry after Retry-After",
 }
 
@@ -100,6 +104,8 @@ _RETRY_AFTER = {
 
 def _error_statuses(endpoint: Endpoint) -> list[str]:
     """The errors this endpoint can answer: each only where the input it concerns exists."""
+    if endpoint.response is Upgraded:
+        return ["401", "422", "426", "429"] if endpoint.query is not None else ["401", "426", "429"]
     statuses = ["401", "403", "409", "429"]
     if endpoint.path_parameters.model_fields:
         statuses.append("404")
@@ -120,7 +126,9 @@ def _error(status: str) -> dict[str, Any]:
     return response
 
 
-def _success(response: type[BaseModel] | type[Download]) -> dict[str, Any]:
+def _success(response: type[BaseModel] | type[Download] | type[Upgraded]) -> dict[str, Any]:
+    if response is Upgraded:
+        return {"description": "switched to the WebSocket protocol"}
     if issubclass(response, Download):
         return {
             "description": "the file's bytes, with its own Content-Type, as an attachment",

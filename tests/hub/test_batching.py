@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,8 +12,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.batching import IngestBatcher
 from storage.sql import KeptConnection
-from timeline.domain import DomainEvent
+from timeline.domain import LoggedEvent
 from timeline.ingest import IngestOutcome
+
+AT = datetime(2026, 12, 7, tzinfo=UTC)
 
 
 class RecordingPipeline:
@@ -32,10 +35,13 @@ class RecordingPipeline:
         self.committed.append(list(requests))
         return IngestOutcome(
             appended=len(requests),
-            domain_events=[DomainEvent(1, "timeline.event_appended", {"r": r}) for r in requests],
+            logged=[
+                LoggedEvent(n, 1, "timeline.event_appended", {"r": r}, AT)
+                for n, r in enumerate(requests, start=1)
+            ],
         )
 
-    async def publish(self, events: list[DomainEvent]) -> None:
+    async def publish(self, events: list[LoggedEvent]) -> None:
         await asyncio.sleep(self.publish_seconds)
         if self.failing_publishes:
             self.failing_publishes -= 1

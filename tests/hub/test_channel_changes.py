@@ -4,9 +4,6 @@ process within seconds, without a restart."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,10 +13,9 @@ import pytest
 
 from channels.sms.simulate import inbound_sms_form, signed
 from hub.config import Settings
-from hub.context import Hub
-from tests.conftest import TEST_SECRET_KEY, free_port
-from tests.hub.test_cli import SWITCHBOARD, run
-from tests.workspace import OUR_NUMBER, SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace
+from tests.hub.test_cli import run
+from tests.serve_processes import ready, serving
+from tests.workspace import OUR_NUMBER, SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace_apart
 
 WITHIN_SECONDS = 5.0
 
@@ -27,40 +23,14 @@ WITHIN_SECONDS = 5.0
 @pytest.fixture
 def two_servers(database_url: str, tmp_path: Path) -> Iterator[list[str]]:
     """Two `switchboard serve` processes on the test's database; their base URLs."""
-    processes, urls = [], []
-    for number in range(2):
-        port = free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
-            "SWITCHBOARD_DATABASE_URL": database_url,
-            "SWITCHBOARD_SECRET_KEY": TEST_SECRET_KEY,
-            "SWITCHBOARD_PORT": str(port),
-        }
-        log = (tmp_path / f"serve-{number}.log").open("wb")
-        processes.append(subprocess.Popen([SWITCHBOARD, "serve"], env=env, stdout=log, stderr=log))
-        urls.append(f"http://127.0.0.1:{port}")
-    yield urls
-    for process in processes:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    with serving(database_url, tmp_path) as urls:
+        yield urls
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-async def _ready(http: aiohttp.ClientSession, base_url: str) -> None:
-    for _ in range(300):
-        try:
-            async with http.get(f"{base_url}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{base_url} did not start")
 
 
 async def _text(http: aiohttp.ClientSession, url: str, auth_token: str) -> int:
@@ -89,15 +59,11 @@ async def _all_answer(
 async def test_rotated_credentials_and_deactivation_reach_every_process_within_seconds(
     settings: Settings, database_url: str, two_servers: list[str], http: aiohttp.ClientSession
 ) -> None:
-    hub = Hub(settings)
-    try:
-        ws = await seed_workspace(hub)
-    finally:
-        await hub.stop()
+    ws = await seed_workspace_apart(settings)
     path = urlsplit(ws.sms_webhook_url).path
     urls = [base + path for base in two_servers]
     for base in two_servers:
-        await _ready(http, base)
+        await ready(http, base)
     assert [await _text(http, url, SMS_AUTH_TOKEN) for url in urls] == [200, 200]
 
     rotated = "rotated-auth-token-0123456789abcdef"

@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,12 @@ from hub.realtime import RedisBus
 from tests.channels.sms.fake_twilio import FakeTwilio
 from tests.conftest import TEST_SECRET_KEY
 from tests.workspace import SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace, sms_request
-from timeline.domain import DomainEvent
+from timeline.domain import LoggedEvent
 from timeline.models import Conversation, OutboundMessage
 from timeline.outbox import queue_reply
 
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
+AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -103,9 +105,9 @@ async def test_domain_events_reach_subscribers_in_another_process_through_redis(
     try:
         inbox = await subscriber.subscribe()
         await asyncio.sleep(0.2)  # let the SUBSCRIBE reach Redis
-        sent = DomainEvent(7, "conversation.assigned", {"conversation_id": 1, "agent_id": 2})
+        sent = LoggedEvent(5, 7, "conversation.assigned", {"conversation_id": 1, "agent_id": 2}, AT)
         await publisher.publish([sent])
-        assert await asyncio.wait_for(inbox.get(), timeout=5) == sent
+        assert await asyncio.wait_for(inbox.next(), timeout=5) == [sent]
     finally:
         await publisher.stop()
         await subscriber.stop()
@@ -134,9 +136,9 @@ async def test_a_process_listens_on_redis_only_while_it_has_subscribers(redis_ur
         assert await listeners_become(0) == 0
         again = await bus.subscribe()
         await asyncio.sleep(0.2)
-        sent = DomainEvent(7, "conversation.resolved", {"conversation_id": 3})
-        await probe.publish(channel, json.dumps([asdict(sent)]))
-        assert await asyncio.wait_for(again.get(), timeout=5) == sent
+        sent = LoggedEvent(6, 7, "conversation.resolved", {"conversation_id": 3}, AT)
+        await probe.publish(channel, json.dumps([{**asdict(sent), "logged_at": AT.isoformat()}]))
+        assert await asyncio.wait_for(again.next(), timeout=5) == [sent]
     finally:
         await bus.stop()
         await probe.aclose()

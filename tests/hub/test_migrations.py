@@ -141,7 +141,7 @@ async def test_0006_gives_existing_channels_a_key_and_keeps_each_receipt_once(
 
 
 async def test_0009_turns_tokens_stored_threads_and_sent_ids_into_keys(database_url: str) -> None:
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0007")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0008")
     thread = (
         '{"sender": "ann@x.test", "thread": {"message_id": "<c2@x>", "in_reply_to": ["<s1@y>"],'
         ' "references": ["<c1@x>", "<s1@y>"], "subject": "Re: Order"}}'
@@ -194,7 +194,7 @@ async def test_0009_turns_tokens_stored_threads_and_sent_ids_into_keys(database_
     stored = meta.meta if isinstance(meta.meta, dict) else json.loads(meta.meta)
     assert stored == {"sender": "ann@x.test"}
     assert await _differences(database_url) == []
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0007")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0008")
     tokens = await _rows(
         database_url, "SELECT id, reply_token, subject_token FROM conversations ORDER BY id"
     )

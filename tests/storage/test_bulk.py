@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from storage.bulk import (
     RowsInsert,
     RowsUpdate,
     UpdateRows,
+    append_rows,
     insert_returning_ids,
     insert_rows,
     insert_together,
@@ -233,3 +235,30 @@ async def test_a_naive_time_in_a_batch_is_refused(engine: AsyncEngine) -> None:
     with pytest.raises((ValueError, StatementError), match="naive datetime"):
         async with engine.begin() as conn:
             await insert_together(conn, RowsInsert(things, [_row("aware", []), naive]))
+
+
+async def test_appended_ids_ascend_in_commit_order(engine: AsyncEngine) -> None:
+    """A second writer of the log draws its ids only once the first has committed, so a reader
+    that has seen an id never sees a smaller one appear later."""
+    first_in = asyncio.Event()
+    first_may_commit = asyncio.Event()
+
+    async def first() -> list[int]:
+        async with engine.begin() as conn:
+            ids = await append_rows(conn, things, [_row("a", []), _row("b", [])])
+            first_in.set()
+            await first_may_commit.wait()
+            return ids
+
+    async def second() -> list[int]:
+        await first_in.wait()
+        async with engine.begin() as conn:
+            return await append_rows(conn, things, [_row("c", [])])
+
+    first_task, second_task = asyncio.create_task(first()), asyncio.create_task(second())
+    await first_in.wait()
+    await asyncio.sleep(0.3)
+    assert not second_task.done()  # waiting for the first to commit
+    first_may_commit.set()
+    first_ids, second_ids = await first_task, await second_task
+    assert max(first_ids) < min(second_ids) and first_ids == sorted(first_ids)

@@ -65,7 +65,15 @@ async def test_a_reply_is_queued_with_its_event_sanitized_and_audited(hub: Hub) 
         "queued",
     )
     assert [(e.type, e.data) for e in replied.events] == [
-        ("timeline.event_appended", {"event_id": replied.event_id, "kind": "message_sent"})
+        (
+            "timeline.event_appended",
+            {
+                "event_id": replied.event_id,
+                "kind": "message_sent",
+                "conversation_id": conversation_id,
+                "occurred_at": event.occurred_at.isoformat(),
+            },
+        )
     ]
     after = await conversation(hub, conversation_id)
     assert after.waiting_since is None and after.first_response_at is not None
@@ -151,7 +159,15 @@ async def test_a_note_is_kept_for_agents_and_told_of(hub: Hub) -> None:
         ).one()
     assert (event.kind, event.direction, event.body) == ("note", "internal", "VIP")
     assert [(e.type, e.data) for e in noted.events] == [
-        ("timeline.event_appended", {"event_id": noted.event_id, "kind": "note"})
+        (
+            "timeline.event_appended",
+            {
+                "event_id": noted.event_id,
+                "kind": "note",
+                "conversation_id": conversation_id,
+                "occurred_at": event.occurred_at.isoformat(),
+            },
+        )
     ]
     assert (await audit_actions(hub))[-1] == "conversation.noted"
 

@@ -93,10 +93,11 @@ async def append_note(
     conversation_id: int,
     author_user_id: int,
     body: str,
-) -> int:
-    """An internal note on the customer's timeline, seen by agents only; its event's id."""
+) -> tuple[int, datetime]:
+    """An internal note on the customer's timeline, seen by agents only; its event's id and
+    time."""
     now = datetime.now(UTC)
-    return (
+    event_id = (
         await conn.execute(
             events.insert().returning(events.c.id),
             {
@@ -114,3 +115,4 @@ async def append_note(
             },
         )
     ).scalar_one()
+    return event_id, now

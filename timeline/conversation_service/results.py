@@ -4,11 +4,12 @@ caused, for the caller to publish once it has committed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from timeline.conversation_service.agents import AgentState
 from timeline.conversation_service.state import ConversationState
-from timeline.domain import Assignment, DomainEvent
+from timeline.domain import Assignment, DomainEvent, appended_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +62,12 @@ def each_assigned(workspace_id: int, assignments: list[Assignment]) -> list[Doma
     return [assigned(workspace_id, a.conversation_id, a.agent_id) for a in assignments]
 
 
-def appended(workspace_id: int, event_id: int, kind: str) -> DomainEvent:
+def appended(
+    workspace_id: int, event_id: int, kind: str, conversation_id: int, occurred_at: datetime
+) -> DomainEvent:
     """An event appended to a customer's timeline (a reply, a note)."""
     return DomainEvent(
-        workspace_id, "timeline.event_appended", {"event_id": event_id, "kind": kind}
+        workspace_id,
+        "timeline.event_appended",
+        appended_data(event_id, kind, conversation_id, occurred_at),
     )

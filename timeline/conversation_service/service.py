@@ -89,7 +89,13 @@ class ConversationService:
         await _audit(
             conn, actor, "conversation.replied", conversation, message_id=queued.message_id
         )
-        event = appended(actor.workspace_id, queued.event_id, "message_sent")
+        event = appended(
+            actor.workspace_id,
+            queued.event_id,
+            "message_sent",
+            conversation.id,
+            queued.occurred_at,
+        )
         return Replied(queued.event_id, queued.message_id, [event])
 
     async def note(
@@ -97,7 +103,7 @@ class ConversationService:
     ) -> Noted:
         """An internal note on the conversation, for agents' eyes only."""
         conversation = await find_conversation(conn, actor.workspace_id, conversation_id)
-        event_id = await append_note(
+        event_id, noted_at = await append_note(
             conn,
             workspace_id=actor.workspace_id,
             customer_id=conversation.customer_id,
@@ -106,7 +112,8 @@ class ConversationService:
             body=body,
         )
         await _audit(conn, actor, "conversation.noted", conversation, event_id=event_id)
-        return Noted(event_id, [appended(actor.workspace_id, event_id, "note")])
+        event = appended(actor.workspace_id, event_id, "note", conversation.id, noted_at)
+        return Noted(event_id, [event])
 
     async def assign(
         self, conn: AsyncConnection, actor: Actor, conversation_id: int, agent_id: int | None

@@ -17,6 +17,7 @@ from timeline.models.conversations import (
     TimelineEvent,
 )
 from timeline.models.customers import Consent, Customer, Identity
+from timeline.models.domain_log import LoggedDomainEvent
 from timeline.models.intake import QuarantinedPayload, RawPayloadRecord
 from timeline.models.people import Role, Team, TeamMember, User, Workspace
 from timeline.models.routing import RoutingCursor
@@ -35,6 +36,7 @@ __all__ = [
     "DeliveryReceipt",
     "EventAttachment",
     "Identity",
+    "LoggedDomainEvent",
     "MessageVersion",
     "OutboundMessage",
     "PullLease",

@@ -1,7 +1,7 @@
 """Threading by keys: one table of typed thread keys per channel account; edits keep versions.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07
 
 `thread_keys` gains the key's kind (the adapter's label), the message that carries it and what a
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
