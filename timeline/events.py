@@ -82,9 +82,9 @@ class Threading:
 
     The core looks up `refers_to` in order and joins the first conversation it knows; when none
     is known, a message that `continues_sender` joins its sender's newest conversation on the
-    channel account (SMS, a chat), and one that does not opens a new conversation (email: a new
-    subject is a new matter). The message's own `keys` are then registered for its conversation,
-    so that later messages naming them find it.
+    channel account (a text thread, a chat), and one that does not opens a new conversation (a
+    new subject in a mailbox is a new matter). The message's own `keys` are then registered for
+    its conversation, so that later messages naming them find it.
     """
 
     keys: tuple[ThreadKey, ...] = ()
