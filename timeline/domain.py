@@ -34,21 +34,6 @@ class LoggedEvent:
     logged_at: datetime
 
 
-def appended_data(
-    event_id: int, kind: str, conversation_id: int | None, occurred_at: datetime, **more: Any
-) -> dict[str, Any]:
-    """What `timeline.event_appended` tells of an event appended to a customer's timeline
-    (a message in or out, a note): enough for listeners to keep their facts without reading it
-    back."""
-    return {
-        "event_id": event_id,
-        "kind": kind,
-        "conversation_id": conversation_id,
-        "occurred_at": occurred_at.isoformat(),
-        **more,
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class Listener:
     """Hears the logged domain events of `types`, after their commit, in log order, at least once.

@@ -38,8 +38,8 @@ from timeline.domain import (
     DomainEventPublisher,
     LoggedEvent,
     Router,
-    appended_data,
 )
+from timeline.domain_events import appended, assigned, conversation_event
 from timeline.edits import BatchEdits, look_up_edits
 from timeline.event_log import record
 from timeline.events import (
@@ -450,36 +450,26 @@ def _domain_events(plan: IngestPlan, written: Written, outcome: IngestOutcome) -
             else None
         )
         if kind:
-            conversation_id = written.conversation_id(change)
             events.append(
-                DomainEvent(change.workspace_id, kind, {"conversation_id": conversation_id})
+                conversation_event(change.workspace_id, kind, written.conversation_id(change))
             )
-    for appended, event_id in zip(plan.appended, written.event_ids, strict=True):
+    for each, event_id in zip(plan.appended, written.event_ids, strict=True):
+        conversation = each.conversation
         events.append(
-            DomainEvent(
-                appended.channel.workspace_id,
-                "timeline.event_appended",
-                appended_data(
-                    event_id,
-                    event_kind(appended.event),
-                    written.conversation_id(appended.conversation)
-                    if appended.conversation
-                    else None,
-                    appended.event.occurred_at,
-                    channel_account_id=appended.channel.channel_account_id,
-                    **({"automated": True} if _automated(appended.event) else {}),
-                ),
+            appended(
+                each.channel.workspace_id,
+                event_id,
+                event_kind(each.event),
+                written.conversation_id(conversation) if conversation else None,
+                each.event.occurred_at,
+                channel_account_id=each.channel.channel_account_id,
+                **({"automated": True} if _automated(each.event) else {}),
             )
         )
     workspace_of = {written.conversation_id(c): c.workspace_id for c in plan.conversations}
     for assignment in outcome.assignments:
-        events.append(
-            DomainEvent(
-                workspace_of[assignment.conversation_id],
-                "conversation.assigned",
-                {"conversation_id": assignment.conversation_id, "agent_id": assignment.agent_id},
-            )
-        )
+        workspace_id = workspace_of[assignment.conversation_id]
+        events.append(assigned(workspace_id, assignment.conversation_id, assignment.agent_id))
     return events
 
 

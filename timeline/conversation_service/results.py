@@ -4,12 +4,10 @@ caused, for the caller to publish once it has committed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from timeline.conversation_service.agents import AgentState
 from timeline.conversation_service.state import ConversationState
-from timeline.domain import Assignment, DomainEvent, appended_data
+from timeline.domain import DomainEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,32 +40,3 @@ class Woken:
 class AvailabilitySet:
     agent: AgentState
     events: list[DomainEvent]
-
-
-def conversation_event(
-    workspace_id: int, type: str, conversation_id: int, **data: Any
-) -> DomainEvent:
-    return DomainEvent(workspace_id, type, {"conversation_id": conversation_id, **data})
-
-
-def assigned(workspace_id: int, conversation_id: int, agent_id: int | None) -> DomainEvent:
-    """`conversation.assigned`: one for each assignment the service makes or routing makes for
-    it (agent None: unassigned)."""
-    return conversation_event(
-        workspace_id, "conversation.assigned", conversation_id, agent_id=agent_id
-    )
-
-
-def each_assigned(workspace_id: int, assignments: list[Assignment]) -> list[DomainEvent]:
-    return [assigned(workspace_id, a.conversation_id, a.agent_id) for a in assignments]
-
-
-def appended(
-    workspace_id: int, event_id: int, kind: str, conversation_id: int, occurred_at: datetime
-) -> DomainEvent:
-    """An event appended to a customer's timeline (a reply, a note)."""
-    return DomainEvent(
-        workspace_id,
-        "timeline.event_appended",
-        appended_data(event_id, kind, conversation_id, occurred_at),
-    )

@@ -25,10 +25,6 @@ from timeline.conversation_service.results import (
     Noted,
     Replied,
     Woken,
-    appended,
-    assigned,
-    conversation_event,
-    each_assigned,
 )
 from timeline.conversation_service.snoozing import open_due, wake_time
 from timeline.conversation_service.state import (
@@ -38,6 +34,7 @@ from timeline.conversation_service.state import (
     set_columns,
 )
 from timeline.domain import AgentLoad, Assignment, DomainEvent, Router, RoutingRequest
+from timeline.domain_events import appended, assigned, conversation_event, each_assigned
 from timeline.errors import Forbidden
 from timeline.models import ConversationStatus as Status
 from timeline.models.people import Availability
