@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from hub.access_log import RedactingAccessLogger
 from hub.errors import status_response
 
 
@@ -64,7 +65,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    runner = HubRunner(app, access_log=access_log)
+    runner = HubRunner(app, access_log=access_log, access_log_class=RedactingAccessLogger)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
