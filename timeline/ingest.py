@@ -155,11 +155,8 @@ class IngestPipeline:
         self, source: AsyncEngine | KeptConnection, requests: list[IngestRequest]
     ) -> IngestOutcome:
         batch = _Batch.of(requests)
-        if any(_is_forward(event) for _, event in batch.candidates):
-            async with write_transaction(source) as conn:  # forwarders looked up inside
-                return await _logged(conn, await self._persist(conn, batch))
         async with write_transaction(source, locks=batch.locks()) as conn:
-            return await _logged(conn, await self._write(conn, batch))
+            return await _logged(conn, await self._persist(conn, batch))
 
     async def publish(self, events: list[LoggedEvent]) -> None:
         """Hand what a committed batch did (its logged domain events) to listeners and the
@@ -170,13 +167,14 @@ class IngestPipeline:
     async def persist(self, conn: AsyncConnection, requests: list[IngestRequest]) -> IngestOutcome:
         """Everything the pipeline writes, its domain events logged last, inside the caller's
         transaction (which may go on, briefly: until it ends, other writers of the log wait)."""
+        batch = _Batch.of(requests)
         async with keyed_plans(conn):
-            return await _logged(conn, await self._persist(conn, _Batch.of(requests)))
+            await lock_keys(conn, batch.locks())
+            return await _logged(conn, await self._persist(conn, batch))
 
     async def _persist(self, conn: AsyncConnection, batch: _Batch) -> IngestOutcome:
-        batch = await _file_forwards_under_their_author(conn, batch)
-        await lock_keys(conn, batch.locks())
-        return await self._write(conn, batch)
+        """The batch's writes, its locks held (they cover forwarded mail's authors too)."""
+        return await self._write(conn, await _file_forwards_under_their_author(conn, batch))
 
     async def _write(self, conn: AsyncConnection, batch: _Batch) -> IngestOutcome:
         """The batch's writes, its locks held, planned as storage.sql.KEYED_PLANS says: read
@@ -352,7 +350,8 @@ class _Batch:
 
     def locks(self) -> list[tuple[str, str]]:
         """What concurrent batches must not write at once: the events, the messages edited,
-        and their senders."""
+        their senders, and the authors of forwarded mail (whichever of the two it is filed
+        under), taken as the transaction begins."""
         return [
             *(("event", f"{e.channel_account_id}:{e.external_id}") for _, e in self.candidates),
             *(
@@ -364,6 +363,19 @@ class _Batch:
                 ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
                 for (c, _), k in zip(self.candidates, self.keys, strict=True)
             ),
+            *(
+                ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
+                for c, k in self._forwarded_authors()
+            ),
+        ]
+
+    def _forwarded_authors(self) -> list[tuple[ChannelContext, IdentityKey]]:
+        """Who wrote the forwarded messages: the sender a message is filed under when the one
+        forwarding it turns out to be a colleague (known only once the transaction reads)."""
+        return [
+            (ctx, lenient_key(event.forwarded_from, ctx.default_country))
+            for ctx, event in self.candidates
+            if isinstance(event, MessageReceived) and event.forwarded_from is not None
         ]
 
 

@@ -210,3 +210,25 @@ async def test_a_batch_with_a_forwarded_message_files_it_under_the_forwarded_aut
     async with hub.engine.connect() as conn:
         senders = set((await conn.execute(select(Identity.value))).scalars().all())
     assert senders == {"ann@customer.test", "+14155550199"}
+
+
+async def test_a_forward_and_its_author_writing_at_once_make_one_customer(hub: Hub) -> None:
+    """The batch filing a colleague's forward under its author holds that author's lock from
+    the start, so a concurrent batch of the author's own mail cannot create them a second time."""
+    ws = await seed_workspace(hub)
+    for round_ in range(8):
+        author = f"author{round_}@customer.test"
+        sms = sms_request(ws, f"FWD-{round_}", "+14155550123")
+        forwarded = replace(
+            sms.events[0],
+            sender=ExternalIdentity(IdentityKind.EMAIL, "agent0@acme.test"),  # a colleague
+            forwarded_from=ExternalIdentity(IdentityKind.EMAIL, author),
+        )
+        own = sms_request(ws, f"OWN-{round_}", "+14155550123")
+        own_mail = replace(own.events[0], sender=ExternalIdentity(IdentityKind.EMAIL, author))
+        outcomes = await asyncio.gather(
+            hub.pipeline.ingest([IngestRequest(sms.channel, sms.raw, [forwarded])]),
+            hub.pipeline.ingest([IngestRequest(own.channel, own.raw, [own_mail])]),
+        )
+        assert [o.appended for o in outcomes] == [1, 1]
+        assert await _count(hub, Identity, Identity.value == author) == 1
