@@ -34,7 +34,12 @@ class SignatureInvalid(Exception):
 
 
 class TransientSendError(Exception):
-    """Sending failed in a way that may succeed later: retry with backoff."""
+    """Sending failed in a way that may succeed later: retry with backoff, or after
+    `retry_after` seconds when the provider said how long to wait (flood control)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentSendError(Exception):
