@@ -26,8 +26,7 @@ class RetryLater(TransientSendError):
     """Telegram's flood control: send again after `retry_after` seconds, not before."""
 
     def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
 
 
 class RecipientUnreachable(PermanentSendError):
