@@ -132,7 +132,12 @@ class TelegramBotAdapter:
                 answer = await send(chat_id, upload, reply_parameters=reply if not sent else None)
                 sent.append(answer.message_id)
         except TelegramError as error:
-            raise send_failure(error, [self._token]) from None
+            failure = send_failure(error, [self._token])
+            if sent:  # sending it all again would repeat what the customer already has
+                raise PermanentSendError(
+                    f"only {len(sent)} part(s) were sent, then: {failure}"
+                ) from None
+            raise failure from None
         if not sent:
             raise PermanentSendError("the message has neither text nor files")
         return SendResult(

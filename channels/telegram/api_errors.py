@@ -47,8 +47,9 @@ def send_failure(
 ) -> TransientSendError | PermanentSendError:
     """The send error for a python-telegram-bot error, its message free of bot tokens.
 
-    A timeout is transient but ambiguous: Telegram may have sent the message before the
-    answer was lost, and the Bot API has no idempotency key to ask it.
+    A timeout fails the message: Telegram may have sent it before the answer was lost, and
+    the Bot API has no idempotency key to ask, so sending it again automatically could
+    reach the customer twice; the agent is told, and can send it again.
     """
     message = scrub(error.message, tokens)
     if isinstance(error, RetryAfter):
@@ -67,7 +68,10 @@ def send_failure(
             "Telegram rejected the bot token (revoked or regenerated in BotFather?)"
         )
     if isinstance(error, TimedOut):
-        return TransientSendError(f"Telegram did not answer in time (it may have sent): {message}")
+        return PermanentSendError(
+            "Telegram did not answer in time: the message may have reached the customer, so it "
+            f"is not sent again automatically ({message})"
+        )
     if isinstance(error, BadRequest):
         return PermanentSendError(f"Telegram refused: {message}")
     if isinstance(error, NetworkError):

@@ -110,3 +110,13 @@ async def test_nothing_to_send_or_no_one_to_send_it_to_fails(
                 message_id=1, channel_account_id=1, recipient=phone, body="x", idempotency_key="k"
             )
         )
+
+
+async def test_a_failure_after_a_first_part_went_out_is_not_retried(
+    adapter: TelegramBotAdapter, fake_bot_api: FakeBotApi
+) -> None:
+    fake_bot_api.retry_after("sendPhoto", 5)
+    photo = Attachment("map.png", "image/png", content=b"\x89PNG...")
+    with pytest.raises(PermanentSendError, match=r"only 1 part\(s\) were sent, then: .*wait 5"):
+        await adapter.send(message("Here is the map:", attachments=(photo,)))
+    assert len(fake_bot_api.calls_of("sendMessage")) == 1
