@@ -60,6 +60,7 @@ from timeline.models import RawPayloadRecord, TimelineEvent, User
 from timeline.storable import storable
 from timeline.thread_keys import conversations_by_key
 from timeline.threading import ChannelHandle, by_handle, newest_conversations
+from timeline.vouched_identities import VouchedIdentity, join_vouched
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ class IngestPipeline:
         await store_attachments(conn, appended, written.event_ids)
         stored = ((w, e, i) for (w, e), i in zip(appended, written.event_ids, strict=True))
         await _apply_edits(conn, edits, stored, outcome)
+        await join_vouched(conn, _vouched(plan, written))
         outcome.assignments = [
             Assignment(written.conversation_id(change), change.assignee_id)
             for change in routed
@@ -252,6 +254,21 @@ async def _apply_edits(
     published = await edits.apply(conn, appended)
     outcome.edits += len(published)
     outcome.domain_events.extend(published)
+
+
+def _vouched(plan: IngestPlan, written: Written) -> list[VouchedIdentity]:
+    """The identities the batch's messages vouch are their senders', with the senders'
+    customers."""
+    return [
+        VouchedIdentity(
+            appended.channel.workspace_id,
+            written.identity(appended.sender).customer_id,
+            lenient_key(identity, appended.channel.default_country),
+        )
+        for appended in plan.appended
+        if isinstance(appended.event, MessageReceived)
+        for identity in appended.event.vouched
+    ]
 
 
 def _is_forward(event: InboundEvent) -> bool:
@@ -345,6 +362,12 @@ class _Batch:
             *(
                 ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
                 for (c, _), k in zip(self.candidates, self.keys, strict=True)
+            ),
+            *(
+                ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
+                for c, e in self.candidates
+                if isinstance(e, MessageReceived)
+                for k in (lenient_key(identity, c.default_country) for identity in e.vouched)
             ),
         ]
 
