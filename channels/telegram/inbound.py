@@ -12,6 +12,7 @@ from channels.telegram.update import ChatType, ParsedUpdate, TelegramMessage
 from timeline.events import (
     Attachment,
     ConsentChanged,
+    ExternalIdentity,
     InboundEvent,
     MessageEdited,
     MessageReceived,
@@ -66,6 +67,7 @@ def events_of(update: ParsedUpdate, raw: RawPayload, rules: InboundRules) -> lis
             for media in message.media
         ),
         extra=_extra(message),
+        vouched=_senders_own_phone(message),
     )
     command = message.command
     if command is None or command.consent is None or not command.is_for(rules.bot_username):
@@ -86,6 +88,15 @@ def _check_served(message: TelegramMessage, rules: InboundRules) -> None:
         raise UnsupportedUpdate(
             f"message:{chat}", f"chat {message.chat.id} is a {chat} chat, which is not served"
         )
+
+
+def _senders_own_phone(message: TelegramMessage) -> tuple[ExternalIdentity, ...]:
+    """The phone of a contact card of the sender's own account: Telegram vouches it is theirs.
+    Anyone else's card is what the message says, not who wrote it."""
+    contact = message.contact
+    if contact is None or not contact.is_senders_own or contact.phone is None:
+        return ()
+    return (contact.phone,)
 
 
 def _extra(message: TelegramMessage) -> tuple[tuple[str, str], ...]:

@@ -19,7 +19,7 @@ from hub.channel_directory import Channel
 from hub.context import Hub
 from hub.sending import send_message
 from tests.conftest import ServedHub
-from tests.workspace import SeededWorkspace, seed_workspace
+from tests.workspace import SeededWorkspace, seed_workspace, sms_request
 from timeline.models import Conversation, OutboundMessage, TimelineEvent
 
 from .accounts import SECRET, telegram_channel
@@ -78,10 +78,12 @@ async def _reply(http: aiohttp.ClientSession, served: ServedHub, ws: SeededWorks
         return (await answer.json())["message_id"]
 
 
-async def test_text_photo_voice_edit_and_contact_land_on_one_timeline(
+async def test_text_photo_voice_edit_and_contact_land_on_one_timeline_with_the_sms_history(
     served_hub: ServedHub, fake_bot_api: FakeBotApi, http: aiohttp.ClientSession
 ) -> None:
     hub, ws, channel = await _setup(served_hub, fake_bot_api)
+    # The same person texted before, from the number their contact card will carry.
+    await hub.pipeline.ingest([sms_request(ws, "SM1", "+98 912 123 4567")])
     original = update("message_received__text")
     original["message"].update(message_id=119, text="I ordered the green one", date=1796550480)
     del original["message"]["entities"]
@@ -100,13 +102,18 @@ async def test_text_photo_voice_edit_and_contact_land_on_one_timeline(
         rows = (
             await conn.execute(
                 select(
-                    TimelineEvent.customer_id, TimelineEvent.conversation_id, TimelineEvent.kind
-                ).where(TimelineEvent.channel_account_id == channel.context.channel_account_id)
+                    TimelineEvent.customer_id,
+                    TimelineEvent.conversation_id,
+                    TimelineEvent.kind,
+                    TimelineEvent.channel_account_id,
+                )
             )
         ).all()
-    assert len({row.customer_id for row in rows}) == 1
-    assert len({row.conversation_id for row in rows if row.kind == "message_received"}) == 1
-    assert sorted(row.kind for row in rows).count("message_received") == 5
+    telegram = [row for row in rows if row.channel_account_id == channel.context.channel_account_id]
+    assert len({row.customer_id for row in rows}) == 1  # the SMS history's customer
+    assert len({row.conversation_id for row in telegram}) == 1
+    assert [row.kind for row in telegram].count("message_received") == 5
+    assert len(rows) - len(telegram) == 1
     async with http.get(
         f"{served_hub.base_url}/api/v1/customers/{rows[0].customer_id}/timeline",
         headers={"Authorization": f"Bearer {ws.token}"},

@@ -130,3 +130,11 @@ def test_an_unsupported_type_is_logged_once(caplog: pytest.LogCaptureFixture) ->
         with pytest.raises(UnsupportedUpdate):
             bot.parse(raw("unsupported__inline_query"))
     assert [record.getMessage().count("poll") for record in caplog.records] == [1, 0]
+
+
+def test_only_a_contact_card_of_the_senders_own_vouches_for_its_phone() -> None:
+    (own,) = adapter().parse(raw("message_received__contact_own"))
+    (other,) = adapter().parse(raw("message_received__contact_other"))
+    assert isinstance(own, MessageReceived) and isinstance(other, MessageReceived)
+    assert own.vouched == (ExternalIdentity(IdentityKind.PHONE, "+989121234567"),)
+    assert other.vouched == ()
