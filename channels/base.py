@@ -46,6 +46,12 @@ class PermanentSendError(Exception):
     """Sending failed for good: mark the message failed and show the agent this reason."""
 
 
+class RecipientUnreachable(PermanentSendError):
+    """Nothing sent to this recipient on this channel arrives (they blocked the bot, deleted
+    their account): the message fails, and the recipient's identity is marked unreachable with
+    this reason, for agents to see before they write again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a channel can carry; the core reads these instead of testing a channel's kind."""

@@ -6,12 +6,19 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from channels.base import OutboundMessage, PermanentSendError, SendResult, TransientSendError
+from channels.base import (
+    OutboundMessage,
+    PermanentSendError,
+    RecipientUnreachable,
+    SendResult,
+    TransientSendError,
+)
 from hub.channel_directory import UnknownChannel
 from timeline.events import ExternalIdentity, IdentityKind, ThreadKey
 from timeline.outbox import (
     ClaimedMessage,
     claim,
+    mark_unreachable,
     record_failure,
     record_retry,
     record_sent,
@@ -70,6 +77,8 @@ async def send_message(hub: Hub, message_id: int) -> None:
     except PermanentSendError as error:
         async with hub.engine.begin() as conn:
             await record_failure(conn, message, str(error))
+            if isinstance(error, RecipientUnreachable):
+                await mark_unreachable(conn, message, str(error))
         log.info("message %s failed permanently: %s", message.id, error)
         return
     async with hub.engine.begin() as conn:

@@ -205,6 +205,17 @@ async def record_failure(conn: AsyncConnection, message: ClaimedMessage, reason:
     )
 
 
+async def mark_unreachable(conn: AsyncConnection, message: ClaimedMessage, reason: str) -> None:
+    """The message's recipient cannot be reached on its channel: say so on their identity."""
+    await conn.execute(
+        update(identities)
+        .where(identities.c.workspace_id == message.workspace_id)
+        .where(identities.c.kind == message.recipient_kind)
+        .where(identities.c.value == message.recipient_value)
+        .values(unreachable_reason=storable_text(reason)[:500], unreachable_since=datetime.now(UTC))
+    )
+
+
 async def due_message_ids(conn: AsyncConnection, limit: int = 500) -> list[int]:
     """Queued messages whose next attempt is due and that no worker holds."""
     now = datetime.now(UTC)
