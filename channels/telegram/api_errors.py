@@ -16,7 +16,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from channels.base import PermanentSendError, TransientSendError
+from channels.base import PermanentSendError, RecipientUnreachable, TransientSendError
 from channels.telegram.scrub import scrub
 
 _UNREACHABLE = ("bot was blocked by the user", "user is deactivated")
@@ -27,11 +27,6 @@ class RetryLater(TransientSendError):
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message, retry_after=retry_after)
-
-
-class RecipientUnreachable(PermanentSendError):
-    """The customer blocked the bot or deleted their account: nothing will reach them here
-    until they write again, so their Telegram identity is to be marked unreachable."""
 
 
 class ChatUpgraded(PermanentSendError):

@@ -20,7 +20,7 @@ from hub.context import Hub
 from hub.sending import send_message
 from tests.conftest import ServedHub
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
-from timeline.models import Conversation, OutboundMessage, TimelineEvent
+from timeline.models import Conversation, Customer, OutboundMessage, TimelineEvent
 
 from .accounts import SECRET, telegram_channel
 from .fake_bot_api import FakeBotApi
@@ -162,7 +162,7 @@ async def test_flood_control_delays_the_reply_by_what_telegram_asks(
     assert len(fake_bot_api.calls_of("sendMessage")) == 1
 
 
-async def test_a_customer_who_blocked_the_bot_fails_the_reply_with_the_reason(
+async def test_a_customer_who_blocked_the_bot_fails_the_reply_and_is_marked_unreachable(
     served_hub: ServedHub, fake_bot_api: FakeBotApi, http: aiohttp.ClientSession
 ) -> None:
     hub, ws, channel = await _setup(served_hub, fake_bot_api)
@@ -180,3 +180,11 @@ async def test_a_customer_who_blocked_the_bot_fails_the_reply_with_the_reason(
     ) as answer:
         assert "bot was blocked by the user" in (await answer.json())["error"]
     assert await _scalar(hub, select(func.count()).select_from(OutboundMessage)) == 1
+    customer_id = await _scalar(hub, select(Customer.id))
+    async with http.get(
+        f"{served_hub.base_url}/api/v1/customers/{customer_id}",
+        headers={"Authorization": f"Bearer {ws.token}"},
+    ) as answer:
+        (identity,) = (await answer.json())["identities"]
+    assert identity["kind"] == "telegram"
+    assert "bot was blocked by the user" in identity["unreachable"]
