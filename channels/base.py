@@ -244,6 +244,10 @@ class ProviderSpec:
     """What the provider offers; an account with several uses its `transport` setting."""
     check: Callable[[ChannelConfig], Awaitable[None]] | None = None
     """Asks the provider whether the account works; raises CheckFailed saying why not."""
+    register: Callable[[ChannelConfig], Awaitable[None]] | None = None
+    """Tells the provider where to deliver, once the account exists and its config carries its
+    webhook URL (Telegram: setWebhook with the secret token); raises CheckFailed saying why
+    not. Run by `channel add` and whenever the hub starts serving, for webhook accounts."""
     demo: Callable[[str | None], DemoAccount] | None = None
     """The demo account, its provider API at the given base URL when one is given."""
     address: Callable[[str | None, Mapping[str, str]], str] = lambda given, _: given or ""
