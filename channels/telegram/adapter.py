@@ -40,8 +40,18 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 SCRUBBER = TokenScrubber()
-"""Scrubs the tokens of every bot this process runs from the adapter's own log records."""
+"""Scrubs the tokens of every bot this process runs from log records: the adapter's own, and
+those of the libraries that put the Bot API's URLs (the token in their path) in theirs."""
 log.addFilter(SCRUBBER)
+
+
+def _scrub_every_handler() -> None:
+    """The scrubber on the root logger's handlers, which every library's records reach
+    (python-telegram-bot logs under many names); those are set up once the process starts,
+    before any account's adapter is made."""
+    for handler in logging.getLogger().handlers:
+        if SCRUBBER not in handler.filters:
+            handler.addFilter(SCRUBBER)
 
 
 class TelegramBotAdapter:
@@ -73,6 +83,7 @@ class TelegramBotAdapter:
         self._bot: Bot | None = None
         self._unsupported_seen: set[str] = set()
         SCRUBBER.tokens.add(self._token)
+        _scrub_every_handler()
 
     # -- inbound ---------------------------------------------------------------------------
 

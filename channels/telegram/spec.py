@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from telegram import Bot
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
 from channels.base import (
     ChannelConfig,
@@ -20,6 +21,7 @@ from channels.base import (
 from channels.telegram.adapter import DEFAULT_BASE_URL, TelegramBotAdapter
 from channels.telegram.scrub import scrub
 from channels.telegram.secret_token import HEADER, is_valid_secret_token
+from channels.telegram.update import HANDLED_UPDATE_TYPES
 from channels.telegram.webhook_secret import webhook_secret
 
 TOKEN_PATTERN = r"^[0-9]{5,16}:[A-Za-z0-9_-]{30,64}$"
@@ -56,15 +58,34 @@ class BotSettings(BaseModel):
 async def check_bot(config: ChannelConfig) -> None:
     """getMe with the token; for polling, also that no webhook is set (Telegram refuses
     getUpdates while one is)."""
-    adapter = TelegramBotAdapter(config)
-    token = config.credentials["bot_token"]
-    try:
-        bot = adapter.bot()
+    async with _asking(config) as bot:
         await bot.get_me()
         if BotSettings.model_validate(dict(config.settings)).transport is Transport.POLLING:
             await _no_webhook(bot)
+
+
+async def register_webhook(config: ChannelConfig) -> None:
+    """setWebhook: Telegram posts the update types the channel reads to the account's URL,
+    with its secret token."""
+    async with _asking(config) as bot:
+        await bot.set_webhook(
+            url=config.webhook_url or "",
+            secret_token=webhook_secret(config.credentials),
+            allowed_updates=list(HANDLED_UPDATE_TYPES),
+        )
+
+
+@asynccontextmanager
+async def _asking(config: ChannelConfig) -> AsyncIterator[Bot]:
+    """The account's bot, its refusals turned into CheckFailed in words free of its token."""
+    adapter = TelegramBotAdapter(config)
+    token = config.credentials["bot_token"]
+    try:
+        yield adapter.bot()
     except InvalidToken:
         raise CheckFailed("Telegram rejected the bot token (revoked, or mistyped?)") from None
+    except BadRequest as error:  # a NetworkError to python-telegram-bot, but an answer
+        raise CheckFailed(f"Telegram refused: {scrub(error.message, [token])}") from None
     except NetworkError as error:
         raise CheckFailed(f"cannot reach the Bot API: {scrub(error.message, [token])}") from None
     except TelegramError as error:
@@ -125,6 +146,7 @@ SPEC = ChannelSpec(
             settings=BotSettings,
             transports=(Transport.WEBHOOK, Transport.POLLING),
             check=check_bot,
+            register=register_webhook,
             demo=demo_bot,
             address=bot_address,
             signed_headers=with_secret_token,

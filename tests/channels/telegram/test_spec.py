@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from channels.base import ChannelConfig, CheckFailed, Transport, WebhookRequest
 from channels.telegram.adapter import TelegramBotAdapter
-from channels.telegram.spec import SPEC, bot_address, check_bot, demo_bot
+from channels.telegram.spec import SPEC, bot_address, check_bot, demo_bot, register_webhook
 from channels.telegram.webhook_secret import webhook_secret
 from hub.provisioning import draft_account
 
@@ -81,3 +83,22 @@ def test_the_demo_accounts_webhooks_verify_with_the_headers_its_spec_signs() -> 
         account.credentials, "https://hub/x", b"{}", "application/json"
     )
     adapter.verify(WebhookRequest("https://hub/x", headers, b"{}", "application/json"))
+
+
+async def test_the_webhook_is_set_with_the_secret_and_the_types_the_channel_reads() -> None:
+    fake = FakeBotApi(allow_any_webhook_url=True)
+    await fake.start()
+    try:
+        url = "http://127.0.0.1:8080/webhooks/telegram/telegram-bot-api/key"
+        await register_webhook(replace(config(fake), webhook_url=url))
+        assert fake.webhook.url == url
+        assert fake.webhook.secret_token == webhook_secret({"bot_token": DEFAULT_TOKEN})
+        assert fake.allowed_updates == {"message", "edited_message"}
+    finally:
+        await fake.close()
+
+
+async def test_a_refused_webhook_url_is_named(fake_bot_api: FakeBotApi) -> None:
+    refused = replace(config(fake_bot_api), webhook_url="http://127.0.0.1:8080/webhooks/x")
+    with pytest.raises(CheckFailed, match="(?i)Telegram refused: bad webhook: an https url"):
+        await register_webhook(refused)
