@@ -189,6 +189,20 @@ class ChannelAdapter(Protocol):
 
 
 @runtime_checkable
+class AttachmentFetcher(Protocol):
+    """An adapter whose payloads name files rather than carry them (Telegram's file ids): it
+    fetches their bytes between parsing, which stays pure, and storing."""
+
+    async def fetch_attachments(
+        self, raw: RawPayload, events: list[InboundEvent]
+    ) -> list[InboundEvent]:
+        """`events` (what `parse` made of `raw`) with their attachments' bytes, within the
+        channel's size limit (larger ones keep their metadata, `too_large`). A failure that a
+        later try may not meet (the provider unreachable) raises: nothing is stored, and the
+        provider's retry, or the next pull, brings the payload again."""
+
+
+@runtime_checkable
 class PullTransport(Protocol):
     """An adapter that fetches from its provider (IMAP, polling) instead of receiving webhooks."""
 

@@ -10,6 +10,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from channels.base import (
 )
 from hub import leases
 from hub.channel_directory import RECHECK_SECONDS, Channel, UnknownChannel
-from hub.intake import parse_payload
+from hub.intake import parse_payload, with_files
 from hub.log_text import printable
 from storage.sql import insert_ignoring_conflicts, refusal
 from timeline.events import RawPayload
@@ -67,6 +68,10 @@ class ChannelPullSink:
 
     async def commit(self, payloads: list[RawPayload], cursor: Mapping[str, Any]) -> SyncCounts:
         requests, rejected = self._parse(payloads)
+        requests = [
+            replace(request, events=await with_files(self._channel, request.raw, request.events))
+            for request in requests
+        ]
         try:
             async with self._hub.engine.begin() as conn:
                 outcome = await self._hub.pipeline.persist(conn, requests)
