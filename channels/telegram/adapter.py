@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import ClassVar
 
 from telegram import Bot, InputFile, ReplyParameters
@@ -22,15 +23,23 @@ from channels.base import (
 from channels.telegram.api_errors import send_failure
 from channels.telegram.entities import FormattedText
 from channels.telegram.errors import UnsupportedUpdate
+from channels.telegram.files import MAX_BOT_DOWNLOAD_BYTES, MediaUnavailable, fetch_attachment
 from channels.telegram.inbound import InboundRules, events_of
 from channels.telegram.polling import UpdatePoller
-from channels.telegram.scrub import TokenScrubber
+from channels.telegram.scrub import TokenScrubber, scrub
 from channels.telegram.secret_token import check_secret_token
 from channels.telegram.split import MAX_MESSAGE_UNITS, split_text
 from channels.telegram.thread_keys import answered_message, message_key
 from channels.telegram.update import parse_update
 from channels.telegram.webhook_secret import webhook_secret
-from timeline.events import DeliveryStatus, IdentityKind, InboundEvent, RawPayload
+from timeline.events import (
+    Attachment,
+    DeliveryStatus,
+    IdentityKind,
+    InboundEvent,
+    MessageReceived,
+    RawPayload,
+)
 
 DEFAULT_BASE_URL = "https://api.telegram.org"
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -52,6 +61,10 @@ def _scrub_every_handler() -> None:
     for handler in logging.getLogger().handlers:
         if SCRUBBER not in handler.filters:
             handler.addFilter(SCRUBBER)
+
+
+def _attachments_of(events: list[InboundEvent]) -> tuple[Attachment, ...]:
+    return next(e.attachments for e in events if isinstance(e, MessageReceived))
 
 
 class TelegramBotAdapter:
@@ -80,6 +93,9 @@ class TelegramBotAdapter:
         root = (config.provider_base_url or DEFAULT_BASE_URL).rstrip("/")
         self._base_url, self._base_file_url = f"{root}/bot", f"{root}/file/bot"
         self._poller = poller
+        self._max_file_bytes = int(
+            config.settings.get("max_attachment_bytes", MAX_BOT_DOWNLOAD_BYTES)
+        )
         self._bot: Bot | None = None
         self._unsupported_seen: set[str] = set()
         SCRUBBER.tokens.add(self._token)
@@ -107,6 +123,29 @@ class TelegramBotAdapter:
 
     def webhook_response(self) -> tuple[str, str]:
         return "", "text/plain"
+
+    async def fetch_attachments(
+        self, raw: RawPayload, events: list[InboundEvent]
+    ) -> list[InboundEvent]:
+        """The message's files fetched with getFile, within the account's size limit (0: none
+        fetched); a file Telegram will not hand out keeps its description."""
+        wanted = any(isinstance(e, MessageReceived) and e.attachments for e in events)
+        if not wanted or self._max_file_bytes == 0:
+            return events
+        media = parse_update(raw.body).message.media
+        fetched = []
+        for item, described in zip(media, _attachments_of(events), strict=True):
+            try:
+                fetched.append(await fetch_attachment(self.bot(), item, self._max_file_bytes))
+            except MediaUnavailable as unavailable:
+                log.warning("telegram channel %s: %s", self.config.id, unavailable)
+                fetched.append(described)
+            except TelegramError as error:
+                raise ConnectionError(f"getFile: {scrub(error.message, [self._token])}") from None
+        return [
+            replace(e, attachments=tuple(fetched)) if isinstance(e, MessageReceived) else e
+            for e in events
+        ]
 
     async def pull(
         self, sink: PullSink, *, once: bool, progress: Callable[[SyncCounts], None] | None = None

@@ -19,6 +19,7 @@ from channels.base import (
     Transport,
 )
 from channels.telegram.adapter import DEFAULT_BASE_URL, TelegramBotAdapter
+from channels.telegram.files import MAX_BOT_DOWNLOAD_BYTES
 from channels.telegram.scrub import scrub
 from channels.telegram.secret_token import HEADER, is_valid_secret_token
 from channels.telegram.update import HANDLED_UPDATE_TYPES
@@ -53,6 +54,12 @@ class BotSettings(BaseModel):
         Transport.WEBHOOK, description="webhook (needs public HTTPS) or polling"
     )
     groups: bool = Field(False, description="also serve group chats, one conversation each")
+    max_attachment_bytes: int = Field(
+        MAX_BOT_DOWNLOAD_BYTES,
+        ge=0,
+        le=MAX_BOT_DOWNLOAD_BYTES,
+        description="larger files keep only their description (bots download at most 20 MB)",
+    )
 
 
 async def check_bot(config: ChannelConfig) -> None:
@@ -104,13 +111,16 @@ async def _no_webhook(bot: Bot) -> None:
 
 
 def demo_bot(provider_base_url: str | None) -> DemoAccount:
-    """A bot with a made-up token: it receives webhooks signed with its secret token."""
+    """A bot with a made-up token: it receives webhooks signed with its secret token. Against
+    the real Bot API, which would refuse the token, it downloads no files."""
+    settings = {} if provider_base_url else {"max_attachment_bytes": 0}
     credentials = {
         "bot_token": f"{secrets.randbelow(9 * 10**9) + 10**9}:{secrets.token_urlsafe(26)}"
     }
     return DemoAccount(
         address="@switchboard_demo_bot",
         credentials=credentials,
+        settings=settings,
         provider_base_url=provider_base_url or DEFAULT_BASE_URL,
         webhook_secret=webhook_secret(credentials),
         hint=(
