@@ -65,6 +65,11 @@ class Capabilities:
     max_outbound_file_bytes: int | None = None
     """How many bytes of files one outgoing message may carry in all; None: it carries none
     (the channel cannot send files, or only as links the provider fetches)."""
+    resends_safely: bool = True
+    """Sending one message again cannot reach the recipient twice (or the channel accepts that
+    risk). False (the Bot API has no idempotency key): a send whose outcome is unknown, because
+    the worker stopped between calling the provider and recording its answer, is not retried
+    but failed with that reason, for the agent to decide."""
     max_webhook_bytes: int = 64 * 1024
     """The largest webhook body the provider sends: a longer one is refused (413) before it is
     read, let alone verified. 0: the channel takes no webhooks."""

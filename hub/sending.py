@@ -36,6 +36,12 @@ FIRST_RETRY = timedelta(seconds=2)
 LONGEST_RETRY = timedelta(minutes=10)
 
 
+UNKNOWN_OUTCOME = (
+    "an earlier attempt stopped between sending and recording the answer: the message may "
+    "have reached the customer, so it is not sent again automatically"
+)
+
+
 def retry_delay(attempts: int, asked_seconds: float | None = None) -> timedelta:
     """The delay the provider asked for, when it did (sooner would be refused again), else
     exponential backoff: 2 s, 4 s, 8 s ... capped at ten minutes."""
@@ -57,6 +63,10 @@ async def send_message(hub: Hub, message_id: int) -> None:
     except UnknownChannel:
         async with hub.engine.begin() as conn:
             await record_failure(conn, message, "the channel was deactivated or removed")
+        return
+    if message.unfinished_attempt and not channel.adapter.capabilities.resends_safely:
+        async with hub.engine.begin() as conn:
+            await record_failure(conn, message, UNKNOWN_OUTCOME)
         return
     outbound = OutboundMessage(
         message_id=message.id,
