@@ -76,6 +76,7 @@ class TelegramBotAdapter:
         max_body_length=None,
         attachments=True,
         max_outbound_file_bytes=MAX_FILE_BYTES,
+        resends_safely=False,
         max_webhook_bytes=1024 * 1024,
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import sqlalchemy
 from sqlalchemy import func, select
 
 from channels.telegram.secret_token import HEADER
@@ -21,6 +22,7 @@ from hub.sending import send_message
 from tests.conftest import ServedHub
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
 from timeline.models import Conversation, Customer, OutboundMessage, TimelineEvent
+from timeline.outbox import claim, queue_reply
 
 from .accounts import SECRET, telegram_channel
 from .fake_bot_api import FakeBotApi
@@ -188,3 +190,30 @@ async def test_a_customer_who_blocked_the_bot_fails_the_reply_and_is_marked_unre
         (identity,) = (await answer.json())["identities"]
     assert identity["kind"] == "telegram"
     assert "bot was blocked by the user" in identity["unreachable"]
+
+
+async def test_a_reply_whose_worker_stopped_mid_send_is_not_sent_again(
+    served_hub: ServedHub, fake_bot_api: FakeBotApi, http: aiohttp.ClientSession
+) -> None:
+    hub, ws, channel = await _setup(served_hub, fake_bot_api)
+    assert await _post(http, channel, update("message_received__text")) == 200
+    async with hub.engine.begin() as conn:
+        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+        queued = await queue_reply(
+            conn,
+            workspace_id=ws.id,
+            conversation_id=conversation_id,
+            author_user_id=None,
+            body="hi",
+        )
+        # A worker took it, called sendMessage perhaps, and stopped before recording the answer.
+        assert await claim(conn, queued.message_id) is not None
+        await conn.execute(
+            sqlalchemy.update(OutboundMessage).values(
+                claimed_until=datetime.now(UTC) - timedelta(seconds=1)
+            )
+        )
+    await send_message(hub, queued.message_id)
+    assert fake_bot_api.calls_of("sendMessage") == []
+    assert await _scalar(hub, select(OutboundMessage.status)) == "failed"
+    assert "may have reached the customer" in await _scalar(hub, select(OutboundMessage.error))
