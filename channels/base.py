@@ -34,11 +34,22 @@ class SignatureInvalid(Exception):
 
 
 class TransientSendError(Exception):
-    """Sending failed in a way that may succeed later: retry with backoff."""
+    """Sending failed in a way that may succeed later: retry with backoff, or after
+    `retry_after` seconds when the provider said how long to wait (flood control)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentSendError(Exception):
     """Sending failed for good: mark the message failed and show the agent this reason."""
+
+
+class RecipientUnreachable(PermanentSendError):
+    """Nothing sent to this recipient on this channel arrives (they blocked the bot, deleted
+    their account): the message fails, and the recipient's identity is marked unreachable with
+    this reason, for agents to see before they write again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +65,11 @@ class Capabilities:
     max_outbound_file_bytes: int | None = None
     """How many bytes of files one outgoing message may carry in all; None: it carries none
     (the channel cannot send files, or only as links the provider fetches)."""
+    resends_safely: bool = True
+    """Sending one message again cannot reach the recipient twice (or the channel accepts that
+    risk). False (the Bot API has no idempotency key): a send whose outcome is unknown, because
+    the worker stopped between calling the provider and recording its answer, is not retried
+    but failed with that reason, for the agent to decide."""
     max_webhook_bytes: int = 64 * 1024
     """The largest webhook body the provider sends: a longer one is refused (413) before it is
     read, let alone verified. 0: the channel takes no webhooks."""
@@ -178,6 +194,20 @@ class ChannelAdapter(Protocol):
 
 
 @runtime_checkable
+class AttachmentFetcher(Protocol):
+    """An adapter whose payloads name files rather than carry them (Telegram's file ids): it
+    fetches their bytes between parsing, which stays pure, and storing."""
+
+    async def fetch_attachments(
+        self, raw: RawPayload, events: list[InboundEvent]
+    ) -> list[InboundEvent]:
+        """`events` (what `parse` made of `raw`) with their attachments' bytes, within the
+        channel's size limit (larger ones keep their metadata, `too_large`). A failure that a
+        later try may not meet (the provider unreachable) raises: nothing is stored, and the
+        provider's retry, or the next pull, brings the payload again."""
+
+
+@runtime_checkable
 class PullTransport(Protocol):
     """An adapter that fetches from its provider (IMAP, polling) instead of receiving webhooks."""
 
@@ -233,6 +263,10 @@ class ProviderSpec:
     """What the provider offers; an account with several uses its `transport` setting."""
     check: Callable[[ChannelConfig], Awaitable[None]] | None = None
     """Asks the provider whether the account works; raises CheckFailed saying why not."""
+    register: Callable[[ChannelConfig], Awaitable[None]] | None = None
+    """Tells the provider where to deliver, once the account exists and its config carries its
+    webhook URL (Telegram: setWebhook with the secret token); raises CheckFailed saying why
+    not. Run by `channel add` and whenever the hub starts serving, for webhook accounts."""
     demo: Callable[[str | None], DemoAccount] | None = None
     """The demo account, its provider API at the given base URL when one is given."""
     address: Callable[[str | None, Mapping[str, str]], str] = lambda given, _: given or ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -14,6 +15,7 @@ from channels import registry
 from channels.base import ChannelSpec, CheckFailed, SyncCounts
 from hub.commands import CommandError, command_hub
 from hub.config import Settings
+from hub.webhook_registration import register_webhook
 
 _CREDENTIAL = "credential:"
 _SETTING = "setting:"
@@ -131,6 +133,14 @@ async def _add(settings: Settings, args: argparse.Namespace) -> int:
     print(channel.id)
     url = hub.channels.webhook_url(channel.kind, channel.provider, channel.webhook_key)
     print(f"webhook URL: {url}", file=sys.stderr)
+    config = replace(draft.config(channel.id, args.workspace), webhook_url=url)
+    try:
+        await register_webhook(config, draft.kind, draft.provider)
+    except CheckFailed as error:
+        raise CommandError(
+            f"channel {channel.id} added, but the provider was not told its webhook URL: {error}"
+            " (the hub tries again whenever it starts)"
+        ) from None
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from hub.batching import IngestBatcher
 from hub.channel_directory import ChannelDirectory
@@ -16,6 +17,7 @@ from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
 from hub.sending import send_message
+from hub.webhook_registration import register_all
 from routing.round_robin import RoundRobinRouter
 from storage.agent_loads import AgentLoadCounter
 from storage.routing_reads import StoredPools
@@ -58,6 +60,7 @@ class Hub:
             PullRunner(self, lease_seconds=settings.pull_lease_seconds) if pull_channels else None
         )
         self._scheduler: asyncio.Task[None] | None = None
+        self._registering: asyncio.Task[None] | None = None
         self._scheduler_stopping = asyncio.Event()
 
     async def start(self, *, background: bool = True) -> None:
@@ -74,8 +77,14 @@ class Hub:
                 await self.readers.start()
             if self.dispatcher is not None:
                 await self.dispatcher.start()
+            # In the background: a provider slow to answer must not hold the hub's start up.
+            self._registering = asyncio.create_task(register_all(self), name="register-webhooks")
 
     async def stop(self) -> None:
+        if self._registering is not None:
+            self._registering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._registering
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         if self.readers is not None:

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from channels.base import MalformedPayload, UnsupportedEvent
+from channels.base import AttachmentFetcher, MalformedPayload, UnsupportedEvent
 from hub.channel_directory import Channel
 from hub.log_text import printable
 from storage.sql import refusal
@@ -56,7 +56,9 @@ async def take_in(
         return IntakeResult(unsupported=str(reason))
     except MalformedPayload as reason:
         return await _refused(hub, channel, raw, str(reason), quarantine)
-    request = IngestRequest(channel=channel.context, raw=raw, events=events)
+    request = IngestRequest(
+        channel=channel.context, raw=raw, events=await with_files(channel, raw, events)
+    )
     try:
         if batched:
             await hub.batcher.submit(request)
@@ -81,6 +83,16 @@ def parse_payload(channel: Channel, raw: RawPayload, decoded: object = None) -> 
     except Exception as error:
         log.exception("channel %s: the parser failed", channel.context.channel_account_id)
         raise MalformedPayload(f"the parser failed: {type(error).__name__}: {error}") from error
+
+
+async def with_files(
+    channel: Channel, raw: RawPayload, events: list[InboundEvent]
+) -> list[InboundEvent]:
+    """The events with their attachments' bytes, from an adapter that fetches them."""
+    adapter = channel.adapter
+    if not isinstance(adapter, AttachmentFetcher):
+        return events
+    return await adapter.fetch_attachments(raw, events)
 
 
 async def _refused(

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from channels.base import (
     UnsupportedEvent,
 )
 from hub.channel_directory import RECHECK_SECONDS, Channel, UnknownChannel
-from hub.intake import parse_payload
+from hub.intake import parse_payload, with_files
 from hub.leases import PULL_CHANNELS, holder_name
 from hub.log_text import printable
 from storage.sql import insert_ignoring_conflicts, refusal
@@ -64,6 +65,10 @@ class ChannelPullSink:
 
     async def commit(self, payloads: list[RawPayload], cursor: Mapping[str, Any]) -> SyncCounts:
         requests, rejected = self._parse(payloads)
+        requests = [
+            replace(request, events=await with_files(self._channel, request.raw, request.events))
+            for request in requests
+        ]
         try:
             async with self._hub.engine.begin() as conn:
                 outcome = await self._hub.pipeline.persist(conn, requests)

@@ -6,12 +6,19 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from channels.base import OutboundMessage, PermanentSendError, SendResult, TransientSendError
+from channels.base import (
+    OutboundMessage,
+    PermanentSendError,
+    RecipientUnreachable,
+    SendResult,
+    TransientSendError,
+)
 from hub.channel_directory import UnknownChannel
 from timeline.events import ExternalIdentity, IdentityKind, ThreadKey
 from timeline.outbox import (
     ClaimedMessage,
     claim,
+    mark_unreachable,
     record_failure,
     record_retry,
     record_sent,
@@ -29,8 +36,17 @@ FIRST_RETRY = timedelta(seconds=2)
 LONGEST_RETRY = timedelta(minutes=10)
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff: 2 s, 4 s, 8 s ... capped at ten minutes."""
+UNKNOWN_OUTCOME = (
+    "an earlier attempt stopped between sending and recording the answer: the message may "
+    "have reached the customer, so it is not sent again automatically"
+)
+
+
+def retry_delay(attempts: int, asked_seconds: float | None = None) -> timedelta:
+    """The delay the provider asked for, when it did (sooner would be refused again), else
+    exponential backoff: 2 s, 4 s, 8 s ... capped at ten minutes."""
+    if asked_seconds is not None:
+        return timedelta(seconds=max(asked_seconds, 0.0))
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
 
 
@@ -48,6 +64,10 @@ async def send_message(hub: Hub, message_id: int) -> None:
         async with hub.engine.begin() as conn:
             await record_failure(conn, message, "the channel was deactivated or removed")
         return
+    if message.unfinished_attempt and not channel.adapter.capabilities.resends_safely:
+        async with hub.engine.begin() as conn:
+            await record_failure(conn, message, UNKNOWN_OUTCOME)
+        return
     outbound = OutboundMessage(
         message_id=message.id,
         channel_account_id=message.channel_account_id,
@@ -62,11 +82,13 @@ async def send_message(hub: Hub, message_id: int) -> None:
     try:
         result = await channel.adapter.send(outbound)
     except TransientSendError as error:
-        await _retry_or_give_up(hub, message, str(error))
+        await _retry_or_give_up(hub, message, error)
         return
     except PermanentSendError as error:
         async with hub.engine.begin() as conn:
             await record_failure(conn, message, str(error))
+            if isinstance(error, RecipientUnreachable):
+                await mark_unreachable(conn, message, str(error))
         log.info("message %s failed permanently: %s", message.id, error)
         return
     async with hub.engine.begin() as conn:
@@ -89,13 +111,14 @@ def _keys_of(message: ClaimedMessage, result: SendResult) -> list[tuple[KeyOwner
     ]
 
 
-async def _retry_or_give_up(hub: Hub, message: ClaimedMessage, error: str) -> None:
+async def _retry_or_give_up(hub: Hub, message: ClaimedMessage, error: TransientSendError) -> None:
     async with hub.engine.begin() as conn:
         if message.attempts >= MAX_ATTEMPTS:
             reason = f"gave up after {message.attempts} attempts: {error}"
             await record_failure(conn, message, reason)
         else:
-            await record_retry(conn, message, retry_delay(message.attempts), error)
+            delay = retry_delay(message.attempts, error.retry_after)
+            await record_retry(conn, message, delay, str(error))
     log.info(
         "message %s: transient send error (attempt %s): %s", message.id, message.attempts, error
     )

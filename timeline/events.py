@@ -167,6 +167,10 @@ class MessageReceived(InboundEvent):
     channel, the pipeline files it under this customer, not under the colleague."""
     segments: int = 1
     extra: tuple[tuple[str, str], ...] = field(default=())
+    vouched: tuple[ExternalIdentity, ...] = ()
+    """Other identities the provider vouches are the sender's own (Telegram: the phone number of
+    a contact card of the sender's own account, never someone else's): the pipeline joins each
+    to the sender's customer, and a customer already known by one becomes one with it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -68,6 +68,7 @@ from timeline.models import RawPayloadRecord, TimelineEvent, User
 from timeline.storable import storable
 from timeline.thread_keys import conversations_by_key
 from timeline.threading import ChannelHandle, by_handle, newest_conversations
+from timeline.vouched_identities import VouchedIdentity, join_vouched
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ class IngestPipeline:
         await store_attachments(conn, appended, written.event_ids)
         stored = ((w, e, i) for (w, e), i in zip(appended, written.event_ids, strict=True))
         await _apply_edits(conn, edits, stored, outcome)
+        await join_vouched(conn, _vouched(plan, written))
         outcome.assignments = [
             Assignment(written.conversation_id(change), change.assignee_id)
             for change in routed
@@ -268,6 +270,21 @@ async def _apply_edits(
     published = await edits.apply(conn, appended)
     outcome.edits += len(published)
     outcome.domain_events.extend(published)
+
+
+def _vouched(plan: IngestPlan, written: Written) -> list[VouchedIdentity]:
+    """The identities the batch's messages vouch are their senders', with the senders'
+    customers."""
+    return [
+        VouchedIdentity(
+            appended.channel.workspace_id,
+            written.identity(appended.sender).customer_id,
+            lenient_key(identity, appended.channel.default_country),
+        )
+        for appended in plan.appended
+        if isinstance(appended.event, MessageReceived)
+        for identity in appended.event.vouched
+    ]
 
 
 def _is_forward(event: InboundEvent) -> bool:
@@ -349,9 +366,8 @@ class _Batch:
         return cls(requests, outcome, receipts, candidates, keys)
 
     def locks(self) -> list[tuple[str, str]]:
-        """What concurrent batches must not write at once: the events, the messages edited,
-        their senders, and the authors of forwarded mail (whichever of the two it is filed
-        under), taken as the transaction begins."""
+        """What concurrent batches must not write at once, taken as the transaction begins: the
+        events, the messages edited, their senders and the other identities they name."""
         return [
             *(("event", f"{e.channel_account_id}:{e.external_id}") for _, e in self.candidates),
             *(
@@ -363,20 +379,22 @@ class _Batch:
                 ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
                 for (c, _), k in zip(self.candidates, self.keys, strict=True)
             ),
-            *(
-                ("identity", f"{c.workspace_id}:{k.kind}:{k.value}")
-                for c, k in self._forwarded_authors()
-            ),
+            *(("identity", f"{c.workspace_id}:{k.kind}:{k.value}") for c, k in self._also_named()),
         ]
 
-    def _forwarded_authors(self) -> list[tuple[ChannelContext, IdentityKey]]:
-        """Who wrote the forwarded messages: the sender a message is filed under when the one
-        forwarding it turns out to be a colleague (known only once the transaction reads)."""
-        return [
-            (ctx, lenient_key(event.forwarded_from, ctx.default_country))
-            for ctx, event in self.candidates
-            if isinstance(event, MessageReceived) and event.forwarded_from is not None
-        ]
+    def _also_named(self) -> list[tuple[ChannelContext, IdentityKey]]:
+        """Identities the batch may write besides its senders': the authors of forwarded mail
+        (filed under them when the forwarder turns out to be a colleague, which is known only
+        once the transaction reads) and the identities senders vouch for (a shared contact)."""
+        named: list[tuple[ChannelContext, IdentityKey]] = []
+        for ctx, event in self.candidates:
+            if isinstance(event, MessageReceived):
+                author = (event.forwarded_from,) if event.forwarded_from is not None else ()
+                named.extend(
+                    (ctx, lenient_key(identity, ctx.default_country))
+                    for identity in (*author, *event.vouched)
+                )
+        return named
 
 
 def _unique_events(

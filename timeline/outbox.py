@@ -43,6 +43,14 @@ class ClaimedMessage:
     recipient_value: str
     body: str
     attempts: int
+    unfinished_attempt: bool = False
+    """The attempt before this one claimed the message and never recorded an outcome (its
+    worker stopped after calling the provider, perhaps): it may have been sent."""
+
+
+_CLAIMED_COLUMNS = [
+    name for name in ClaimedMessage.__dataclass_fields__ if name != "unfinished_attempt"
+]
 
 
 async def queue_reply(
@@ -147,8 +155,13 @@ async def reply_content(conn: AsyncConnection, workspace_id: int, event_id: int)
 
 
 async def claim(conn: AsyncConnection, message_id: int) -> ClaimedMessage | None:
-    """Take the lease on a queued, due message; None if sent, failed, not due or leased."""
+    """Take the lease on a queued, due message; None if sent, failed, not due or leased.
+
+    A lease that ran out is an attempt that never finished: recording any outcome clears it."""
     now = datetime.now(UTC)
+    expired = (
+        await conn.execute(select(outbound.c.claimed_until).where(outbound.c.id == message_id))
+    ).scalar_one_or_none() is not None
     result = await conn.execute(
         update(outbound)
         .where(outbound.c.id == message_id)
@@ -157,10 +170,10 @@ async def claim(conn: AsyncConnection, message_id: int) -> ClaimedMessage | None
         .where(outbound.c.next_attempt_at <= now)
         .where(or_(outbound.c.claimed_until.is_(None), outbound.c.claimed_until < now))
         .values(claimed_until=now + CLAIM_LEASE, attempts=outbound.c.attempts + 1, updated_at=now)
-        .returning(*[outbound.c[name] for name in ClaimedMessage.__dataclass_fields__])
+        .returning(*[outbound.c[name] for name in _CLAIMED_COLUMNS])
     )
     row = result.first()
-    return ClaimedMessage(**row._mapping) if row else None
+    return ClaimedMessage(**row._mapping, unfinished_attempt=expired) if row else None
 
 
 async def record_sent(
@@ -203,6 +216,17 @@ async def record_failure(conn: AsyncConnection, message: ClaimedMessage, reason:
     )
     await advance_status(
         conn, outbound.c.id == message.id, status=DeliveryStatus.FAILED, error=storable_text(reason)
+    )
+
+
+async def mark_unreachable(conn: AsyncConnection, message: ClaimedMessage, reason: str) -> None:
+    """The message's recipient cannot be reached on its channel: say so on their identity."""
+    await conn.execute(
+        update(identities)
+        .where(identities.c.workspace_id == message.workspace_id)
+        .where(identities.c.kind == message.recipient_kind)
+        .where(identities.c.value == message.recipient_value)
+        .values(unreachable_reason=storable_text(reason)[:500], unreachable_since=datetime.now(UTC))
     )
 
 

@@ -1,1 +1,5 @@
-"""The Telegram channel (a bot customers write to): its pure parts, not yet registered."""
+"""The Telegram channel (a bot customers write to): its spec is the package's entry point."""
+
+from channels.telegram.spec import SPEC
+
+__all__ = ["SPEC"]

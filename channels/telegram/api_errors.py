@@ -16,7 +16,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from channels.base import PermanentSendError, TransientSendError
+from channels.base import PermanentSendError, RecipientUnreachable, TransientSendError
 from channels.telegram.scrub import scrub
 
 _UNREACHABLE = ("bot was blocked by the user", "user is deactivated")
@@ -26,13 +26,7 @@ class RetryLater(TransientSendError):
     """Telegram's flood control: send again after `retry_after` seconds, not before."""
 
     def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class RecipientUnreachable(PermanentSendError):
-    """The customer blocked the bot or deleted their account: nothing will reach them here
-    until they write again, so their Telegram identity is to be marked unreachable."""
+        super().__init__(message, retry_after=retry_after)
 
 
 class ChatUpgraded(PermanentSendError):
@@ -48,8 +42,9 @@ def send_failure(
 ) -> TransientSendError | PermanentSendError:
     """The send error for a python-telegram-bot error, its message free of bot tokens.
 
-    A timeout is transient but ambiguous: Telegram may have sent the message before the
-    answer was lost, and the Bot API has no idempotency key to ask it.
+    A timeout fails the message: Telegram may have sent it before the answer was lost, and
+    the Bot API has no idempotency key to ask, so sending it again automatically could
+    reach the customer twice; the agent is told, and can send it again.
     """
     message = scrub(error.message, tokens)
     if isinstance(error, RetryAfter):
@@ -68,7 +63,10 @@ def send_failure(
             "Telegram rejected the bot token (revoked or regenerated in BotFather?)"
         )
     if isinstance(error, TimedOut):
-        return TransientSendError(f"Telegram did not answer in time (it may have sent): {message}")
+        return PermanentSendError(
+            "Telegram did not answer in time: the message may have reached the customer, so it "
+            f"is not sent again automatically ({message})"
+        )
     if isinstance(error, BadRequest):
         return PermanentSendError(f"Telegram refused: {message}")
     if isinstance(error, NetworkError):

@@ -26,6 +26,8 @@ message_versions = MessageVersion.__table__
 class IdentityOut(BaseModel):
     kind: str
     value: str
+    unreachable: str | None = None
+    """Why nothing sent to this handle arrives (the customer blocked the bot), if it does not."""
 
 
 class CustomerOut(BaseModel):
@@ -274,12 +276,19 @@ async def _identities_of(conn: Any, customer_ids: list[int]) -> dict[int, list[I
     handles: dict[int, list[IdentityOut]] = {customer_id: [] for customer_id in customer_ids}
     if customer_ids:
         rows = await conn.execute(
-            select(identities.c.customer_id, identities.c.kind, identities.c.value)
+            select(
+                identities.c.customer_id,
+                identities.c.kind,
+                identities.c.value,
+                identities.c.unreachable_reason,
+            )
             .where(identities.c.customer_id.in_(customer_ids))
             .order_by(identities.c.id)
         )
         for row in rows:
-            handles[row.customer_id].append(IdentityOut(kind=row.kind, value=row.value))
+            handles[row.customer_id].append(
+                IdentityOut(kind=row.kind, value=row.value, unreachable=row.unreachable_reason)
+            )
     return handles
 
 

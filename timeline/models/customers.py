@@ -44,6 +44,10 @@ class Identity(Base):
     kind: Mapped[str] = mapped_column(key_string(20))
     value: Mapped[str] = mapped_column(key_string(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    unreachable_reason: Mapped[str | None] = mapped_column(String(500))
+    """Why nothing sent to this handle arrives (the customer blocked a bot), as the provider
+    said; None: reachable as far as the hub knows."""
+    unreachable_since: Mapped[datetime | None]
 
 
 class Consent(Base):

@@ -92,10 +92,10 @@ async def test_a_revoked_token_says_so_without_the_token(fake_bot_api: FakeBotAp
     )
 
 
-def test_a_timeout_is_retried_but_said_to_be_ambiguous() -> None:
+def test_a_timeout_is_not_retried_since_the_message_may_have_gone() -> None:
     failure = send_failure(TimedOut())
-    assert type(failure) is TransientSendError
-    assert "may have sent" in str(failure)
+    assert type(failure) is PermanentSendError
+    assert "may have reached the customer" in str(failure)
 
 
 def test_any_message_is_scrubbed_of_tokens() -> None:
