@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -511,7 +512,7 @@ def _print_comparison(rounds: list[Round], checkout: str) -> None:
             f" {each.hub_cpu.hub:.0f}, PostgreSQL {each.hub_cpu.postgres:.0f});"
             f" ratio {each.cpu_ratio:.3f}"
         )
-    median = _median(rounds, lambda r: r.cpu_ratio).cpu_ratio
+    median = statistics.median(r.cpu_ratio for r in rounds)  # even count: mean of the middle two
     print(f"CPU per event (hub + PostgreSQL), this / {checkout} (median): {median:.3f}")
 
 
