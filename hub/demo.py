@@ -18,7 +18,7 @@ from hub.provisioning import (
     create_channel,
     create_user,
     create_workspace,
-    draft_account,
+    demo_draft,
 )
 from timeline.identities import IdentityKey
 from timeline.identity_store import attach_identity
@@ -116,17 +116,8 @@ async def _seed_channel(
     provider_base_url: str | None,
 ) -> dict[str, Any]:
     """The channel's demo account, seeded as its spec describes it."""
-    provider = next(p for p in spec.providers if p.demo is not None)
-    assert provider.demo is not None
-    account = provider.demo(provider_base_url)
-    draft = draft_account(
-        spec.kind,
-        provider.name,
-        address=account.address,
-        credentials=account.credentials,
-        settings=account.settings,
-        provider_base_url=account.provider_base_url,
-    )
+    demo = demo_draft(spec, provider_base_url)
+    provider, account, draft = demo.provider, demo.account, demo.draft
     channel = await create_channel(
         conn, hub.secrets, workspace_id, draft, name=f"Demo {spec.title}", active=account.active
     )

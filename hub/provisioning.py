@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels import registry
-from channels.base import ChannelConfig
+from channels.base import ChannelConfig, ChannelSpec, DemoAccount, ProviderSpec
 from hub.auth import create_token, hash_password
 from hub.crypto import SecretBox
 from timeline import audit
@@ -147,6 +147,31 @@ def draft_account(
         settings=valid_settings,
         provider_base_url=provider_base_url,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DemoDraft:
+    """A spec's demo account, validated like any account, with the provider it belongs to."""
+
+    provider: ProviderSpec
+    account: DemoAccount
+    draft: AccountDraft
+
+
+def demo_draft(spec: ChannelSpec, provider_base_url: str | None) -> DemoDraft:
+    """The demo account of the spec's first provider that has one, as a draft to create."""
+    provider = next(p for p in spec.providers if p.demo is not None)
+    assert provider.demo is not None
+    account = provider.demo(provider_base_url)
+    draft = draft_account(
+        spec.kind,
+        provider.name,
+        address=account.address,
+        credentials=account.credentials,
+        settings=account.settings,
+        provider_base_url=account.provider_base_url,
+    )
+    return DemoDraft(provider, account, draft)
 
 
 def _validated(model: type[BaseModel], values: Mapping[str, Any], what: str) -> dict[str, Any]:

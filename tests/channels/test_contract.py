@@ -24,7 +24,7 @@ from channels.base import ChannelSpec, ProviderSpec, Transport
 from hub.channel_directory import Channel
 from hub.context import Hub
 from hub.demo import seed_demo
-from hub.provisioning import create_channel, create_workspace, draft_account
+from hub.provisioning import create_channel, create_workspace, demo_draft
 from hub.pull import ChannelPullSink
 from tests.conftest import ServedHub
 from tests.workspace import seed_workspace
@@ -72,21 +72,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 async def _account(hub: Hub, spec: ChannelSpec) -> tuple[ProviderSpec, Channel]:
     """The spec's demo account, active, in a workspace of its own."""
-    provider = next(p for p in spec.providers if p.demo is not None)
-    assert provider.demo is not None
-    account = provider.demo(None)
-    draft = draft_account(
-        spec.kind,
-        provider.name,
-        address=account.address,
-        credentials=account.credentials,
-        settings=account.settings,
-        provider_base_url=account.provider_base_url,
-    )
+    demo = demo_draft(spec, None)
     async with hub.engine.begin() as conn:
         workspace_id = await create_workspace(conn, f"Contract {spec.kind}")
-        made = await create_channel(conn, hub.secrets, workspace_id, draft, name=spec.title)
-    return provider, await hub.channels.get(made.id)
+        made = await create_channel(conn, hub.secrets, workspace_id, demo.draft, name=spec.title)
+    return demo.provider, await hub.channels.get(made.id)
 
 
 async def _deliver(
@@ -157,14 +147,10 @@ async def test_an_edit_through_the_echo_channel_shows_on_the_timeline_with_its_v
 ) -> None:
     hub: Hub = served_hub.hub  # type: ignore[assignment]
     ws = await seed_workspace(hub)
-    provider = registry.spec("echo").provider()
-    assert provider.demo is not None
-    account = provider.demo(None)
-    draft = draft_account(
-        "echo", provider.name, address=account.address, credentials=account.credentials
-    )
+    demo = demo_draft(registry.spec("echo"), None)
+    provider = demo.provider
     async with hub.engine.begin() as conn:
-        made = await create_channel(conn, hub.secrets, ws.id, draft, name="Echo")
+        made = await create_channel(conn, hub.secrets, ws.id, demo.draft, name="Echo")
     channel = await hub.channels.get(made.id)
     message = {"type": "message", "id": "echo-7", "from": "+14155550123", "text": "helo"}
     newer = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
