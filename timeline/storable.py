@@ -1,9 +1,10 @@
-"""Makes what adapters parsed storable as it is: no U+0000 in any text, and keys and labels that
-fit their columns. The raw payload keeps the bytes exactly as they came."""
+"""Makes what adapters parsed storable as it is: no U+0000 and no lone surrogate in any text,
+and keys and labels that fit their columns. The raw payload keeps the bytes exactly as they came."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import Field, dataclass, fields, is_dataclass, replace
 from datetime import datetime
@@ -15,9 +16,10 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from timeline.models import Consent, ThreadKeyRecord, TimelineEvent
 
-NUL = "\x00"
 REPLACEMENT = "\ufffd"
-"""What stands in for a NUL: PostgreSQL refuses U+0000 in text and in JSON, on every channel."""
+"""What stands in for a NUL (PostgreSQL refuses U+0000 in text and in JSON) or a lone surrogate
+(JSON's `\\ud83d` decodes to one, and it has no UTF-8), on every channel."""
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 KEY_FIELDS = {
     "external_id": TimelineEvent.__table__.c.external_id.type.length,
@@ -38,13 +40,13 @@ Event = TypeVar("Event")
 
 def storable(event: Event) -> Event:
     """`event` (a frozen dataclass) with every string, in nested dataclasses and tuples too,
-    free of U+0000 and fitted to its column; the same object when nothing needs changing
-    (nearly always: that is found by a quick look, and only then is the event rebuilt)."""
+    free of U+0000 and lone surrogates and fitted to its column; the same object when nothing
+    needs changing (nearly always: that is found by a quick look, and only then is it rebuilt)."""
     return _cleaned(event, None) if _needs_cleaning(event) else event
 
 
 def storable_text(text: str) -> str:
-    return text.replace(NUL, REPLACEMENT) if NUL in text else text
+    return _UNSTORABLE.sub(REPLACEMENT, text) if _UNSTORABLE.search(text) else text
 
 
 def storable_external_id(external_id: str) -> str:
@@ -75,13 +77,14 @@ class _Plan:
 
 
 def _needs_cleaning(value: Any) -> bool:
-    """Whether any string within `value` holds a NUL or is longer than its field allows.
+    """Whether any string within `value` holds a NUL or a lone surrogate, or is longer than its
+    field allows.
 
     Written for speed (every inbound event passes here): each dataclass's text fields are
     fetched at once and searched as one string; loops rather than generators."""
     kind = type(value)
     if kind is str:
-        return NUL in value
+        return _UNSTORABLE.search(value) is not None
     if kind is tuple:
         for item in value:  # noqa: SIM110 (a loop: any() over a generator costs more)
             if _needs_cleaning(item):
@@ -92,8 +95,8 @@ def _needs_cleaning(value: Any) -> bool:
         return False
     if plan.only_text is not None:  # an identity, say: one text field and nothing else
         text = getattr(value, plan.only_text)
-        return text is not None and NUL in text
-    if NUL in "".join(filter(None, plan.texts(value))):
+        return text is not None and _UNSTORABLE.search(text) is not None
+    if _UNSTORABLE.search("".join(filter(None, plan.texts(value)))):
         return True
     for name, limit in plan.limited:
         text = getattr(value, name)
@@ -110,8 +113,8 @@ def _cleaned(value: Any, name: str | None) -> Any:
     """`value` made storable: a string, a tuple of them, or a dataclass holding them."""
     kind = type(value)
     if kind is str:
-        if NUL in value:
-            value = value.replace(NUL, REPLACEMENT)
+        if _UNSTORABLE.search(value):
+            value = _UNSTORABLE.sub(REPLACEMENT, value)
         limit = _LIMITS.get(name) if name is not None else None
         if limit is None or len(value) <= limit:
             return value

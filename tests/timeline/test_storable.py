@@ -75,6 +75,15 @@ def test_no_nul_is_left_anywhere_and_nothing_else_changes(text: str) -> None:
             assert value == want
 
 
+@given(st.text(st.characters(codec=None, categories=["Cs", "L", "Zs"])))
+def test_a_lone_surrogate_is_replaced_so_every_text_has_utf8(text: str) -> None:
+    """JSON's "\\ud83d" decodes to a lone surrogate, which no UTF-8 encoder takes."""
+    stored = storable(_message(text))
+    for _, value in _texts(stored):
+        value.encode("utf-8")
+    assert storable(_message("a\udc00b")).body == "a\ufffdb"
+
+
 def test_a_clean_event_is_kept_as_it_is() -> None:
     event = _message("plain text, Persian سلام too")
     assert storable(event) is event
