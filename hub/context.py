@@ -50,7 +50,7 @@ class Hub:
         in_process = settings.redis_url is None or bool(jobs_in_process)
         self.jobs: JobQueue = (
             InProcessJobs(self.job_functions)
-            if in_process or settings.redis_url is None
+            if in_process
             else RqJobs(settings.redis_url, self.job_functions)
         )
         # Listeners run where jobs do: here in the embedded default, else beside the workers.

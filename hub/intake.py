@@ -88,11 +88,20 @@ def parse_payload(channel: Channel, raw: RawPayload, decoded: object = None) -> 
 async def with_files(
     channel: Channel, raw: RawPayload, events: list[InboundEvent]
 ) -> list[InboundEvent]:
-    """The events with their attachments' bytes, from an adapter that fetches them."""
+    """The events with their attachments' bytes, from an adapter that fetches them. The
+    provider out of reach raises (nothing is stored; its retry brings the payload again); a
+    fetcher that fails otherwise (a bug) is logged and the events keep their files' metadata,
+    so that one payload never holds up those behind it."""
     adapter = channel.adapter
     if not isinstance(adapter, AttachmentFetcher):
         return events
-    return await adapter.fetch_attachments(raw, events)
+    try:
+        return await adapter.fetch_attachments(raw, events)
+    except (OSError, TimeoutError):
+        raise
+    except Exception:
+        log.exception("channel %s: fetching files failed", channel.context.channel_account_id)
+        return events
 
 
 async def _refused(

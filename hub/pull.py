@@ -65,9 +65,12 @@ class ChannelPullSink:
 
     async def commit(self, payloads: list[RawPayload], cursor: Mapping[str, Any]) -> SyncCounts:
         requests, rejected = self._parse(payloads)
+        with_bytes = await asyncio.gather(
+            *(with_files(self._channel, request.raw, request.events) for request in requests)
+        )
         requests = [
-            replace(request, events=await with_files(self._channel, request.raw, request.events))
-            for request in requests
+            replace(request, events=events)
+            for request, events in zip(requests, with_bytes, strict=True)
         ]
         try:
             async with self._hub.engine.begin() as conn:

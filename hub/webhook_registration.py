@@ -29,21 +29,29 @@ async def register_webhook(config: ChannelConfig, kind: str, provider: str) -> N
 
 
 async def register_all(hub: Hub) -> None:
-    """Register every active webhook account whose provider asks for it; a refusal is logged
-    (the account still takes what the provider delivers) and does not stop the others."""
-    async with hub.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.provider).where(
-                    ChannelAccount.active.is_(True)
+    """Register every active webhook account whose provider asks for it; a refusal, or any
+    other failure, is logged (the account still takes what the provider delivers) and stops
+    neither the others nor the hub."""
+    try:
+        async with hub.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(ChannelAccount.id, ChannelAccount.kind, ChannelAccount.provider).where(
+                        ChannelAccount.active.is_(True)
+                    )
                 )
-            )
-        ).all()
+            ).all()
+    except Exception:
+        log.exception("webhooks not registered: the channel accounts could not be read")
+        return
     for row in rows:
         try:
             if registry.provider_spec(row.kind, row.provider).register is None:
                 continue
             channel = await hub.channels.get(row.id)
-            await register_webhook(channel.adapter.config, row.kind, row.provider)  # type: ignore[attr-defined]
+            if channel.transport is Transport.WEBHOOK:
+                await register_webhook(channel.adapter.config, row.kind, row.provider)  # type: ignore[attr-defined]
         except (CheckFailed, UnknownChannel, LookupError) as error:
             log.warning("channel %s: webhook not registered: %s", row.id, printable(error))
+        except Exception:
+            log.exception("channel %s: webhook not registered", row.id)

@@ -45,3 +45,40 @@ async def test_every_active_webhook_account_is_registered_and_a_refusal_is_logge
     assert [record.getMessage() for record in caplog.records] == [
         f"channel {second.id}: webhook not registered: the provider refused the URL"
     ]
+
+
+async def test_an_account_that_fails_otherwise_is_logged_and_the_others_still_registered(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws = await seed_workspace(hub)
+    told: list[str | None] = []
+
+    async def register(config: ChannelConfig) -> None:
+        told.append(config.webhook_url)
+
+    original = registry.provider_spec
+    monkeypatch.setattr(
+        registry, "provider_spec", lambda k, p: replace(original(k, p), register=register)
+    )
+    real_get = hub.channels.get
+    calls = 0
+
+    async def failing_first(channel_id: int) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("settings no longer valid")
+        return await real_get(channel_id)
+
+    draft = draft_account(
+        "sms",
+        address="+15005550007",
+        credentials={"account_sid": SMS_ACCOUNT_SID, "auth_token": "x" * 32},
+    )
+    async with hub.engine.begin() as conn:
+        await create_channel(conn, hub.secrets, ws.id, draft, name="Second")
+    monkeypatch.setattr(hub.channels, "get", failing_first)
+    with caplog.at_level(logging.WARNING, logger="hub.webhook_registration"):
+        await register_all(hub)  # raises nothing
+    assert len(told) == 1
+    assert any("webhook not registered" in r.getMessage() for r in caplog.records)
