@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 FIRST_RETRY = timedelta(seconds=2)
 LONGEST_RETRY = timedelta(minutes=10)
+LONGEST_ASKED = timedelta(days=1)
+"""The longest wait a provider's retry-after is followed for."""
 
 
 UNKNOWN_OUTCOME = (
@@ -45,8 +48,9 @@ UNKNOWN_OUTCOME = (
 def retry_delay(attempts: int, asked_seconds: float | None = None) -> timedelta:
     """The delay the provider asked for, when it did (sooner would be refused again), else
     exponential backoff: 2 s, 4 s, 8 s ... capped at ten minutes."""
-    if asked_seconds is not None:
-        return timedelta(seconds=max(asked_seconds, 0.0))
+    if asked_seconds is not None and math.isfinite(asked_seconds):
+        # Bounded: a provider's figure past a day (or past what a timedelta holds) is noise.
+        return timedelta(seconds=min(max(asked_seconds, 0.0), LONGEST_ASKED.total_seconds()))
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
 
 

@@ -136,7 +136,7 @@ def parse_update(body: bytes) -> ParsedUpdate:
     """Read an Update from the bytes Telegram sent. Pure: no network, no clock."""
     try:
         update = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise MalformedUpdate(f"the body is not JSON: {error}") from None
     return read_update(update)
 

@@ -389,3 +389,8 @@ def test_only_a_bot_command_entity_at_the_start_makes_a_command(entities: list) 
     update = raw("message_received__stop")
     update["message"].update(text="/stop and /start", entities=entities)
     assert read_update(update).message.command is None
+
+
+def test_json_nested_past_the_recursion_limit_is_malformed() -> None:
+    with pytest.raises(MalformedUpdate):
+        parse_update(b"[" * 100_000)
