@@ -62,7 +62,7 @@ class UpdatePoller:
                 if once:
                     return total
                 continue
-            offset = max(_update_id(update) for update in updates) + 1
+            offset = _next_offset(updates)
             counts = await sink.commit([_raw(update) for update in updates], {"offset": offset})
             total += counts
             if progress is not None:
@@ -104,11 +104,17 @@ def _offset(cursor: Mapping[str, Any] | None) -> int | None:
     return offset if isinstance(offset, int) and not isinstance(offset, bool) else None
 
 
-def _update_id(update: Mapping[str, Any]) -> int:
-    update_id = update.get("update_id")
-    if not isinstance(update_id, int) or isinstance(update_id, bool):
-        raise ValueError("getUpdates answered an update without a numeric update_id")
-    return update_id
+def _next_offset(updates: list[dict[str, Any]]) -> int:
+    """Past the newest update with a numeric id; one without (a malformed update, quarantined
+    by the parser like any other) does not hold the others back."""
+    ids = [
+        update_id
+        for update_id in (update.get("update_id") for update in updates)
+        if isinstance(update_id, int) and not isinstance(update_id, bool)
+    ]
+    if not ids:
+        raise ValueError("getUpdates answered no update with a numeric update_id")
+    return max(ids) + 1
 
 
 def _raw(update: Mapping[str, Any]) -> RawPayload:

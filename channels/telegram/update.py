@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -132,6 +133,11 @@ class ParsedUpdate:
         return self.message.edited_at is not None
 
 
+UPDATE_TYPE = re.compile(r"[a-z_]{1,64}")
+"""What the Bot API's update types look like: a key that does not is no type of theirs (and is
+never logged nor remembered as one)."""
+
+
 def parse_update(body: bytes) -> ParsedUpdate:
     """Read an Update from the bytes Telegram sent. Pure: no network, no clock."""
     try:
@@ -152,6 +158,8 @@ def read_update(update: Any) -> ParsedUpdate:
     if len(kinds) != 1:
         raise MalformedUpdate(f"an update carries exactly one object, not {len(kinds)}")
     kind = kinds[0]
+    if not UPDATE_TYPE.fullmatch(kind):
+        raise MalformedUpdate("the update's type is not a Bot API name")
     if kind not in HANDLED_UPDATE_TYPES:
         raise UnsupportedUpdate(kind, f"update {update_id} is not a message")
     message = update[kind]

@@ -14,7 +14,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Conflict, NetworkError
 
 from channels.base import SyncCounts
-from channels.telegram.polling import UpdatePoller
+from channels.telegram.polling import UpdatePoller, _next_offset
 from channels.telegram.update import parse_update
 from timeline.events import RawPayload
 
@@ -221,3 +221,9 @@ async def test_a_refused_request_is_raised_not_retried(fake_bot_api: FakeBotApi,
 
     with pytest.raises(BadRequest, match="(?i)wrong parameter"):
         await asyncio.wait_for(UpdatePoller(bot, sleep=sleep).pull(MemorySink(), once=False), 5)
+
+
+def test_an_update_without_a_numeric_id_does_not_hold_the_offset_back() -> None:
+    assert _next_offset([{"update_id": "7"}, {"update_id": 9}, {}]) == 10
+    with pytest.raises(ValueError):
+        _next_offset([{"update_id": True}])

@@ -394,3 +394,8 @@ def test_only_a_bot_command_entity_at_the_start_makes_a_command(entities: list) 
 def test_json_nested_past_the_recursion_limit_is_malformed() -> None:
     with pytest.raises(MalformedUpdate):
         parse_update(b"[" * 100_000)
+
+
+def test_an_update_type_that_is_no_bot_api_name_is_malformed() -> None:
+    with pytest.raises(MalformedUpdate):
+        parse_update(b'{"update_id": 1, "poll\\nFAKE LOG LINE": {}}')
