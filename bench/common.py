@@ -11,11 +11,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import aiohttp
 import asyncpg
@@ -215,3 +215,11 @@ def client_gc_paused() -> Iterator[None]:
         gc.enable()
         gc.unfreeze()
         gc.collect()
+
+
+Measured = TypeVar("Measured")
+
+
+def median_round(rounds: list[Measured], measure: Callable[[Measured], float]) -> Measured:
+    """The round whose `measure` is the median (the upper one of an even count)."""
+    return sorted(rounds, key=measure)[len(rounds) // 2]

@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,6 +46,7 @@ from bench.common import (
     cpu_seconds,
     free_port,
     hub_environment,
+    median_round,
     percentile,
     run_cli,
     scratch_database,
@@ -440,8 +440,8 @@ async def main() -> int:
         )
 
     expected = sum(args.events + len(each.paced_latencies) for each in rounds)
-    by_ratio = _median(rounds, lambda r: r.ratio)
-    by_p99 = _median(rounds, lambda r: r.p99_ms)
+    by_ratio = median_round(rounds, lambda r: r.ratio)
+    by_p99 = median_round(rounds, lambda r: r.p99_ms)
     print(settings)
     print(f"events posted                 {expected}")
     print(
@@ -514,11 +514,6 @@ def _print_comparison(rounds: list[Round], checkout: str) -> None:
         )
     median = statistics.median(r.cpu_ratio for r in rounds)  # even count: mean of the middle two
     print(f"CPU per event (hub + PostgreSQL), this / {checkout} (median): {median:.3f}")
-
-
-def _median(rounds: list[Round], measure: Callable[[Round], float]) -> Round:
-    """The round whose `measure` is the median (the upper one of an even count)."""
-    return sorted(rounds, key=measure)[len(rounds) // 2]
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,6 +37,7 @@ from bench.common import (
     cpu_seconds,
     free_port,
     hub_environment,
+    median_round,
     run_cli,
     scratch_database,
     served_hub,
@@ -175,7 +175,7 @@ async def main() -> int:
             f" event), Telegram {each.telegram.rate:,.0f}/s ({each.telegram.cpu_us:.0f} µs);"
             f" ratio {each.ratio:.2f}"
         )
-    median = _median(rounds, lambda r: r.ratio)
+    median = median_round(rounds, lambda r: r.ratio)
     print(f"ratio Telegram/SMS (median)   {median.ratio:.2f}  (target >= {TARGET_RATIO})")
     exact = True
     for kind, (total, distinct) in counts.items():
@@ -188,10 +188,6 @@ async def main() -> int:
     ok = median.ratio >= TARGET_RATIO and exact
     print("PASS" if ok else "MISS")
     return 0 if ok else 1
-
-
-def _median(rounds: list[Round], measure: Callable[[Round], float]) -> Round:
-    return sorted(rounds, key=measure)[len(rounds) // 2]
 
 
 if __name__ == "__main__":
