@@ -22,7 +22,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.leases import LISTENERS, holder_name
+from hub.leases import LISTENER_LEASES, holder_name
 from hub.models import ListenerCursor
 from hub.realtime import LocalBus, Subscription
 from timeline.domain import Listener, LoggedEvent
@@ -78,13 +78,13 @@ class Dispatcher:
         with contextlib.suppress(Exception):  # unreleased, the leases simply expire
             async with self._engine.begin() as conn:
                 for listener in self._listeners:
-                    await LISTENERS.release(conn, listener.name, holder=self._holder)
+                    await LISTENER_LEASES.release(conn, listener.name, holder=self._holder)
 
     async def run_once(self, listener: Listener) -> bool:
         """Hand the listener the next events after its cursor, in one transaction; whether
         there may be more (False also when another process holds its lease)."""
         async with self._engine.begin() as conn:
-            held = await LISTENERS.take(
+            held = await LISTENER_LEASES.take(
                 conn, listener.name, holder=self._holder, duration=self._lease, position=0
             )
             if not held:

@@ -78,5 +78,5 @@ class Leases:
             await conn.execute(delete(self.table).where(mine))
 
 
-PULL_CHANNELS = Leases(PullLease.__table__, "channel_account_id")
-LISTENERS = Leases(ListenerCursor.__table__, "listener", keep_rows=True)
+PULL_LEASES = Leases(PullLease.__table__, "channel_account_id")
+LISTENER_LEASES = Leases(ListenerCursor.__table__, "listener", keep_rows=True)

@@ -24,7 +24,7 @@ from channels.base import (
 )
 from hub.channel_directory import RECHECK_SECONDS, Channel, UnknownChannel
 from hub.intake import parse_payload, with_files
-from hub.leases import PULL_CHANNELS, holder_name
+from hub.leases import PULL_LEASES, holder_name
 from hub.log_text import printable
 from storage.sql import insert_ignoring_conflicts, refusal
 from timeline.events import RawPayload
@@ -309,7 +309,7 @@ class PullRunner:
         """Take or renew the lease; a database error counts as not holding it."""
         try:
             async with self._hub.engine.begin() as conn:
-                return await PULL_CHANNELS.take(
+                return await PULL_LEASES.take(
                     conn,
                     channel.context.channel_account_id,
                     holder=self._holder,
@@ -323,6 +323,6 @@ class PullRunner:
     async def _release(self, channel: Channel) -> None:
         with contextlib.suppress(Exception):  # unreleased, the lease simply expires
             async with self._hub.engine.begin() as conn:
-                await PULL_CHANNELS.release(
+                await PULL_LEASES.release(
                     conn, channel.context.channel_account_id, holder=self._holder
                 )
