@@ -80,7 +80,7 @@ def _entity(raw: Any, index: Utf16Index, position: int) -> TextEntity:
     kind, offset, length = raw.get("type"), raw.get("offset"), raw.get("length")
     if not isinstance(kind, str) or not kind:
         raise InvalidEntities(f"{where} has no type")
-    if not _count(offset) or not _count(length) or length == 0:
+    if not is_count(offset) or not is_count(length) or length == 0:
         raise InvalidEntities(f"{where} ({kind}) needs a whole offset and a positive length")
     try:
         start, end = index.index_of(offset), index.index_of(offset + length)
@@ -88,7 +88,7 @@ def _entity(raw: Any, index: Utf16Index, position: int) -> TextEntity:
         raise InvalidEntities(f"{where} ({kind}): {error}") from None
     user = raw.get("user")
     user_id = user.get("id") if isinstance(user, dict) else None
-    if kind == "text_mention" and not _count(user_id):
+    if kind == "text_mention" and not is_count(user_id):
         raise InvalidEntities(f"{where} is a text_mention without a user id")
     if kind == "text_link" and not isinstance(raw.get("url"), str):
         raise InvalidEntities(f"{where} is a text_link without a url")
@@ -97,13 +97,14 @@ def _entity(raw: Any, index: Utf16Index, position: int) -> TextEntity:
         start=start,
         end=end,
         url=_text(raw.get("url")),
-        user_id=user_id if _count(user_id) else None,
+        user_id=user_id if is_count(user_id) else None,
         language=_text(raw.get("language")),
         custom_emoji_id=_text(raw.get("custom_emoji_id")),
     )
 
 
-def _count(value: Any) -> bool:
+def is_count(value: Any) -> bool:
+    """A JSON whole number, not below zero (and not a boolean, which Python counts as one)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 

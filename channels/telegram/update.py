@@ -12,7 +12,7 @@ from typing import Any
 
 from channels.telegram.commands import BotCommand, leading_command
 from channels.telegram.contact import SharedContact, shared_contact
-from channels.telegram.entities import FormattedText, InvalidEntities
+from channels.telegram.entities import FormattedText, InvalidEntities, is_count
 from channels.telegram.errors import MalformedUpdate, UnsupportedUpdate
 from channels.telegram.media import Media, message_media
 from timeline.events import ExternalIdentity, IdentityKind
@@ -152,7 +152,7 @@ def read_update(update: Any) -> ParsedUpdate:
     if not isinstance(update, dict):
         raise MalformedUpdate("the update is not a JSON object")
     update_id = update.get("update_id")
-    if not _whole(update_id):
+    if not is_count(update_id):
         raise MalformedUpdate("the update has no numeric update_id")
     kinds = [key for key in update if key != "update_id"]
     if len(kinds) != 1:
@@ -170,7 +170,7 @@ def read_update(update: Any) -> ParsedUpdate:
 
 def _message(raw: Mapping[str, Any], *, edited: bool) -> TelegramMessage:
     message_id = raw.get("message_id")
-    if not _whole(message_id):
+    if not is_count(message_id):
         raise MalformedUpdate("the message has no numeric message_id")
     sender = _sender(raw.get("from"))
     text, is_caption = _text(raw)
@@ -221,7 +221,7 @@ def _sender(raw: Any) -> Sender:
     if not isinstance(raw, dict):
         raise MalformedUpdate("the message has no sender (from)")
     user_id, first_name = raw.get("id"), raw.get("first_name")
-    if not _whole(user_id):
+    if not is_count(user_id):
         raise MalformedUpdate("the sender has no numeric id")
     if not isinstance(first_name, str):
         raise MalformedUpdate("the sender has no first_name")
@@ -286,14 +286,14 @@ def _venue(raw: Any) -> Venue | None:
 def _reply_to(raw: Any) -> int | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict) or not _whole(raw.get("message_id")):
+    if not isinstance(raw, dict) or not is_count(raw.get("message_id")):
         raise MalformedUpdate("reply_to_message has no numeric message_id")
     return int(raw["message_id"])
 
 
 def _date(raw: Mapping[str, Any], name: str) -> datetime:
     value = raw.get(name)
-    if not _whole(value):
+    if not is_count(value):
         raise MalformedUpdate(f"the message has no Unix time {name}")
     try:
         return datetime.fromtimestamp(value, UTC)
@@ -318,10 +318,6 @@ def _storable(text: str, name: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise MalformedUpdate(f"{name} holds half of a surrogate pair") from None
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _coordinate(value: Any, most: float) -> bool:
