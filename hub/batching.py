@@ -8,6 +8,7 @@ import contextlib
 import logging
 import sys
 
+from hub.waiting import finished_within
 from timeline.domain import LoggedEvent
 from timeline.ingest import IngestOutcome, IngestPipeline, IngestRequest
 
@@ -76,9 +77,7 @@ class IngestBatcher:
         await self._connection.close()
         if self._publisher is None:
             return
-        try:
-            await asyncio.wait_for(self._to_publish.join(), publish_grace_seconds)
-        except TimeoutError:
+        if not await finished_within(publish_grace_seconds, self._to_publish.join()):
             log.warning(
                 "stopping with %d batches' domain events unpublished", self._to_publish.qsize()
             )

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.leases import LISTENER_LEASES, holder_name
 from hub.models import ListenerCursor
 from hub.realtime import LocalBus, Subscription
+from hub.waiting import finished_within
 from timeline.domain import Listener, LoggedEvent
 from timeline.event_log import read_after
 
@@ -129,8 +130,7 @@ class Dispatcher:
                 await asyncio.sleep(backoff)
                 continue
             failures = 0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self._catch_up_seconds)
+            await finished_within(self._catch_up_seconds, wake.wait())
 
     async def _wake_on_publish(self, subscription: Subscription) -> None:
         while True:

@@ -7,11 +7,11 @@ sweeps, and the sweeps are safe to run at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from hub.publishing import change
+from hub.waiting import finished_within
 from timeline.conversation_service import WAKE_BATCH, any_due
 from timeline.outbox import due_message_ids
 
@@ -62,5 +62,4 @@ async def run_scheduler(hub: Hub, interval: float, stopping: asyncio.Event) -> N
                 log.exception(
                     "scheduler's %s failed; trying again in %.1f s", sweep.__name__, interval
                 )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), interval)
+        await finished_within(interval, stopping.wait())
