@@ -144,18 +144,25 @@ def _insert(
 
 
 @cache
-def _inserts_statement(shapes: tuple[tuple[Table, tuple[str, ...], bool], ...]) -> Executable:
-    """The first insert as the statement, the others carried along as data-modifying CTEs."""
+def _inserts_statement(
+    shapes: tuple[tuple[Table, tuple[str, ...], bool], ...], appends: bool
+) -> Executable:
+    """The first insert as the statement (with `appends`, an `append_rows` that returns the
+    ids), the others carried along as data-modifying CTEs."""
     (table, names, ignores), *carried = shapes
-    statement = _insert(table, names, True, ignores, False)
+    statement = _append(table, names) if appends else _insert(table, names, True, ignores, False)
     for position, (along_table, along_names, along_ignores) in enumerate(carried, start=1):
         along = _insert(along_table, along_names, True, along_ignores, False, _carried(position))
         statement = statement.add_cte(along.cte(_carried(position, "")))
     return statement
 
 
-async def insert_together(conn: AsyncConnection, *inserts: RowsInsert) -> None:
-    """Insert every RowsInsert's rows, in one statement on PostgreSQL (one round trip).
+async def insert_together(
+    conn: AsyncConnection, *inserts: RowsInsert, appending: RowsInsert | None = None
+) -> list[int]:
+    """Insert every RowsInsert's rows, in one statement on PostgreSQL (one round trip), and
+    `appending`'s into an append-only log table as `append_rows` does, in that same statement;
+    the appended rows' new ids, in the order of their rows.
 
     Rows may refer to rows of another insert given here, by ids drawn beforehand
     (`update_rows(..., drawing=...)`): PostgreSQL checks foreign keys at the end of the
@@ -163,16 +170,20 @@ async def insert_together(conn: AsyncConnection, *inserts: RowsInsert) -> None:
     that others refer to first.
     """
     due = [each for each in inserts if each.rows]
-    if not due:
-        return
+    log = appending if appending is not None and appending.rows else None
     if not is_postgres(conn):
         for each in due:
             await each.insert(conn)
-        return
-    params: dict[str, list[Any]] = {}
-    for position, each in enumerate(due):
+        return await append_rows(conn, log.table, log.rows) if log else []
+    if log is None and not due:
+        return []
+    head, carried = (log, due) if log else (due[0], due[1:])
+    params = _unnest(head.table, tuple(head.rows[0])).parameters(head.rows)
+    for position, each in enumerate(carried, start=1):
         params |= _unnest(each.table, tuple(each.rows[0]), _carried(position)).parameters(each.rows)
-    await fetch_rows(conn, _inserts_statement(tuple(each.shape() for each in due)), params)
+    shapes = (head.shape(), *(each.shape() for each in carried))
+    rows = await fetch_rows(conn, _inserts_statement(shapes, appends=log is not None), params)
+    return sorted(row[0] for row in rows) if log else []
 
 
 async def insert_rows(
@@ -224,8 +235,9 @@ async def append_rows(
     commit: a reader that has seen id 12 could never see an 11 committed after it. So on
     PostgreSQL the statement first takes a transaction-scoped advisory lock of the table's, and
     draws its ids only once it holds it: until its transaction ends, no other draws any. Writers
-    of the table take turns from their insert to their commit, so callers insert last in their
-    transaction. SQLite serializes writers anyway.
+    of the table take turns from their insert to their commit, so callers insert late in their
+    transaction (`insert_together(..., appending=...)` does it in a batch's last insert).
+    SQLite serializes writers anyway.
     """
     if not rows:
         return []

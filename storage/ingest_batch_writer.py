@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.bulk import NewIds, RowsInsert, RowsUpdate, UpdateRows, insert_together, update_rows
 from storage.ingest_rows import (
+    EventsOf,
     Written,
     conversation_row,
     customer_row,
@@ -19,6 +20,7 @@ from storage.ingest_rows import (
     new_status,
     save_consents,
 )
+from timeline.event_log import as_logged, log_rows
 from timeline.identity_store import Activity, IdentityRow, identity_row
 from timeline.ingest_plan import IngestPlan
 from timeline.models import Conversation, Customer, Identity, TimelineEvent
@@ -67,10 +69,15 @@ _BUMP_CUSTOMERS = RowsUpdate(
 
 
 async def write_batch(
-    conn: AsyncConnection, plan: IngestPlan, raw: RowsInsert, also: Sequence[UpdateRows]
+    conn: AsyncConnection,
+    plan: IngestPlan,
+    raw: RowsInsert,
+    also: Sequence[UpdateRows],
+    events_of: EventsOf,
 ) -> Written:
     """The plan's updates and `also` (the router's) in one statement that draws the new rows'
-    ids, then its inserts with `raw` in one more; the consents after them.
+    ids, then its inserts with `raw` and the log's rows for `events_of` in one more; the
+    consents after them.
 
     New rows are inserted with what the batch brings them already counted, never updated
     after: updating a row in the transaction that inserted it checks its foreign keys again.
@@ -101,7 +108,8 @@ async def write_batch(
         event_ids=event_ids,
     )
     now = datetime.now(UTC)
-    await insert_together(
+    events = events_of(written)
+    logged_ids = await insert_together(
         conn,
         RowsInsert(
             customers,
@@ -136,7 +144,9 @@ async def write_batch(
             ],
         ),
         key_rows(key_owners(plan, written)),
+        appending=log_rows(events, now),
     )
+    written.logged = as_logged(events, logged_ids, now)
     await save_consents(conn, plan, written)
     return written
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.bulk import RowsInsert, UpdateRows, update_rows
 from storage.ingest_rows import (
+    EventsOf,
     Written,
     conversation_row,
     customer_row,
@@ -19,6 +20,7 @@ from storage.ingest_rows import (
     new_status,
     save_consents,
 )
+from timeline.event_log import record
 from timeline.identity_store import IdentityRow, identity_row
 from timeline.ingest_plan import ConversationChange, IngestPlan
 from timeline.models import Conversation, Customer, Identity, TimelineEvent
@@ -31,10 +33,15 @@ timeline_events = TimelineEvent.__table__
 
 
 async def write_plainly(
-    conn: AsyncConnection, plan: IngestPlan, raw: RowsInsert, also: Sequence[UpdateRows]
+    conn: AsyncConnection,
+    plan: IngestPlan,
+    raw: RowsInsert,
+    also: Sequence[UpdateRows],
+    events_of: EventsOf,
 ) -> Written:
     """New customers and identities, conversations opened or counted, the customers' counters,
-    `also` (the router's updates), the raw payloads, the events, their thread keys, consents."""
+    `also` (the router's updates), the raw payloads, the events, their thread keys, the log's
+    rows for `events_of`, consents."""
     now = datetime.now(UTC)
     written = Written()
     for sender in plan.new_senders:
@@ -63,6 +70,7 @@ async def write_plainly(
         event_id = await _insert(conn, timeline_events, event_row(appended, written))
         written.event_ids.append(event_id)
     await key_rows(key_owners(plan, written)).insert(conn)
+    written.logged = await record(conn, events_of(written))
     await save_consents(conn, plan, written)
     return written
 

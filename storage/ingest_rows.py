@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.sql import insert_ignoring_conflicts
+from timeline.domain import DomainEvent, LoggedEvent
 from timeline.events import ConsentChanged, MessageEdited, MessageReceived, ThreadKey
 from timeline.identity_store import IdentityRow
 from timeline.ingest_plan import (
@@ -34,6 +36,8 @@ class Written:
     conversations: dict[int, int] = field(default_factory=dict)
     """id(ConversationChange) -> the id of the conversation it opened."""
     event_ids: list[int] = field(default_factory=list)
+    logged: list[LoggedEvent] = field(default_factory=list)
+    """The domain events the writer logged for the batch (`EventsOf`), in the log's order."""
 
     def identity(self, sender: Sender) -> IdentityRow:
         return self.identities[id(sender)] if isinstance(sender, NewSender) else sender
@@ -41,6 +45,11 @@ class Written:
     def conversation_id(self, change: ConversationChange) -> int:
         existing = change.existing
         return existing.id if existing is not None else self.conversations[id(change)]
+
+
+EventsOf = Callable[[Written], Sequence[DomainEvent]]
+"""The domain events a batch causes, given the ids its writer gave its rows: a writer logs them
+in its own last statement."""
 
 
 def customer_row(sender: NewSender, now: datetime) -> dict[str, object]:

@@ -9,11 +9,33 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.bulk import append_rows
+from storage.bulk import RowsInsert, append_rows
 from timeline.domain import DomainEvent, LoggedEvent
 from timeline.models import LoggedDomainEvent
 
 log_table = LoggedDomainEvent.__table__
+
+
+def log_rows(events: Sequence[DomainEvent], now: datetime) -> RowsInsert:
+    """The log's rows for `events`, logged at `now`: for `storage.bulk.append_rows`, or for
+    `insert_together(..., appending=...)` to log them in a batch's own last statement."""
+    return RowsInsert(
+        log_table,
+        [
+            {"workspace_id": e.workspace_id, "type": e.type, "data": e.data, "logged_at": now}
+            for e in events
+        ],
+    )
+
+
+def as_logged(
+    events: Sequence[DomainEvent], ids: Sequence[int], now: datetime
+) -> list[LoggedEvent]:
+    """`events` as logged at `now` with the ids the log gave them."""
+    return [
+        LoggedEvent(event_id, e.workspace_id, e.type, e.data, now)
+        for event_id, e in zip(ids, events, strict=True)
+    ]
 
 
 async def record(conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[LoggedEvent]:
@@ -22,18 +44,8 @@ async def record(conn: AsyncConnection, events: Sequence[DomainEvent]) -> list[L
     if not events:
         return []
     now = datetime.now(UTC)
-    ids = await append_rows(
-        conn,
-        log_table,
-        [
-            {"workspace_id": e.workspace_id, "type": e.type, "data": e.data, "logged_at": now}
-            for e in events
-        ],
-    )
-    return [
-        LoggedEvent(event_id, e.workspace_id, e.type, e.data, now)
-        for event_id, e in zip(ids, events, strict=True)
-    ]
+    ids = await append_rows(conn, log_table, log_rows(events, now).rows)
+    return as_logged(events, ids, now)
 
 
 async def read_after(

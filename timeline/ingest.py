@@ -108,6 +108,7 @@ class IngestOutcome:
     event_ids: list[int] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
     domain_events: list[DomainEvent] = field(default_factory=list)
+    """Domain events to log as the batch's last write (its writer logs the rest itself)."""
     logged: list[LoggedEvent] = field(default_factory=list)
     """The domain events as logged in the batch's transaction: what to publish after commit."""
 
@@ -206,20 +207,18 @@ class IngestPipeline:
         routed = plan.routed()
         also = await self._route(conn, routed)
         write = write_batch if is_postgres(conn) else write_plainly
-        written = await write(conn, plan, raw, also)
+        written = await write(
+            conn, plan, raw, also, lambda w: _domain_events(plan, w, _assignments(routed, w))
+        )
         outcome.event_ids = written.event_ids
         outcome.appended = len(written.event_ids)
+        outcome.assignments = _assignments(routed, written)
+        outcome.logged.extend(written.logged)
         appended = [(a.channel.workspace_id, a.event) for a in plan.appended]
         await store_attachments(conn, appended, written.event_ids)
         stored = ((w, e, i) for (w, e), i in zip(appended, written.event_ids, strict=True))
         await _apply_edits(conn, edits, stored, outcome)
         await join_vouched(conn, _vouched(plan, written))
-        outcome.assignments = [
-            Assignment(written.conversation_id(change), change.assignee_id)
-            for change in routed
-            if change.assignee_id is not None
-        ]
-        outcome.domain_events.extend(_domain_events(plan, written, outcome))
         return outcome
 
     async def _route(
@@ -236,8 +235,9 @@ class IngestPipeline:
 
 
 async def _logged(conn: AsyncConnection, outcome: IngestOutcome) -> IngestOutcome:
-    """The outcome, its domain events logged in its transaction (one insert, the last write)."""
-    outcome.logged = await record(conn, outcome.domain_events)
+    """The outcome, the domain events its writer did not log (edits') logged after those it
+    did, in its transaction."""
+    outcome.logged.extend(await record(conn, outcome.domain_events))
     return outcome
 
 
@@ -469,7 +469,18 @@ async def _look_up(
     return known
 
 
-def _domain_events(plan: IngestPlan, written: Written, outcome: IngestOutcome) -> list[DomainEvent]:
+def _assignments(routed: list[ConversationChange], written: Written) -> list[Assignment]:
+    return [
+        Assignment(written.conversation_id(change), change.assignee_id)
+        for change in routed
+        if change.assignee_id is not None
+    ]
+
+
+def _domain_events(
+    plan: IngestPlan, written: Written, assignments: list[Assignment]
+) -> list[DomainEvent]:
+    """The batch's conversations opened or reopened, events appended and assignments."""
     events: list[DomainEvent] = []
     for change in plan.conversations:
         kind = (
@@ -497,7 +508,7 @@ def _domain_events(plan: IngestPlan, written: Written, outcome: IngestOutcome) -
             )
         )
     workspace_of = {written.conversation_id(c): c.workspace_id for c in plan.conversations}
-    for assignment in outcome.assignments:
+    for assignment in assignments:
         workspace_id = workspace_of[assignment.conversation_id]
         events.append(assigned(workspace_id, assignment.conversation_id, assignment.agent_id))
     return events

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +21,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.exc import IntegrityError, StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.db import create_engine
 from storage.bulk import (
@@ -237,7 +237,23 @@ async def test_a_naive_time_in_a_batch_is_refused(engine: AsyncEngine) -> None:
             await insert_together(conn, RowsInsert(things, [_row("aware", []), naive]))
 
 
-async def test_appended_ids_ascend_in_commit_order(engine: AsyncEngine) -> None:
+Append = Callable[[AsyncConnection, list[dict[str, object]]], Awaitable[list[int]]]
+
+
+async def _append_alone(conn: AsyncConnection, rows: list[dict[str, object]]) -> list[int]:
+    return await append_rows(conn, things, rows)
+
+
+async def _append_with_an_insert(conn: AsyncConnection, rows: list[dict[str, object]]) -> list[int]:
+    """Appended in the statement of another table's insert (a batch's last statement)."""
+    label = {"name": f"beside {rows[0]['name']}", "tags": [], "count": len(rows)}
+    return await insert_together(
+        conn, RowsInsert(labels, [label]), appending=RowsInsert(things, rows)
+    )
+
+
+@pytest.mark.parametrize("append", [_append_alone, _append_with_an_insert])
+async def test_appended_ids_ascend_in_commit_order(engine: AsyncEngine, append: Append) -> None:
     """A second writer of the log draws its ids only once the first has committed, so a reader
     that has seen an id never sees a smaller one appear later."""
     first_in = asyncio.Event()
@@ -245,7 +261,7 @@ async def test_appended_ids_ascend_in_commit_order(engine: AsyncEngine) -> None:
 
     async def first() -> list[int]:
         async with engine.begin() as conn:
-            ids = await append_rows(conn, things, [_row("a", []), _row("b", [])])
+            ids = await append(conn, [_row("a", []), _row("b", [])])
             first_in.set()
             await first_may_commit.wait()
             return ids
@@ -253,7 +269,7 @@ async def test_appended_ids_ascend_in_commit_order(engine: AsyncEngine) -> None:
     async def second() -> list[int]:
         await first_in.wait()
         async with engine.begin() as conn:
-            return await append_rows(conn, things, [_row("c", [])])
+            return await append(conn, [_row("c", [])])
 
     first_task, second_task = asyncio.create_task(first()), asyncio.create_task(second())
     await first_in.wait()
@@ -262,3 +278,6 @@ async def test_appended_ids_ascend_in_commit_order(engine: AsyncEngine) -> None:
     first_may_commit.set()
     first_ids, second_ids = await first_task, await second_task
     assert max(first_ids) < min(second_ids) and first_ids == sorted(first_ids)
+    async with engine.connect() as conn:
+        names = dict((await conn.execute(select(things.c.id, things.c.name))).all())
+    assert [names[i] for i in (*first_ids, *second_ids)] == ["a", "b", "c"]
