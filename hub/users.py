@@ -1,0 +1,111 @@
+"""Users of a workspace: list them, add one, change their role (the API and the CLI's
+provisioning share the creation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.provisioning import create_user
+from timeline import audit
+from timeline.errors import Conflict, Invalid, NotFound
+from timeline.models import Role, User
+from timeline.policy.role_store import role_exists
+
+users = User.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    id: int
+    email: str
+    name: str
+    role: str
+
+
+async def list_users(conn: AsyncConnection, workspace_id: int) -> list[UserRow]:
+    rows = await conn.execute(
+        select(users.c.id, users.c.email, users.c.name, users.c.role)
+        .where(users.c.workspace_id == workspace_id)
+        .order_by(users.c.id)
+    )
+    return [UserRow(*row) for row in rows]
+
+
+async def add_user(
+    conn: AsyncConnection,
+    workspace_id: int,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None,
+    actor_user_id: int,
+) -> UserRow:
+    """A new user of a role the workspace has; Invalid `email` if taken, `role` if unknown."""
+    await _require_role(conn, workspace_id, role)
+    clean = email.strip().lower()
+    taken = await conn.execute(
+        select(users.c.id).where(users.c.workspace_id == workspace_id).where(users.c.email == clean)
+    )
+    if taken.first() is not None:
+        raise Invalid({"email": "a user with this email already exists here"})
+    user_id = await create_user(
+        conn,
+        workspace_id,
+        email=clean,
+        name=name,
+        role=role,
+        password=password,
+        actor_user_id=actor_user_id,
+    )
+    return UserRow(user_id, clean, name, role)
+
+
+async def set_role(
+    conn: AsyncConnection, workspace_id: int, user_id: int, role: str, *, actor_user_id: int
+) -> UserRow:
+    """Give the user another role the workspace has. Conflict `last_admin` if that would
+    leave the workspace without an admin; NotFound in another workspace."""
+    await _require_role(conn, workspace_id, role)
+    row = (
+        await conn.execute(
+            select(users.c.id, users.c.email, users.c.name, users.c.role)
+            .where(users.c.id == user_id)
+            .where(users.c.workspace_id == workspace_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise NotFound("user")
+    if row.role == Role.ADMIN and role != Role.ADMIN and await _admins(conn, workspace_id) == 1:
+        raise Conflict("last_admin", "the workspace's last admin keeps the admin role")
+    await conn.execute(update(users).where(users.c.id == user_id).values(role=role))
+    await audit.record(
+        conn,
+        workspace_id=workspace_id,
+        actor_user_id=actor_user_id,
+        action="user.role_changed",
+        entity_type="user",
+        entity_id=user_id,
+        changes={"role": [row.role, role]},
+    )
+    return UserRow(row.id, row.email, row.name, role)
+
+
+async def _require_role(conn: AsyncConnection, workspace_id: int, role: str) -> None:
+    if not await role_exists(conn, workspace_id, role):
+        raise Invalid({"role": f"no role named {role!r} in this workspace"})
+
+
+async def _admins(conn: AsyncConnection, workspace_id: int) -> int:
+    return (
+        await conn.execute(
+            select(func.count())
+            .select_from(users)
+            .where(users.c.workspace_id == workspace_id)
+            .where(users.c.role == Role.ADMIN)
+        )
+    ).scalar_one()
