@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.provisioning import create_user
 from timeline import audit
-from timeline.errors import Conflict, Invalid, NotFound
+from timeline.errors import Conflict, NotFound
 from timeline.models import Role, User
 from timeline.policy.role_store import role_exists
 
@@ -44,14 +44,15 @@ async def add_user(
     password: str | None,
     actor_user_id: int,
 ) -> UserRow:
-    """A new user of a role the workspace has; Invalid `email` if taken, `role` if unknown."""
+    """A new user of a role the workspace has: Conflict `email_taken` if another user has the
+    address, `unknown_role` if the workspace has no such role."""
     await _require_role(conn, workspace_id, role)
     clean = email.strip().lower()
     taken = await conn.execute(
         select(users.c.id).where(users.c.workspace_id == workspace_id).where(users.c.email == clean)
     )
     if taken.first() is not None:
-        raise Invalid({"email": "a user with this email already exists here"})
+        raise Conflict("email_taken", "a user with this email already exists here")
     user_id = await create_user(
         conn,
         workspace_id,
@@ -67,8 +68,9 @@ async def add_user(
 async def set_role(
     conn: AsyncConnection, workspace_id: int, user_id: int, role: str, *, actor_user_id: int
 ) -> UserRow:
-    """Give the user another role the workspace has. Conflict `last_admin` if that would
-    leave the workspace without an admin; NotFound in another workspace."""
+    """Give the user another role the workspace has (Conflict `unknown_role` otherwise).
+    Conflict `last_admin` if that would leave the workspace without an admin; NotFound in
+    another workspace."""
     await _require_role(conn, workspace_id, role)
     row = (
         await conn.execute(
@@ -97,7 +99,7 @@ async def set_role(
 
 async def _require_role(conn: AsyncConnection, workspace_id: int, role: str) -> None:
     if not await role_exists(conn, workspace_id, role):
-        raise Invalid({"role": f"no role named {role!r} in this workspace"})
+        raise Conflict("unknown_role", f"no role named {role!r} in this workspace")
 
 
 async def _admins(conn: AsyncConnection, workspace_id: int) -> int:

@@ -14,7 +14,7 @@ from storage.sql import insert_ignoring_conflicts
 from timeline import audit
 from timeline.actor import Actor
 from timeline.domain import DomainEvent
-from timeline.errors import Forbidden, Invalid, NotFound
+from timeline.errors import Conflict, Forbidden, NotFound
 from timeline.models import Customer, CustomField
 from timeline.policy import Permission, missing_permission, visible_field_values
 
@@ -53,7 +53,8 @@ async def sensitive_names(conn: AsyncConnection, workspace_id: int) -> frozenset
 async def define_field(
     conn: AsyncConnection, actor: Actor, name: str, *, sensitive: bool
 ) -> FieldDefinition:
-    """A new custom field (custom_fields.manage); Invalid `name` if the workspace has it."""
+    """A new custom field (custom_fields.manage); Conflict `name_taken` if the workspace has
+    it."""
     if not actor.may(Permission.CUSTOM_FIELDS_MANAGE):
         raise missing_permission(Permission.CUSTOM_FIELDS_MANAGE)
     field_id = (
@@ -63,7 +64,7 @@ async def define_field(
         )
     ).scalar_one_or_none()
     if field_id is None:
-        raise Invalid({"name": f"a field named {name!r} already exists"})
+        raise Conflict("name_taken", f"a field named {name!r} already exists")
     await audit.record(
         conn,
         workspace_id=actor.workspace_id,
@@ -80,15 +81,15 @@ async def set_values(
     conn: AsyncConnection, actor: Actor, customer_id: int, values: Mapping[str, str | None]
 ) -> FieldsSet:
     """Set (a string) or clear (None) some of a customer's field values (customers.write; a
-    sensitive field also needs customers.sensitive_fields). Invalid naming each field the
-    workspace does not define; NotFound for another workspace's customer. Tells of the change
-    with `customer.fields_changed` ({customer_id, fields: the new values}), which the stream
-    shows through the same field rules."""
+    sensitive field also needs customers.sensitive_fields). Conflict `unknown_field` for a
+    field the workspace does not define; NotFound for another workspace's customer. Tells of
+    the change with `customer.fields_changed` ({customer_id, fields: the new values}), which
+    the stream shows through the same field rules."""
     if not actor.may(Permission.CUSTOMERS_WRITE):
         raise missing_permission(Permission.CUSTOMERS_WRITE)
     defined = {field.name: field for field in await list_fields(conn, actor.workspace_id)}
     if unknown := sorted(set(values) - set(defined)):
-        raise Invalid({f"fields.{name}": "no such custom field" for name in unknown})
+        raise Conflict("unknown_field", f"no such custom field: {', '.join(unknown)}")
     sensitive = {name for name, field in defined.items() if field.sensitive}
     if sensitive & set(values) and not actor.may(Permission.CUSTOMERS_SENSITIVE_FIELDS):
         raise Forbidden(

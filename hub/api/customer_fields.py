@@ -34,7 +34,10 @@ class CustomFieldIn(BaseModel):
 
 class FieldValuesIn(BaseModel):
     fields: dict[FieldName, Annotated[Text, Field(max_length=1000)] | None] = Field(
-        max_length=50, description="values to set by field name; null clears one"
+        max_length=50,
+        description="values to set by field name; null clears one",
+        # Names outside the pattern are refused, so the document says they are not allowed.
+        json_schema_extra={"additionalProperties": False},
     )
 
 

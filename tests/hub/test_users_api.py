@@ -23,18 +23,17 @@ async def test_a_user_of_a_custom_role_acts_as_its_permissions_say(
     assert response.status == 201, await response.text()
     openapi.check("POST", "/api/v1/roles", 201, await response.json())
     again = await client.post("/api/v1/roles", json=role, headers=headers)
-    assert again.status == 422
+    assert (await again.json())["error"]["code"] == "name_taken"
     user = {"email": "Sam@Acme.test", "name": "Sam", "role": "senior"}
     response = await client.post("/api/v1/users", json=user, headers=headers)
     assert response.status == 201, await response.text()
     sam = await response.json()
     assert sam["email"] == "sam@acme.test" and sam["role"] == "senior"
-    assert (await client.post("/api/v1/users", json=user, headers=headers)).status == 422
+    taken = await client.post("/api/v1/users", json=user, headers=headers)
+    assert (await taken.json())["error"]["code"] == "email_taken"
     unknown = {**user, "email": "x@acme.test", "role": "wizard"}
     refused = await client.post("/api/v1/users", json=unknown, headers=headers)
-    assert (await refused.json())["error"]["fields"] == {
-        "role": "no role named 'wizard' in this workspace"
-    }
+    assert (await refused.json())["error"]["code"] == "unknown_role"
     async with hub.engine.begin() as conn:
         token = await create_api_token(conn, sam["id"])
     conversation_id = await text(hub, ws, "+14155550123", "SM1")

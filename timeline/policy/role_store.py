@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.sql import insert_ignoring_conflicts
 from timeline import audit
 from timeline.actor import Actor
-from timeline.errors import Invalid
+from timeline.errors import Conflict
 from timeline.models import CustomRole
 from timeline.policy.permissions import Permission
 from timeline.policy.roles import BUILT_IN_ROLES, missing_permission, role_permissions
@@ -42,12 +42,12 @@ async def list_roles(conn: AsyncConnection, workspace_id: int) -> list[RoleDefin
 async def create_role(
     conn: AsyncConnection, actor: Actor, name: str, permissions: Collection[Permission]
 ) -> RoleDefinition:
-    """A custom role of these permissions (roles.manage); Invalid `name` if a built-in or
-    another custom role has it. The unique (workspace, name) index decides between two at
+    """A custom role of these permissions (roles.manage); Conflict `name_taken` if a built-in
+    or another custom role has it. The unique (workspace, name) index decides between two at
     once."""
     if not actor.may(Permission.ROLES_MANAGE):
         raise missing_permission(Permission.ROLES_MANAGE)
-    taken = Invalid({"name": f"a role named {name!r} already exists"})
+    taken = Conflict("name_taken", f"a role named {name!r} already exists")
     if name in BUILT_IN_ROLES:
         raise taken
     names = sorted({permission.value for permission in permissions})
