@@ -1,17 +1,17 @@
-"""Users of a workspace: list them, add one, change their role (the API and the CLI's
+"""Users of a workspace: list them, add one, change someone else's role (the API and the CLI's
 provisioning share the creation)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.provisioning import create_user
 from timeline import audit
 from timeline.errors import Conflict, NotFound
-from timeline.models import Role, User
+from timeline.models import User
 from timeline.policy.role_store import role_exists
 
 users = User.__table__
@@ -69,8 +69,11 @@ async def set_role(
     conn: AsyncConnection, workspace_id: int, user_id: int, role: str, *, actor_user_id: int
 ) -> UserRow:
     """Give the user another role the workspace has (Conflict `unknown_role` otherwise).
-    Conflict `last_admin` if that would leave the workspace without an admin; NotFound in
-    another workspace."""
+    Nobody changes their own role (Conflict `own_role`): an admin cannot lock themselves out,
+    and the one who changes roles stays an admin, so a workspace never loses its last one.
+    NotFound in another workspace."""
+    if user_id == actor_user_id:
+        raise Conflict("own_role", "nobody changes their own role; ask another admin")
     await _require_role(conn, workspace_id, role)
     row = (
         await conn.execute(
@@ -82,8 +85,6 @@ async def set_role(
     ).first()
     if row is None:
         raise NotFound("user")
-    if row.role == Role.ADMIN and role != Role.ADMIN and await _admins(conn, workspace_id) == 1:
-        raise Conflict("last_admin", "the workspace's last admin keeps the admin role")
     await conn.execute(update(users).where(users.c.id == user_id).values(role=role))
     await audit.record(
         conn,
@@ -100,14 +101,3 @@ async def set_role(
 async def _require_role(conn: AsyncConnection, workspace_id: int, role: str) -> None:
     if not await role_exists(conn, workspace_id, role):
         raise Conflict("unknown_role", f"no role named {role!r} in this workspace")
-
-
-async def _admins(conn: AsyncConnection, workspace_id: int) -> int:
-    return (
-        await conn.execute(
-            select(func.count())
-            .select_from(users)
-            .where(users.c.workspace_id == workspace_id)
-            .where(users.c.role == Role.ADMIN)
-        )
-    ).scalar_one()

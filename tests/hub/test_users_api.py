@@ -1,5 +1,5 @@
 """Users and custom roles through the API: an admin adds a user of a custom role, whose
-permissions then decide what they may do; the last admin keeps the role."""
+permissions then decide what they may do; nobody changes their own role."""
 
 from __future__ import annotations
 
@@ -49,14 +49,14 @@ async def test_a_user_of_a_custom_role_acts_as_its_permissions_say(
     assert (await customers.json())["error"]["code"] == "missing_permission"
 
 
-async def test_the_last_admin_keeps_the_role(hub: Hub, client: TestClient) -> None:
+async def test_nobody_changes_their_own_role(hub: Hub, client: TestClient) -> None:
     ws = await seed_workspace(hub, agents=1)
     headers = bearer(ws.token)
     demote = await client.put(
         f"/api/v1/users/{ws.admin_id}/role", json={"role": "agent"}, headers=headers
     )
     assert demote.status == 409
-    assert (await demote.json())["error"]["code"] == "last_admin"
+    assert (await demote.json())["error"]["code"] == "own_role"
     promote = await client.put(
         f"/api/v1/users/{ws.agent_ids[0]}/role", json={"role": "admin"}, headers=headers
     )
