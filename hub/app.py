@@ -9,7 +9,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
-from hub.api import agents, conversations, customers, events, messages, stream, teams
+from hub.api import (
+    agents,
+    conversations,
+    customer_fields,
+    customers,
+    events,
+    messages,
+    roles,
+    stream,
+    teams,
+    users,
+)
 from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
 from hub.api.openapi import build_openapi
 from hub.auth import Principal, principal_for_token
@@ -21,7 +32,18 @@ from hub.web_keys import API_FAILURES, HUB
 from hub.webhooks import add_routes as add_webhook_routes
 
 log = logging.getLogger(__name__)
-API_MODULES = (customers, conversations, agents, teams, messages, events, stream)
+API_MODULES = (
+    customers,
+    customer_fields,
+    conversations,
+    agents,
+    teams,
+    users,
+    roles,
+    messages,
+    events,
+    stream,
+)
 
 
 def api_routes() -> ApiRoutes:

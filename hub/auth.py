@@ -9,35 +9,55 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.models import ApiToken
 from timeline.actor import Actor
-from timeline.models import Role, User
+from timeline.models import CustomRole, User
+from timeline.policy import Permission, role_permissions
 
 TOKEN_PREFIX = "sbt_"
 _hasher = PasswordHasher()
 tokens = ApiToken.__table__
 users = User.__table__
+custom_roles = CustomRole.__table__
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a user in one workspace with one role."""
+    """Who is calling: a user in one workspace with one role, and what that role grants."""
 
     user_id: int
     workspace_id: int
-    role: Role
+    role: str
+    permissions: frozenset[Permission]
 
-    @property
-    def manages(self) -> bool:
-        return self.role in (Role.ADMIN, Role.MANAGER)
+    def may(self, permission: Permission) -> bool:
+        return permission in self.permissions
 
     @property
     def actor(self) -> Actor:
         """The principal as the core's services know it."""
-        return Actor(self.workspace_id, self.user_id, self.manages)
+        return Actor(self.workspace_id, self.user_id, self.permissions)
+
+
+def principal_of_users() -> Select[tuple[int, int, str, list[str] | None]]:
+    """A user's row as `principal_from` reads it (their custom role's permissions joined):
+    every way in (tokens, sessions) filters this and makes the principal in one place."""
+    return select(
+        users.c.id, users.c.workspace_id, users.c.role, custom_roles.c.permissions
+    ).outerjoin(
+        custom_roles,
+        (custom_roles.c.workspace_id == users.c.workspace_id)
+        & (custom_roles.c.name == users.c.role),
+    )
+
+
+def principal_from(row: Row[tuple[int, int, str, list[str] | None]]) -> Principal:
+    return Principal(
+        row.id, row.workspace_id, row.role, role_permissions(row.role, row.permissions)
+    )
 
 
 def hash_password(password: str) -> str:
@@ -72,7 +92,7 @@ async def create_token(conn: AsyncConnection, workspace_id: int, user_id: int, n
 
 
 _PRINCIPAL = (
-    select(users.c.id, users.c.workspace_id, users.c.role)
+    principal_of_users()
     .join(tokens, tokens.c.user_id == users.c.id)
     .where(tokens.c.token_hash == bindparam("token_hash"))
     .where(tokens.c.revoked_at.is_(None))
@@ -81,4 +101,4 @@ _PRINCIPAL = (
 
 async def principal_for_token(conn: AsyncConnection, token: str) -> Principal | None:
     row = (await conn.execute(_PRINCIPAL, {"token_hash": _digest(token)})).first()
-    return Principal(row.id, row.workspace_id, Role(row.role)) if row else None
+    return principal_from(row) if row else None

@@ -56,7 +56,7 @@ def refusal_error(refusal: NotFound | Forbidden | Conflict | Invalid) -> ApiErro
         case NotFound():
             return ApiError(404, "not_found", refusal.message)
         case Forbidden():
-            return ApiError(403, "forbidden", refusal.message)
+            return ApiError(403, refusal.code, refusal.message)
         case Conflict():
             return ApiError(409, refusal.code, refusal.message)
         case Invalid():

@@ -48,11 +48,14 @@ async def create_user(
     *,
     email: str,
     name: str,
-    role: Role = Role.AGENT,
+    role: str = Role.AGENT,
     password: str | None = None,
     capacity: int = 10,
     available: bool = False,
+    actor_user_id: int | None = None,
 ) -> int:
+    """A user of `role` (a built-in role or one of the workspace's own, checked by callers
+    that take it from input)."""
     result = await conn.execute(
         User.__table__.insert().returning(User.id),
         {
@@ -71,7 +74,7 @@ async def create_user(
     await audit.record(
         conn,
         workspace_id=workspace_id,
-        actor_user_id=None,
+        actor_user_id=actor_user_id,
         action="user.created",
         entity_type="user",
         entity_id=user_id,

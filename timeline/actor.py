@@ -1,8 +1,12 @@
-"""Who acts on the core: a user of one workspace, and whether they manage it."""
+"""Who acts on the core: a user of one workspace, and the permissions their role grants."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from timeline.policy.permissions import Permission
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,5 +16,8 @@ class Actor:
 
     workspace_id: int
     user_id: int
-    manages: bool
-    """Admins and managers: they may act on conversations and agents other than their own."""
+    permissions: frozenset[Permission]
+    """What the actor's role grants (timeline.policy.role_permissions)."""
+
+    def may(self, permission: Permission) -> bool:
+        return permission in self.permissions

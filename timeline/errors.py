@@ -19,7 +19,11 @@ class NotFound(Refused):
 
 
 class Forbidden(Refused):
-    """The actor's role may not do this."""
+    """The actor's role may not do this; `code` names the rule that refuses it."""
+
+    def __init__(self, message: str, code: str = "forbidden") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Conflict(Refused):

@@ -26,6 +26,7 @@ from timeline.conversation_service import (
     find_conversation,
 )
 from timeline.models import Conversation
+from timeline.policy import Permission
 
 routes = ApiRoutes()
 conversations = Conversation.__table__
@@ -120,6 +121,7 @@ class SnoozeIn(BaseModel):
     tag="conversations",
     response=ConversationPage,
     query=ConversationQuery,
+    permission=Permission.CONVERSATIONS_READ,
 )
 async def list_conversations(call: Call[Any, ConversationQuery]) -> ConversationPage:
     filters = call.query
@@ -148,6 +150,7 @@ async def list_conversations(call: Call[Any, ConversationQuery]) -> Conversation
     summary="Get one conversation",
     tag="conversations",
     response=ConversationOut,
+    permission=Permission.CONVERSATIONS_READ,
 )
 async def get_conversation(call: Call[Any, Any]) -> ConversationOut:
     async with call.request.app[HUB].reads.connect() as conn:
@@ -162,6 +165,7 @@ async def get_conversation(call: Call[Any, Any]) -> ConversationOut:
     response=MessageQueued,
     body=ReplyIn,
     status=202,
+    permission=Permission.CONVERSATIONS_ACT,
 )
 async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
     hub = call.request.app[HUB]
@@ -193,6 +197,7 @@ async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
     response=NoteOut,
     body=NoteIn,
     status=201,
+    permission=Permission.CONVERSATIONS_ACT,
 )
 async def add_note(call: Call[NoteIn, Any]) -> NoteOut:
     hub = call.request.app[HUB]
@@ -212,6 +217,7 @@ async def add_note(call: Call[NoteIn, Any]) -> NoteOut:
     tag="conversations",
     response=ConversationOut,
     body=AssignIn,
+    permission=Permission.CONVERSATIONS_ACT,
 )
 async def assign(call: Call[AssignIn, Any]) -> ConversationOut:
     return await _change(call, partial(ConversationService.assign, agent_id=call.body.agent_id))
@@ -224,6 +230,7 @@ async def assign(call: Call[AssignIn, Any]) -> ConversationOut:
     tag="conversations",
     response=ConversationOut,
     body=TransferIn,
+    permission=Permission.CONVERSATIONS_ACT,
 )
 async def transfer(call: Call[TransferIn, Any]) -> ConversationOut:
     """The conversation leaves its agent and, unless resolved, goes to the team's next agent."""
@@ -236,6 +243,7 @@ async def transfer(call: Call[TransferIn, Any]) -> ConversationOut:
     summary="Resolve",
     tag="conversations",
     response=ConversationOut,
+    permission=Permission.CONVERSATIONS_ACT,
 )
 async def resolve(call: Call[Any, Any]) -> ConversationOut:
     return await _change(call, ConversationService.resolve)
@@ -247,6 +255,7 @@ async def resolve(call: Call[Any, Any]) -> ConversationOut:
     summary="Reopen",
     tag="conversations",
     response=ConversationOut,
+    permission=Permission.CONVERSATIONS_ACT,
 )
 async def reopen(call: Call[Any, Any]) -> ConversationOut:
     return await _change(call, ConversationService.reopen)
@@ -259,6 +268,7 @@ async def reopen(call: Call[Any, Any]) -> ConversationOut:
     tag="conversations",
     response=ConversationOut,
     body=SnoozeIn,
+    permission=Permission.CONVERSATIONS_ACT,
 )
 async def snooze(call: Call[SnoozeIn, Any]) -> ConversationOut:
     return await _change(call, partial(ConversationService.snooze, until=call.body.until))
@@ -270,6 +280,7 @@ async def snooze(call: Call[SnoozeIn, Any]) -> ConversationOut:
     summary="Mark pending (waiting on the customer)",
     tag="conversations",
     response=ConversationOut,
+    permission=Permission.CONVERSATIONS_ACT,
 )
 async def mark_pending(call: Call[Any, Any]) -> ConversationOut:
     return await _change(call, ConversationService.mark_pending)

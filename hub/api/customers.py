@@ -1,7 +1,9 @@
-"""Customers: list and search (name, phone, email), one customer, and their timeline."""
+"""Customers: list and search (name, phone, email), one customer, and their timeline, as the
+field rules let the caller see them (timeline.policy)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -10,11 +12,19 @@ from sqlalchemy import Integer, bindparam, select, tuple_
 
 from hub.api.framework import ApiRoutes, Call, Text
 from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
+from hub.auth import Principal
 from hub.errors import not_found
 from hub.web_keys import HUB
+from timeline.customer_fields import sensitive_names
 from timeline.identities import parse_query_identity
 from timeline.identity_store import find_identities
 from timeline.models import Customer, Identity, MessageVersion, TimelineEvent, Workspace
+from timeline.policy import (
+    Permission,
+    sees_identity_kind,
+    visible_event_meta,
+    visible_field_values,
+)
 
 routes = ApiRoutes()
 customers = Customer.__table__
@@ -36,8 +46,14 @@ class CustomerOut(BaseModel):
     birthday: date | None
     timezone: str | None
     language: str | None
-    attributes: dict[str, Any]
-    identities: list[IdentityOut]
+    attributes: dict[str, Any] = Field(
+        description="custom field values by field name; sensitive ones only for roles with "
+        "customers.sensitive_fields"
+    )
+    identities: list[IdentityOut] = Field(
+        description="how the customer is reached; phone numbers and email addresses only for "
+        "roles with customers.contact_details"
+    )
     events_count: int
     last_seen_at: datetime | None
     created_at: datetime
@@ -87,9 +103,12 @@ class TimelineEventOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, data: dict[str, Any], versions: list[MessageVersionOut]) -> TimelineEventOut:
-        """An event row as the API shows it: the quoted history out of meta, in its own fields."""
-        meta = dict(data.pop("meta"))
+    def of(
+        cls, data: dict[str, Any], versions: list[MessageVersionOut], principal: Principal
+    ) -> TimelineEventOut:
+        """An event row as the API shows it to `principal`: the quoted history out of meta, in
+        its own fields; the customer's handles in meta only for those who see them."""
+        meta = visible_event_meta(principal.permissions, data.pop("meta"))
         quoted = {name: meta.pop(name, None) for name in _QUOTED}
         # Built without validation: every value comes typed from the database's own columns.
         return cls.model_construct(**data, **quoted, meta=meta, versions=versions)
@@ -117,8 +136,10 @@ class TimelineQuery(BaseModel):
     tag="customers",
     response=CustomerPage,
     query=CustomerQuery,
+    permission=Permission.CUSTOMERS_READ,
 )
 async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
+    """A phone number or an email address finds nobody for a role that may not see them."""
     workspace_id = call.principal.workspace_id
     query = select(customers).where(customers.c.workspace_id == workspace_id)
     async with call.request.app[HUB].reads.connect() as conn:
@@ -130,7 +151,8 @@ async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
             ).scalar_one()
             key = parse_query_identity(call.query.q, country)
             if key is not None:
-                found = await find_identities(conn, workspace_id, [key])
+                searchable = sees_identity_kind(call.principal.permissions, key.kind)
+                found = await find_identities(conn, workspace_id, [key]) if searchable else {}
                 query = query.where(customers.c.id.in_([row.customer_id for row in found.values()]))
             else:
                 # autoescape: a `%` or `_` typed by the caller is a letter, not a LIKE wildcard.
@@ -143,9 +165,9 @@ async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
             await conn.execute(query.order_by(customers.c.id.desc()).limit(call.query.limit + 1))
         ).all()
         page = rows[: call.query.limit]
-        handles = await _identities_of(conn, [row.id for row in page])
+        seen = await _seen(conn, call.principal, [row.id for row in page])
     next_cursor = encode_cursor(page[-1].id) if len(rows) > call.query.limit else None
-    return CustomerPage(items=[_customer(row, handles) for row in page], next_cursor=next_cursor)
+    return CustomerPage(items=[seen.customer(row) for row in page], next_cursor=next_cursor)
 
 
 @routes.add(
@@ -154,6 +176,7 @@ async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
     summary="Get one customer",
     tag="customers",
     response=CustomerOut,
+    permission=Permission.CUSTOMERS_READ,
 )
 async def get_customer(call: Call[Any, Any]) -> CustomerOut:
     async with call.request.app[HUB].reads.connect() as conn:
@@ -166,8 +189,8 @@ async def get_customer(call: Call[Any, Any]) -> CustomerOut:
         ).first()
         if row is None:
             raise not_found("customer")
-        handles = await _identities_of(conn, [row.id])
-    return _customer(row, handles)
+        seen = await _seen(conn, call.principal, [row.id])
+    return seen.customer(row)
 
 
 @routes.add(
@@ -177,6 +200,7 @@ async def get_customer(call: Call[Any, Any]) -> CustomerOut:
     tag="customers",
     response=TimelinePage,
     query=TimelineQuery,
+    permission=Permission.CUSTOMERS_READ,
 )
 async def customer_timeline(call: Call[Any, TimelineQuery]) -> TimelinePage:
     customer_id = call.ids["customer_id"]
@@ -193,7 +217,9 @@ async def customer_timeline(call: Call[Any, TimelineQuery]) -> TimelinePage:
         encode_cursor(page[-1].occurred_at, page[-1].id) if len(rows) > call.query.limit else None
     )
     items = [
-        TimelineEventOut.of(dict(zip(columns, row, strict=True)), versions.get(row.id, []))
+        TimelineEventOut.of(
+            dict(zip(columns, row, strict=True)), versions.get(row.id, []), call.principal
+        )
         for row in page
     ]
     return TimelinePage.model_construct(items=items, next_cursor=next_cursor)
@@ -272,7 +298,42 @@ def timeline_page_query(
     return _PAGE_AFTER, params
 
 
-async def _identities_of(conn: Any, customer_ids: list[int]) -> dict[int, list[IdentityOut]]:
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What the caller may see of a page of customers: their identities (contact details
+    left out for roles without customers.contact_details) and which fields are sensitive."""
+
+    principal: Principal
+    handles: dict[int, list[IdentityOut]]
+    sensitive: frozenset[str]
+
+    def customer(self, row: Any) -> CustomerOut:
+        values = visible_field_values(
+            self.principal.permissions, row._mapping["attributes"], self.sensitive
+        )
+        return CustomerOut(
+            **{name: row._mapping[name] for name in CustomerOut.model_fields if name not in _RULED},
+            attributes=values,
+            identities=self.handles[row.id],
+        )
+
+
+_RULED = ("attributes", "identities")
+"""CustomerOut fields the field rules decide."""
+
+
+async def _seen(conn: Any, principal: Principal, customer_ids: list[int]) -> _Seen:
+    sensitive = (
+        frozenset()
+        if principal.may(Permission.CUSTOMERS_SENSITIVE_FIELDS)
+        else await sensitive_names(conn, principal.workspace_id)
+    )
+    return _Seen(principal, await _identities_of(conn, principal, customer_ids), sensitive)
+
+
+async def _identities_of(
+    conn: Any, principal: Principal, customer_ids: list[int]
+) -> dict[int, list[IdentityOut]]:
     handles: dict[int, list[IdentityOut]] = {customer_id: [] for customer_id in customer_ids}
     if customer_ids:
         rows = await conn.execute(
@@ -286,14 +347,8 @@ async def _identities_of(conn: Any, customer_ids: list[int]) -> dict[int, list[I
             .order_by(identities.c.id)
         )
         for row in rows:
-            handles[row.customer_id].append(
-                IdentityOut(kind=row.kind, value=row.value, unreachable=row.unreachable_reason)
-            )
+            if sees_identity_kind(principal.permissions, row.kind):
+                handles[row.customer_id].append(
+                    IdentityOut(kind=row.kind, value=row.value, unreachable=row.unreachable_reason)
+                )
     return handles
-
-
-def _customer(row: Any, handles: dict[int, list[IdentityOut]]) -> CustomerOut:
-    return CustomerOut(
-        **{name: row._mapping[name] for name in CustomerOut.model_fields if name != "identities"},
-        identities=handles[row.id],
-    )

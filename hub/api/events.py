@@ -8,6 +8,7 @@ from hub.api.framework import ApiRoutes, Call, Download, Position
 from hub.errors import ApiError, not_found
 from hub.web_keys import HUB
 from timeline.blobs import AttachmentNotKept, attachment_content
+from timeline.policy import Permission
 
 routes = ApiRoutes()
 
@@ -19,6 +20,7 @@ routes = ApiRoutes()
     tag="events",
     response=Download,
     path_types={"attachment": Position},
+    permission=Permission.CUSTOMERS_READ,
 )
 async def download_attachment(call: Call[Any, Any]) -> Download:
     async with call.request.app[HUB].reads.connect() as conn:

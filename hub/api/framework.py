@@ -22,6 +22,7 @@ from pydantic import (
 
 from hub.auth import Principal
 from hub.errors import ApiError, invalid, not_found
+from timeline.policy import Permission, missing_permission
 
 Body = TypeVar("Body", bound=BaseModel)
 Query = TypeVar("Query", bound=BaseModel)
@@ -165,6 +166,9 @@ class Endpoint:
     token_in_query: bool = False
     """Whether the `access_token` query parameter may carry the token (for browsers, which
     cannot set headers on a WebSocket); the query model declares it."""
+    permission: Permission | None = None
+    """What the caller's role must grant to call it at all (403 otherwise); None: any user.
+    Record and field rules are the core's, on top."""
 
 
 @dataclass(slots=True)
@@ -185,6 +189,7 @@ class ApiRoutes:
         path_types: Mapping[str, Any] | None = None,
         status: int = 200,
         token_in_query: bool = False,
+        permission: Permission | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare an endpoint; each `{name}` in `path` is an Id unless `path_types` says."""
 
@@ -203,6 +208,7 @@ class ApiRoutes:
                     query,
                     status,
                     token_in_query,
+                    permission,
                 )
             )
             return handler
@@ -229,6 +235,8 @@ def _view(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def view(request: web.Request) -> web.StreamResponse:
         principal = await principal_of(request, endpoint.token_in_query)
+        if endpoint.permission is not None and not principal.may(endpoint.permission):
+            raise missing_permission(endpoint.permission)
         call = Call(
             request=request,
             principal=principal,

@@ -12,6 +12,7 @@ from hub.api.framework import ApiRoutes, Call
 from hub.errors import not_found
 from hub.web_keys import HUB
 from timeline.models import OutboundMessage
+from timeline.policy import Permission
 
 routes = ApiRoutes()
 outbound = OutboundMessage.__table__
@@ -37,6 +38,7 @@ class MessageOut(BaseModel):
     summary="An outbound message's delivery status",
     tag="messages",
     response=MessageOut,
+    permission=Permission.CONVERSATIONS_READ,
 )
 async def get_message(call: Call[Any, Any]) -> MessageOut:
     async with call.request.app[HUB].reads.connect() as conn:

@@ -71,6 +71,9 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             **{status: _error(status) for status in _error_statuses(endpoint)},
         },
     }
+    # The permission the caller's role needs (null: any user); the permission matrix test
+    # reads it from here.
+    operation["x-permission"] = endpoint.permission.value if endpoint.permission else None
     if endpoint.handler.__doc__:
         operation["description"] = inspect.cleandoc(endpoint.handler.__doc__)
     if endpoint.body is not None:
@@ -84,7 +87,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
 _ERRORS = {
     "400": "the request body is not valid JSON (or nests deeper than it may)",
     "401": "missing or unknown bearer token",
-    "403": "the caller's role may not do this",
+    "403": "the caller's role may not do this (`code`: missing_permission, not_yours, "
+    "not_your_team, reassign_not_allowed...)",
     "404": "no such object in the caller's workspace",
     "409": "the object's state does not allow this",
     "413": "the request body is larger than the server reads",

@@ -1,5 +1,5 @@
 """`/api/v1/stream`: the caller's workspace's domain events over a WebSocket, live, resumable
-from the last event id a client saw."""
+from the last event id a client saw, shown through the field rules (timeline.policy)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from hub.context import Hub
 from hub.errors import ApiError
 from hub.realtime import Subscription
 from hub.web_keys import HUB
+from timeline.customer_fields import sensitive_names
 from timeline.domain import LoggedEvent
 from timeline.event_log import last_position, read_after
+from timeline.policy import Permission, visible_event_data
 
 log = logging.getLogger(__name__)
 routes = ApiRoutes()
@@ -61,7 +63,9 @@ async def stream(call: Call[Any, StreamQuery]) -> Upgraded:
     Authorization header, or (browsers) in `access_token`. To resume after a disconnect, pass
     the last `id` received as `last_event_id`: what was missed comes first, then live events,
     with no gap and no repeat. The server pings every 30 s. A client that does not take a
-    message within 20 s is closed with code 4000: reconnect with `last_event_id`."""
+    message within 20 s is closed with code 4000: reconnect with `last_event_id`. Custom
+    field values (`data.fields`) come through the field rules, as the customer API shows
+    them: sensitive ones only to roles with customers.sensitive_fields."""
     socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
     if not socket.can_prepare(call.request).ok:
         raise ApiError(
@@ -111,8 +115,10 @@ async def _sending(
                 events = await read_after(
                     conn, position, limit=PAGE, workspace_id=principal.workspace_id
                 )
+                hidden = await _hidden_fields(conn, principal) if events else frozenset()
             for event in events:
-                if _visible(principal, event) and not await _taken(socket, event):
+                message = _message(principal, event, hidden)
+                if _visible(principal, event) and not await _taken(socket, message):
                     await socket.close(code=RESUME_LATER, message=b"resume from last_event_id")
                     return
                 position = event.id
@@ -125,11 +131,18 @@ async def _sending(
         await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"resume from last_event_id")
 
 
-async def _taken(socket: web.WebSocketResponse, event: LoggedEvent) -> bool:
-    """Whether the client took the event's message within SEND_SECONDS."""
+async def _hidden_fields(conn: Any, principal: Principal) -> frozenset[str]:
+    """The custom fields whose values the caller may not see (none read when they see all)."""
+    if principal.may(Permission.CUSTOMERS_SENSITIVE_FIELDS):
+        return frozenset()
+    return await sensitive_names(conn, principal.workspace_id)
+
+
+async def _taken(socket: web.WebSocketResponse, message: str) -> bool:
+    """Whether the client took the message within SEND_SECONDS."""
     try:
         async with asyncio.timeout(SEND_SECONDS):
-            await socket.send_str(_message(event))
+            await socket.send_str(message)
     except TimeoutError:
         return False
     return True
@@ -149,17 +162,17 @@ async def _rung(subscription: Subscription, workspace_id: int, position: int) ->
 
 
 def _visible(principal: Principal, event: LoggedEvent) -> bool:
-    """Whether the caller may see the event: all of their workspace's, for now (roles that see
-    less, such as an agent seeing only their own conversations, decide here)."""
+    """Whether the caller may see the event: all of their workspace's (what each role sees
+    of an event's data is the field rules' to decide, in `_message`)."""
     return event.workspace_id == principal.workspace_id
 
 
-def _message(event: LoggedEvent) -> str:
+def _message(principal: Principal, event: LoggedEvent, hidden: frozenset[str]) -> str:
     return json.dumps(
         {
             "id": event.id,
             "type": event.type,
-            "data": event.data,
+            "data": visible_event_data(principal.permissions, event.data, hidden),
             "logged_at": event.logged_at.isoformat(),
         }
     )

@@ -1,4 +1,4 @@
-"""Teams: list them, create one, set its members (managers and admins change them)."""
+"""Teams: list them, create one, set its members (with teams.manage: managers and admins)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from hub.api.framework import ApiRoutes, Call, Id
-from hub.errors import ApiError, invalid, not_found
+from hub.errors import invalid, not_found
 from hub.teams import TeamNameTaken, TeamRow, UnknownMembers, create_team, list_teams, set_members
 from hub.web_keys import HUB
+from timeline.policy import Permission
 
 routes = ApiRoutes()
 
@@ -56,9 +57,9 @@ async def get_teams(call: Call[Any, Any]) -> TeamList:
     response=TeamOut,
     body=TeamIn,
     status=201,
+    permission=Permission.TEAMS_MANAGE,
 )
 async def post_team(call: Call[TeamIn, Any]) -> TeamOut:
-    _require_manager(call)
     async with call.request.app[HUB].engine.begin() as conn:
         try:
             team = await create_team(
@@ -82,9 +83,9 @@ async def post_team(call: Call[TeamIn, Any]) -> TeamOut:
     tag="teams",
     response=TeamOut,
     body=MembersIn,
+    permission=Permission.TEAMS_MANAGE,
 )
 async def put_members(call: Call[MembersIn, Any]) -> TeamOut:
-    _require_manager(call)
     async with call.request.app[HUB].engine.begin() as conn:
         try:
             team = await set_members(
@@ -99,11 +100,6 @@ async def put_members(call: Call[MembersIn, Any]) -> TeamOut:
         except UnknownMembers as error:
             raise invalid({"member_ids": str(error)}) from None
     return _out(team)
-
-
-def _require_manager(call: Call[Any, Any]) -> None:
-    if not call.principal.manages:
-        raise ApiError(403, "forbidden", "only managers and admins change teams")
 
 
 def _out(team: TeamRow) -> TeamOut:

@@ -14,18 +14,26 @@ from hub.context import Hub
 from tests.workspace import SeededWorkspace, sms_request
 from timeline.actor import Actor
 from timeline.domain import DomainEvent
-from timeline.models import AuditEntry, Conversation, ConversationStatus, TimelineEvent, User
+from timeline.models import (
+    AuditEntry,
+    Conversation,
+    ConversationStatus,
+    Role,
+    TimelineEvent,
+    User,
+)
+from timeline.policy import BUILT_IN_ROLES
 
 Result = TypeVar("Result")
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 def admin(ws: SeededWorkspace) -> Actor:
-    return Actor(ws.id, ws.admin_id, manages=True)
+    return Actor(ws.id, ws.admin_id, BUILT_IN_ROLES[Role.ADMIN])
 
 
 def agent(ws: SeededWorkspace, agent_id: int) -> Actor:
-    return Actor(ws.id, agent_id, manages=False)
+    return Actor(ws.id, agent_id, BUILT_IN_ROLES[Role.AGENT])
 
 
 async def committed(hub: Hub, call: Callable[[AsyncConnection], Awaitable[Result]]) -> Result:

@@ -202,20 +202,26 @@ async def test_agents_take_and_let_go_only_managers_give_to_others(hub: Hub) -> 
     (holder,) = await assignees(hub, conversation_id)
     other = next(a for a in ws.agent_ids if a != holder)
     service = hub.conversations
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden) as given:
         await committed(
             hub, lambda conn: service.assign(conn, agent(ws, holder), conversation_id, other)
         )
+    assert given.value.code == "reassign_not_allowed"
+    with pytest.raises(Forbidden) as taken_from_colleague:
+        await committed(
+            hub, lambda conn: service.assign(conn, agent(ws, other), conversation_id, other)
+        )
+    assert taken_from_colleague.value.code == "not_yours"
+    let_go = await committed(
+        hub, lambda conn: service.assign(conn, agent(ws, holder), conversation_id, None)
+    )
+    assert let_go.conversation.assignee_id is None
+    assert assigned(let_go.events) == [(conversation_id, None)]
     taken = await committed(
         hub, lambda conn: service.assign(conn, agent(ws, other), conversation_id, other)
     )
     assert taken.conversation.assignee_id == other
     assert assigned(taken.events) == [(conversation_id, other)]
-    let_go = await committed(
-        hub, lambda conn: service.assign(conn, agent(ws, other), conversation_id, None)
-    )
-    assert let_go.conversation.assignee_id is None
-    assert assigned(let_go.events) == [(conversation_id, None)]
     with pytest.raises(Invalid) as refused:
         await committed(hub, lambda conn: service.assign(conn, admin(ws), conversation_id, 10**12))
     assert set(refused.value.fields) == {"agent_id"}

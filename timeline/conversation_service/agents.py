@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.domain import RoutingRequest
 from timeline.errors import Invalid, NotFound
-from timeline.models import Conversation, ConversationStatus, Team, User
+from timeline.models import Conversation, ConversationStatus, Team, TeamMember, User
 from timeline.models.people import Availability
 
 users = User.__table__
 teams = Team.__table__
+team_members = TeamMember.__table__
 conversations = Conversation.__table__
 
 WAITING_BATCH = 200
@@ -56,6 +57,14 @@ async def require_team(conn: AsyncConnection, workspace_id: int, team_id: int) -
     """Invalid `team_id` unless the team is the workspace's."""
     if not await _exists(conn, teams, workspace_id, team_id):
         raise Invalid({"team_id": "no such team in this workspace"})
+
+
+async def team_ids_of(conn: AsyncConnection, user_id: int) -> frozenset[int]:
+    """The teams the user is a member of."""
+    rows = await conn.execute(
+        select(team_members.c.team_id).where(team_members.c.user_id == user_id)
+    )
+    return frozenset(rows.scalars())
 
 
 async def set_availability(

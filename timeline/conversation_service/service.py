@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import nh3
@@ -39,6 +41,13 @@ from timeline.errors import Forbidden
 from timeline.models import ConversationStatus as Status
 from timeline.models.people import Availability
 from timeline.outbox import queue_reply
+from timeline.policy import (
+    Holding,
+    act_refusal,
+    assign_refusal,
+    availability_refusal,
+    transfer_refusal,
+)
 
 WAKE_BATCH = 200
 """How many due conversations one sweep's transaction wakes."""
@@ -49,7 +58,8 @@ class ConversationService:
     availability.
 
     Each operation runs in the caller's transaction: it scopes every read to the actor's
-    workspace (another workspace's ids are NotFound), checks what the actor's role allows,
+    workspace (another workspace's ids are NotFound), checks what the actor's role allows
+    (the record rules of timeline.policy: Forbidden with the rule's code),
     writes the change and its audit entry, and returns the domain events it caused, for the
     caller to publish once committed. An agent's load counts their unresolved conversations
     (open, pending or snoozed alike): the router's choices carry the loads they add, `AgentLoad`
@@ -72,6 +82,7 @@ class ConversationService:
         the caller looked up: Invalid if the channel cannot carry it, Conflict `opted_out` if
         the customer opted out there."""
         conversation = await find_conversation(conn, actor.workspace_id, conversation_id)
+        await _refuse_unless(act_refusal, conn, actor, conversation)
         refuse_what_the_channel_cannot_carry(draft, capabilities)
         await refuse_if_opted_out(conn, conversation.id)
         queued = await queue_reply(
@@ -100,6 +111,7 @@ class ConversationService:
     ) -> Noted:
         """An internal note on the conversation, for agents' eyes only."""
         conversation = await find_conversation(conn, actor.workspace_id, conversation_id)
+        await _refuse_unless(act_refusal, conn, actor, conversation)
         event_id, noted_at = await append_note(
             conn,
             workspace_id=actor.workspace_id,
@@ -116,10 +128,10 @@ class ConversationService:
         self, conn: AsyncConnection, actor: Actor, conversation_id: int, agent_id: int | None
     ) -> Changed:
         """Give the conversation to an agent of the workspace, or to nobody (None). Agents may
-        take a conversation or let one go; only managers give them to others."""
-        conversation = await _locked(conn, actor, conversation_id)
-        if not actor.manages and agent_id not in (None, actor.user_id):
-            raise Forbidden("agents may only assign conversations to themselves")
+        take a conversation or let one go; giving one to someone else, or taking or unassigning
+        someone else's, needs conversations.reassign."""
+        rule = partial(assign_refusal, agent_id=agent_id)
+        conversation = await _locked(conn, actor, conversation_id, rule)
         if agent_id is not None:
             await agents.require_agent(conn, actor.workspace_id, agent_id)
         if not conversation.resolved:
@@ -140,11 +152,9 @@ class ConversationService:
         self, conn: AsyncConnection, actor: Actor, conversation_id: int, team_id: int | None
     ) -> Changed:
         """Hand the conversation to a team (None: the whole workspace): it leaves its agent
-        and, unless resolved, goes to the team's next available agent. Agents may hand over
-        only their own conversations."""
-        conversation = await _locked(conn, actor, conversation_id)
-        if not actor.manages and conversation.assignee_id != actor.user_id:
-            raise Forbidden("agents may only hand over their own conversations")
+        and, unless resolved, goes to the team's next available agent. Handing over someone
+        else's needs conversations.reassign."""
+        conversation = await _locked(conn, actor, conversation_id, transfer_refusal)
         if team_id is not None:
             await agents.require_team(conn, actor.workspace_id, team_id)
         routed = []
@@ -277,8 +287,8 @@ class ConversationService:
         is available, the open conversations nobody holds are routed, oldest first: to them,
         and by turns to the other available agents with room."""
         before = await agents.find_agent(conn, actor.workspace_id, agent_id)
-        if agent_id != actor.user_id and not actor.manages:
-            raise Forbidden("agents may only set their own availability")
+        if refusal := availability_refusal(actor, agent_id):
+            raise refusal
         # Conversations are locked before the agent's row, as every other change locks them.
         waiting = (
             await agents.waiting_conversations(conn, actor.workspace_id)
@@ -341,10 +351,33 @@ async def _status_changed(
     return await _changed(conn, actor, conversation, [event, *(routed or [])])
 
 
-async def _locked(conn: AsyncConnection, actor: Actor, conversation_id: int) -> ConversationState:
-    """The conversation, held until the caller's transaction ends: concurrent changes to one
-    conversation take turns, each seeing what the one before it left."""
-    return await find_conversation(conn, actor.workspace_id, conversation_id, lock=True)
+Rule = Callable[[Actor, Holding, Collection[int]], Forbidden | None]
+"""A record rule of timeline.policy: why the actor may not, or None."""
+
+
+async def _locked(
+    conn: AsyncConnection, actor: Actor, conversation_id: int, rule: Rule = act_refusal
+) -> ConversationState:
+    """The conversation, held until the caller's transaction ends, once the record `rule`
+    lets the actor change it (Forbidden otherwise): concurrent changes to one conversation
+    take turns, each seeing what the one before it left."""
+    conversation = await find_conversation(conn, actor.workspace_id, conversation_id, lock=True)
+    await _refuse_unless(rule, conn, actor, conversation)
+    return conversation
+
+
+async def _refuse_unless(
+    rule: Rule, conn: AsyncConnection, actor: Actor, conversation: ConversationState
+) -> None:
+    """Raise the rule's refusal, if any; the actor's teams are read only when it needs them."""
+    holding = Holding(conversation.assignee_id, conversation.team_id)
+    teams = (
+        await agents.team_ids_of(conn, actor.user_id)
+        if holding.needs_teams_of(actor)
+        else frozenset[int]()
+    )
+    if refusal := rule(actor, holding, teams):
+        raise refusal
 
 
 async def _audit(

@@ -20,6 +20,7 @@ from timeline.models.customers import Consent, Customer, Identity
 from timeline.models.domain_log import LoggedDomainEvent
 from timeline.models.intake import QuarantinedPayload, RawPayloadRecord
 from timeline.models.people import Role, Team, TeamMember, User, Workspace
+from timeline.models.policy import CustomField, CustomRole
 from timeline.models.routing import RoutingCursor
 from timeline.models.threads import ThreadKeyRecord
 
@@ -32,6 +33,8 @@ __all__ = [
     "Consent",
     "Conversation",
     "ConversationStatus",
+    "CustomField",
+    "CustomRole",
     "Customer",
     "DeliveryReceipt",
     "EventAttachment",
