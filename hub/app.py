@@ -9,19 +9,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
-from hub.api import agents, conversations, customers, events, messages, stream, teams
+from hub.api import agents, audit, conversations, customers, events, messages, stream, teams
 from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
 from hub.api.openapi import build_openapi
+from hub.api.refusals import audit_refusals
 from hub.auth import Principal, principal_for_token
 from hub.context import Hub
 from hub.errors import ApiError, Handler, json_errors, too_many_failures
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
+from hub.request_ids import echo_request_id, request_ids
 from hub.web_keys import API_FAILURES, HUB
 from hub.webhooks import add_routes as add_webhook_routes
 
 log = logging.getLogger(__name__)
-API_MODULES = (customers, conversations, agents, teams, messages, events, stream)
+API_MODULES = (customers, conversations, agents, teams, messages, events, stream, audit)
 
 
 def api_routes() -> ApiRoutes:
@@ -39,8 +41,10 @@ def create_app(
     `api_failures` counts requests without a valid token per address (default: 20 a minute).
     """
     app = web.Application(
-        middlewares=[server_timing, json_errors], client_max_size=MAX_REQUEST_BYTES
+        middlewares=[request_ids, server_timing, json_errors, audit_refusals],
+        client_max_size=MAX_REQUEST_BYTES,
     )
+    app.on_response_prepare.append(echo_request_id)
     app[HUB] = hub
     app[API_FAILURES] = api_failures or FailureLimiter()
     routes = api_routes()

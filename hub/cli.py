@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from hub.cli_audit import add_audit_commands
 from hub.cli_channels import add_channel_commands
 from hub.commands import CommandError, command_hub
 from hub.config import (
@@ -20,6 +21,7 @@ from hub.config import (
     load_settings,
     require_configured_key_beyond_loopback,
 )
+from timeline.audit import Origin, acting_from
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = load_settings()
-        result = args.command(settings, args)
-        if asyncio.iscoroutine(result):
-            result = asyncio.run(result)
+        # Whatever the command changes is audited as the operating-system user's doing.
+        with acting_from(Origin(os_user=_os_user())):
+            result = args.command(settings, args)
+            if asyncio.iscoroutine(result):
+                result = asyncio.run(result)
     except ConfigError as error:
         print(f"switchboard: configuration error: {error}", file=sys.stderr)
         return 2
@@ -111,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     token_create.set_defaults(command=_token_create)
 
     add_channel_commands(commands)
+    add_audit_commands(commands)
 
     quarantine = commands.add_parser("quarantine", help="payloads that failed to parse")
     q_commands = quarantine.add_subparsers(required=True)
@@ -122,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     q_replay.add_argument("ids", nargs="*", type=int, help="ids to replay (default: all pending)")
     q_replay.set_defaults(command=_quarantine_replay)
     return parser
+
+
+def _os_user() -> str:
+    """Who runs the command, as the system knows them (a uid without a name: the uid)."""
+    try:
+        return getpass.getuser()[:64]
+    except OSError:
+        return f"uid {os.getuid()}"
 
 
 def _positive_int(text: str) -> int:

@@ -39,7 +39,17 @@ async def create_workspace(conn: AsyncConnection, name: str, *, default_country:
             "created_at": datetime.now(UTC),
         },
     )
-    return result.scalar_one()
+    workspace_id = result.scalar_one()
+    await audit.record(
+        conn,
+        workspace_id=workspace_id,
+        actor_user_id=None,
+        action="workspace.created",
+        entity_type="workspace",
+        entity_id=workspace_id,
+        changes={"name": name},
+    )
+    return workspace_id
 
 
 async def create_user(

@@ -22,6 +22,7 @@ from pydantic import (
 
 from hub.auth import Principal
 from hub.errors import ApiError, invalid, not_found
+from hub.web_keys import PRINCIPAL
 
 Body = TypeVar("Body", bound=BaseModel)
 Query = TypeVar("Query", bound=BaseModel)
@@ -229,6 +230,7 @@ def _view(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def view(request: web.Request) -> web.StreamResponse:
         principal = await principal_of(request, endpoint.token_in_query)
+        request[PRINCIPAL] = principal
         call = Call(
             request=request,
             principal=principal,

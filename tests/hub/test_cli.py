@@ -282,3 +282,21 @@ def test_the_embedded_database_and_its_journal_are_private(tmp_path: Path) -> No
     assert {path.name: path.stat().st_mode & 0o777 for path in files} == {
         path.name: 0o600 for path in files
     }
+
+
+def test_audit_verify_names_an_edited_entry_and_commands_name_their_user(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path}/audit.db"
+    assert run(url, "migrate").returncode == 0
+    assert run(url, "workspace", "create", "Acme").returncode == 0
+    intact = run(url, "audit", "verify")
+    assert intact.returncode == 0, intact.stderr
+    assert "1 entries in 1 chains" in intact.stdout
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        [(entry_id, os_user)] = db.execute("SELECT id, os_user FROM audit_log").fetchall()
+        assert os_user and os_user == os.environ.get("USER", os_user)
+        db.execute('UPDATE audit_log SET changes = \'{"name": "Evil"}\'')
+    broken = run(url, "audit", "verify")
+    assert broken.returncode == 1
+    assert f"entry #{entry_id} was changed" in broken.stdout
