@@ -9,21 +9,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
-from hub.api import agents, audit, conversations, customers, events, messages, stream, teams
+from hub.api import (
+    agents,
+    audit,
+    conversations,
+    customers,
+    events,
+    messages,
+    stream,
+    teams,
+    tokens,
+)
 from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
 from hub.api.openapi import build_openapi
 from hub.api.refusals import audit_refusals
-from hub.auth import Principal, principal_for_token
+from hub.auth import Principal
 from hub.context import Hub
 from hub.errors import ApiError, Handler, json_errors, too_many_failures
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
 from hub.request_ids import echo_request_id, request_ids
+from hub.tokens import adopt_legacy_token, find_token
 from hub.web_keys import API_FAILURES, HUB
 from hub.webhooks import add_routes as add_webhook_routes
 
 log = logging.getLogger(__name__)
-API_MODULES = (customers, conversations, agents, teams, messages, events, stream, audit)
+API_MODULES = (customers, conversations, agents, teams, messages, events, stream, audit, tokens)
 
 
 def api_routes() -> ApiRoutes:
@@ -90,11 +101,15 @@ async def _principal(request: web.Request, token_in_query: bool) -> Principal:
     if scheme.lower() != "bearer" and token_in_query:
         scheme, token = "bearer", request.query.get("access_token", "")
     if scheme.lower() == "bearer" and token.strip():
-        async with request.app[HUB].reads.connect() as conn:
-            principal = await principal_for_token(conn, token.strip())
-        if principal is not None:
-            return principal
-        refusal = "unknown or revoked API token"
+        hub = request.app[HUB]
+        async with hub.reads.connect() as conn:
+            presented = await find_token(conn, hub.token_key, token.strip())
+        if presented is not None:
+            if presented.legacy:
+                async with hub.engine.begin() as conn:
+                    await adopt_legacy_token(conn, hub.token_key, presented.token_id, token.strip())
+            return presented.principal
+        refusal = "unknown, expired or revoked API token"
     else:
         refusal = "send an API token as 'Authorization: Bearer <token>'"
     wait = request.app[API_FAILURES].fail(request.remote)

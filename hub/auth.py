@@ -1,34 +1,31 @@
-"""Passwords (argon2), bearer API tokens, and the principal each API request acts as."""
+"""Passwords (argon2), and the principal each API request acts as (API tokens: hub.tokens)."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.models import ApiToken
+from hub.permissions import EVERY_PERMISSION, Permission
 from timeline.actor import Actor
-from timeline.models import Role, User
+from timeline.models import Role
 
-TOKEN_PREFIX = "sbt_"
 _hasher = PasswordHasher()
-tokens = ApiToken.__table__
-users = User.__table__
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a user in one workspace with one role."""
+    """Who is calling: a user in one workspace with one role, through credentials that allow
+    `permissions` (a token's scope; the role still decides what the user may do at all)."""
 
     user_id: int
     workspace_id: int
     role: Role
+    permissions: frozenset[Permission] = EVERY_PERMISSION
+
+    def may(self, permission: Permission) -> bool:
+        return permission in self.permissions
 
     @property
     def manages(self) -> bool:
@@ -49,36 +46,3 @@ def password_matches(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except VerificationError:
         return False
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def create_token(conn: AsyncConnection, workspace_id: int, user_id: int, name: str) -> str:
-    """Mint a token; only its digest is stored, so this is the one time it can be shown."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    await conn.execute(
-        tokens.insert(),
-        {
-            "workspace_id": workspace_id,
-            "user_id": user_id,
-            "name": name,
-            "token_hash": _digest(token),
-            "created_at": datetime.now(UTC),
-        },
-    )
-    return token
-
-
-_PRINCIPAL = (
-    select(users.c.id, users.c.workspace_id, users.c.role)
-    .join(tokens, tokens.c.user_id == users.c.id)
-    .where(tokens.c.token_hash == bindparam("token_hash"))
-    .where(tokens.c.revoked_at.is_(None))
-)
-
-
-async def principal_for_token(conn: AsyncConnection, token: str) -> Principal | None:
-    row = (await conn.execute(_PRINCIPAL, {"token_hash": _digest(token)})).first()
-    return Principal(row.id, row.workspace_id, Role(row.role)) if row else None

@@ -1,4 +1,5 @@
-"""The `switchboard` command: serve, worker, migrate, demo, users, tokens, channels, quarantine."""
+"""The `switchboard` command: serve, worker, migrate, demo, users, tokens, channels, quarantine,
+audit."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from hub.cli_audit import add_audit_commands
 from hub.cli_channels import add_channel_commands
+from hub.cli_tokens import add_token_commands
 from hub.commands import CommandError, command_hub
 from hub.config import (
     ConfigError,
@@ -108,12 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     team_create.set_defaults(command=_team_create)
 
-    token = commands.add_parser("token", help="API tokens").add_subparsers(required=True)
-    token_create = token.add_parser("create", help="create an API token for a user")
-    token_create.add_argument("--user", type=int, required=True)
-    token_create.add_argument("--name", default="cli")
-    token_create.set_defaults(command=_token_create)
-
+    add_token_commands(commands)
     add_channel_commands(commands)
     add_audit_commands(commands)
 
@@ -311,18 +308,6 @@ async def _team_create(settings: Settings, args: argparse.Namespace) -> int:
         except TeamNameTaken as error:
             raise CommandError(str(error)) from None
     print(team.id)
-    return 0
-
-
-async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.provisioning import create_api_token
-
-    async with command_hub(settings) as hub, hub.engine.begin() as conn:
-        try:
-            token = await create_api_token(conn, args.user, args.name)
-        except LookupError as error:
-            raise CommandError(str(error)) from None
-    print(token)
     return 0
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from hub.api.framework import ApiRoutes, Call
+from hub.permissions import Permission
 from hub.publishing import change
 from hub.web_keys import HUB
 from timeline.models import User
@@ -51,6 +52,7 @@ async def list_agents(call: Call[Any, Any]) -> AgentList:
     "/agents/{agent_id}/availability",
     summary="Set an agent available or away",
     tag="agents",
+    permission=Permission.AGENTS_WRITE,
     response=AgentOut,
     body=AvailabilityIn,
 )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from hub.api.framework import ApiRoutes, Call, Id, Instant, Text
 from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
 from hub.errors import ApiError
+from hub.permissions import Permission
 from hub.web_keys import HUB
 from timeline.audit_reads import AuditFilter, list_entries
 from timeline.models import Role
@@ -53,6 +54,7 @@ class AuditQuery(BaseModel):
     "/audit",
     summary="Read the audit log (admins)",
     tag="audit",
+    permission=Permission.AUDIT_READ,
     response=AuditPage,
     query=AuditQuery,
 )

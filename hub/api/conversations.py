@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.api.files import FileIn, decode_files
 from hub.api.framework import ApiRoutes, Call, Id, Instant, Text
 from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
+from hub.permissions import Permission
 from hub.publishing import change
 from hub.web_keys import HUB
 from timeline.actor import Actor
@@ -159,6 +160,7 @@ async def get_conversation(call: Call[Any, Any]) -> ConversationOut:
     "/conversations/{conversation_id}/replies",
     summary="Reply to the customer",
     tag="conversations",
+    permission=Permission.CONVERSATIONS_WRITE,
     response=MessageQueued,
     body=ReplyIn,
     status=202,
@@ -190,6 +192,7 @@ async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
     "/conversations/{conversation_id}/notes",
     summary="Add an internal note",
     tag="conversations",
+    permission=Permission.CONVERSATIONS_WRITE,
     response=NoteOut,
     body=NoteIn,
     status=201,
@@ -210,6 +213,7 @@ async def add_note(call: Call[NoteIn, Any]) -> NoteOut:
     "/conversations/{conversation_id}/assign",
     summary="Assign or unassign",
     tag="conversations",
+    permission=Permission.CONVERSATIONS_WRITE,
     response=ConversationOut,
     body=AssignIn,
 )
@@ -222,6 +226,7 @@ async def assign(call: Call[AssignIn, Any]) -> ConversationOut:
     "/conversations/{conversation_id}/transfer",
     summary="Hand over to a team",
     tag="conversations",
+    permission=Permission.CONVERSATIONS_WRITE,
     response=ConversationOut,
     body=TransferIn,
 )
@@ -235,6 +240,7 @@ async def transfer(call: Call[TransferIn, Any]) -> ConversationOut:
     "/conversations/{conversation_id}/resolve",
     summary="Resolve",
     tag="conversations",
+    permission=Permission.CONVERSATIONS_WRITE,
     response=ConversationOut,
 )
 async def resolve(call: Call[Any, Any]) -> ConversationOut:
@@ -246,6 +252,7 @@ async def resolve(call: Call[Any, Any]) -> ConversationOut:
     "/conversations/{conversation_id}/reopen",
     summary="Reopen",
     tag="conversations",
+    permission=Permission.CONVERSATIONS_WRITE,
     response=ConversationOut,
 )
 async def reopen(call: Call[Any, Any]) -> ConversationOut:
@@ -257,6 +264,7 @@ async def reopen(call: Call[Any, Any]) -> ConversationOut:
     "/conversations/{conversation_id}/snooze",
     summary="Snooze until a time",
     tag="conversations",
+    permission=Permission.CONVERSATIONS_WRITE,
     response=ConversationOut,
     body=SnoozeIn,
 )
@@ -269,6 +277,7 @@ async def snooze(call: Call[SnoozeIn, Any]) -> ConversationOut:
     "/conversations/{conversation_id}/pending",
     summary="Mark pending (waiting on the customer)",
     tag="conversations",
+    permission=Permission.CONVERSATIONS_WRITE,
     response=ConversationOut,
 )
 async def mark_pending(call: Call[Any, Any]) -> ConversationOut:

@@ -22,6 +22,7 @@ from pydantic import (
 
 from hub.auth import Principal
 from hub.errors import ApiError, invalid, not_found
+from hub.permissions import Permission
 from hub.web_keys import PRINCIPAL
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -166,6 +167,9 @@ class Endpoint:
     token_in_query: bool = False
     """Whether the `access_token` query parameter may carry the token (for browsers, which
     cannot set headers on a WebSocket); the query model declares it."""
+    permission: Permission = Permission.READ
+    """What the caller's credentials must allow (a token's scope), besides what the handler
+    checks of the caller's role."""
 
 
 @dataclass(slots=True)
@@ -186,8 +190,15 @@ class ApiRoutes:
         path_types: Mapping[str, Any] | None = None,
         status: int = 200,
         token_in_query: bool = False,
+        permission: Permission | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Declare an endpoint; each `{name}` in `path` is an Id unless `path_types` says."""
+        """Declare an endpoint; each `{name}` in `path` is an Id unless `path_types` says.
+        A GET needs Permission.READ unless `permission` says; any other method must name the
+        permission it needs (so no operation that changes something is open to read-only
+        tokens by omission)."""
+        if permission is None and method != "GET":
+            raise ValueError(f"{method} {path} must name the permission it needs")
+        needed = permission or Permission.READ
 
         def register(handler: Handler) -> Handler:
             parameters = _path_parameters(handler.__name__, path, path_types or {})
@@ -204,6 +215,7 @@ class ApiRoutes:
                     query,
                     status,
                     token_in_query,
+                    needed,
                 )
             )
             return handler
@@ -231,6 +243,12 @@ def _view(
     async def view(request: web.Request) -> web.StreamResponse:
         principal = await principal_of(request, endpoint.token_in_query)
         request[PRINCIPAL] = principal
+        if not principal.may(endpoint.permission):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"this API token's scope lacks the {endpoint.permission} permission",
+            )
         call = Call(
             request=request,
             principal=principal,

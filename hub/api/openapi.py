@@ -64,6 +64,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         "operationId": endpoint.handler.__name__,
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
+        "x-permission": endpoint.permission.value,
         "parameters": _parameters(endpoint.path_parameters, "path")
         + (_parameters(endpoint.query, "query") if endpoint.query is not None else []),
         "responses": {

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from hub.api.framework import ApiRoutes, Call, Id
 from hub.errors import ApiError, invalid, not_found
+from hub.permissions import Permission
 from hub.teams import TeamNameTaken, TeamRow, UnknownMembers, create_team, list_teams, set_members
 from hub.web_keys import HUB
 
@@ -53,6 +54,7 @@ async def get_teams(call: Call[Any, Any]) -> TeamList:
     "/teams",
     summary="Create a team",
     tag="teams",
+    permission=Permission.TEAMS_WRITE,
     response=TeamOut,
     body=TeamIn,
     status=201,
@@ -80,6 +82,7 @@ async def post_team(call: Call[TeamIn, Any]) -> TeamOut:
     "/teams/{team_id}/members",
     summary="Set a team's members",
     tag="teams",
+    permission=Permission.TEAMS_WRITE,
     response=TeamOut,
     body=MembersIn,
 )

@@ -49,7 +49,7 @@ async def test_a_request_without_a_usable_id_gets_one_made_up(client: TestClient
 async def test_a_403_is_audited_with_its_actor(hub: Hub, client: TestClient) -> None:
     ws = await seed_workspace(hub)
     async with hub.engine.begin() as conn:
-        agent_token = await create_api_token(conn, ws.agent_ids[0])
+        agent_token = (await create_api_token(conn, hub.token_key, ws.agent_ids[0])).token
     response = await client.post(
         "/api/v1/teams", json={"name": "Billing"}, headers=bearer(agent_token)
     )
@@ -100,7 +100,7 @@ async def test_admins_read_the_log_filtered_and_paged(
 async def test_only_admins_read_the_log(hub: Hub, client: TestClient) -> None:
     ws = await seed_workspace(hub)
     async with hub.engine.begin() as conn:
-        agent_token = await create_api_token(conn, ws.agent_ids[0])
+        agent_token = (await create_api_token(conn, hub.token_key, ws.agent_ids[0])).token
     response = await client.get("/api/v1/audit", headers=bearer(agent_token))
     assert response.status == 403
     bad = await client.get("/api/v1/audit", params={"since": "yesterday"}, headers=bearer(ws.token))

@@ -300,3 +300,36 @@ def test_audit_verify_names_an_edited_entry_and_commands_name_their_user(tmp_pat
     broken = run(url, "audit", "verify")
     assert broken.returncode == 1
     assert f"entry #{entry_id} was changed" in broken.stdout
+
+
+def test_tokens_are_created_scoped_listed_and_revoked(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/tokens.db"
+    assert run(url, "migrate").returncode == 0
+    workspace = run(url, "workspace", "create", "Acme").stdout.strip()
+    user = run(
+        url, "user", "create", "--workspace", workspace, "--email", "a@a.test", "--name", "A"
+    )
+    created = run(
+        url,
+        "token",
+        "create",
+        "--user",
+        user.stdout.strip(),
+        "--name",
+        "ro",
+        "--read-only",
+        "--expires-in-days",
+        "5",
+    )
+    assert created.returncode == 0 and created.stdout.startswith("sbt_"), created.stderr
+    [listed] = json.loads(run(url, "token", "list", "--workspace", workspace, "--json").stdout)
+    assert listed["name"] == "ro" and listed["permissions"] == ["read"]
+    assert listed["expires_at"] and listed["revoked_at"] is None
+    revoked = run(url, "token", "revoke", "--workspace", workspace, str(listed["id"]))
+    assert revoked.returncode == 0, revoked.stderr
+    [listed] = json.loads(run(url, "token", "list", "--workspace", workspace, "--json").stdout)
+    assert listed["revoked_at"] is not None
+    elsewhere = run(
+        url, "token", "revoke", "--workspace", str(int(workspace) + 1), str(listed["id"])
+    )
+    assert elsewhere.returncode == 1 and "no API token" in elsewhere.stderr
