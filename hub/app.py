@@ -29,6 +29,7 @@ from hub.errors import ApiError, Handler, json_errors, too_many_failures
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
 from hub.request_ids import echo_request_id, request_ids
+from hub.security_headers import add_security_headers, behind_tls
 from hub.tokens import adopt_legacy_token, find_token
 from hub.web_keys import API_FAILURES, HUB
 from hub.webhooks import add_routes as add_webhook_routes
@@ -56,6 +57,7 @@ def create_app(
         client_max_size=MAX_REQUEST_BYTES,
     )
     app.on_response_prepare.append(echo_request_id)
+    add_security_headers(app, tls=behind_tls(hub.settings.base_url))
     app[HUB] = hub
     app[API_FAILURES] = api_failures or FailureLimiter()
     routes = api_routes()
