@@ -23,6 +23,8 @@ class Principal:
     workspace_id: int
     role: Role
     permissions: frozenset[Permission] = EVERY_PERMISSION
+    token_id: int | None = None
+    """The API token the request came with, if it came with one."""
 
     def may(self, permission: Permission) -> bool:
         return permission in self.permissions

@@ -123,7 +123,7 @@ async def find_token(conn: AsyncConnection, key: TokenKey, token: str) -> Presen
     if row is None:
         return None
     permissions = EVERY_PERMISSION if row.permissions is None else _permissions(row.permissions)
-    principal = Principal(row.id, row.workspace_id, Role(row.role), permissions)
+    principal = Principal(row.id, row.workspace_id, Role(row.role), permissions, row.token_id)
     return PresentedToken(principal, row.token_id, legacy=row.token_hash == legacy)
 
 

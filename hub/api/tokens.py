@@ -119,7 +119,7 @@ async def post_token(call: Call[TokenIn, Any]) -> NewTokenOut:
 @routes.add(
     "DELETE",
     "/tokens/{token_id}",
-    summary="Revoke an API token (yours; admins: any)",
+    summary="Revoke an API token (yours; admins: any) other than the one calling",
     tag="tokens",
     permission=Permission.TOKENS_WRITE,
     response=TokenOut,
@@ -130,6 +130,13 @@ async def delete_token(call: Call[Any, Any]) -> TokenOut:
         found = await token_by_id(conn, principal.workspace_id, call.ids["token_id"])
         if found is None or (principal.role != Role.ADMIN and found.user_id != principal.user_id):
             raise not_found("API token")
+        if found.id == principal.token_id:
+            raise ApiError(
+                409,
+                "own_token",
+                "a token does not revoke itself (a script would lock itself out): revoke it "
+                "with another token or `switchboard token revoke`",
+            )
         revoked = await revoke_api_token(
             conn, principal.workspace_id, found.id, actor_user_id=principal.user_id
         )

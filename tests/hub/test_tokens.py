@@ -140,6 +140,8 @@ async def test_owners_and_admins_list_create_and_revoke_tokens(
     assert [t["name"] for t in pages] == ["script", "colleague", "agent", "tests"]
     revoked = await client.delete(f"/api/v1/tokens/{colleague.id}", headers=bearer(ws.token))
     assert revoked.status == 200
+    itself = await client.delete(f"/api/v1/tokens/{created['id']}", headers=scoped)
+    assert itself.status == 409 and (await itself.json())["error"]["code"] == "own_token"
     assert (await client.get("/api/v1/teams", headers=bearer(colleague.token))).status == 401
     async with hub.engine.connect() as conn:
         actions = (await conn.execute(select(AuditEntry.action))).scalars().all()
