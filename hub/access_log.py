@@ -6,23 +6,26 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from hub.log_text import printable
+from hub.request_ids import REQUEST_ID
 
 SECRET_PARAMETERS = frozenset({"access_token"})
 """Query parameters that carry a credential (the stream's token, for browsers)."""
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
-    """Logs address, method, path with its query (credentials replaced), status, size, time."""
+    """Logs address, method, path with its query (credentials replaced), status, size, time
+    and the request's id (`-` for a request refused before it had one: unparsable HTTP)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
-            '%s "%s %s" %s %s %.3f',
+            '%s "%s %s" %s %s %.3f %s',
             request.remote,
             printable(request.method),
             printable(redacted_target(request)),
             response.status,
             response.body_length,
             time,
+            request.get(REQUEST_ID, "-"),
         )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from hub.api import (
     agents,
+    audit,
     conversations,
     customer_fields,
     customers,
@@ -19,15 +20,20 @@ from hub.api import (
     roles,
     stream,
     teams,
+    tokens,
     users,
 )
 from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
 from hub.api.openapi import build_openapi
-from hub.auth import Principal, principal_for_token
+from hub.api.refusals import audit_refusals
+from hub.auth import Principal
 from hub.context import Hub
 from hub.errors import ApiError, Handler, json_errors, too_many_failures
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
+from hub.request_ids import echo_request_id, request_ids
+from hub.security_headers import add_security_headers, behind_tls
+from hub.tokens import adopt_legacy_token, find_token
 from hub.web_keys import API_FAILURES, HUB
 from hub.webhooks import add_routes as add_webhook_routes
 
@@ -43,6 +49,8 @@ API_MODULES = (
     messages,
     events,
     stream,
+    audit,
+    tokens,
 )
 
 
@@ -61,8 +69,11 @@ def create_app(
     `api_failures` counts requests without a valid token per address (default: 20 a minute).
     """
     app = web.Application(
-        middlewares=[server_timing, json_errors], client_max_size=MAX_REQUEST_BYTES
+        middlewares=[request_ids, server_timing, json_errors, audit_refusals],
+        client_max_size=MAX_REQUEST_BYTES,
     )
+    app.on_response_prepare.append(echo_request_id)
+    add_security_headers(app, tls=behind_tls(hub.settings.base_url))
     app[HUB] = hub
     app[API_FAILURES] = api_failures or FailureLimiter()
     routes = api_routes()
@@ -108,11 +119,15 @@ async def _principal(request: web.Request, token_in_query: bool) -> Principal:
     if scheme.lower() != "bearer" and token_in_query:
         scheme, token = "bearer", request.query.get("access_token", "")
     if scheme.lower() == "bearer" and token.strip():
-        async with request.app[HUB].reads.connect() as conn:
-            principal = await principal_for_token(conn, token.strip())
-        if principal is not None:
-            return principal
-        refusal = "unknown or revoked API token"
+        hub = request.app[HUB]
+        async with hub.reads.connect() as conn:
+            presented = await find_token(conn, hub.token_key, token.strip())
+        if presented is not None:
+            if presented.legacy:
+                async with hub.engine.begin() as conn:
+                    await adopt_legacy_token(conn, hub.token_key, presented.token_id, token.strip())
+            return presented.principal
+        refusal = "unknown, expired or revoked API token"
     else:
         refusal = "send an API token as 'Authorization: Bearer <token>'"
     wait = request.app[API_FAILURES].fail(request.remote)

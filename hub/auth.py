@@ -1,37 +1,36 @@
-"""Passwords (argon2), bearer API tokens, and the principal each API request acts as."""
+"""Passwords (argon2), and the principal each API request acts as (API tokens: hub.tokens)."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import Row, Select, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Row, Select, select
 
-from hub.models import ApiToken
 from timeline.actor import Actor
 from timeline.models import CustomRole, User
 from timeline.policy import Permission, role_permissions
 
-TOKEN_PREFIX = "sbt_"
 _hasher = PasswordHasher()
-tokens = ApiToken.__table__
 users = User.__table__
 custom_roles = CustomRole.__table__
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a user in one workspace with one role, and what that role grants."""
+    """Who is calling: a user in one workspace with one role, and what the role grants within
+    what the credentials allow (a token's scope narrows the role, never widens it)."""
 
     user_id: int
     workspace_id: int
     role: str
     permissions: frozenset[Permission]
+    token_id: int | None = None
+    """The API token the request came with, if it came with one."""
+    narrowed: bool = False
+    """Whether the credentials allow less than the role grants (a scoped token)."""
 
     def may(self, permission: Permission) -> bool:
         return permission in self.permissions
@@ -54,9 +53,18 @@ def principal_of_users() -> Select[tuple[int, int, str, list[str] | None]]:
     )
 
 
-def principal_from(row: Row[tuple[int, int, str, list[str] | None]]) -> Principal:
+def principal_from(
+    row: Row[tuple[int, int, str, list[str] | None]],
+    *,
+    scope: Collection[Permission] | None = None,
+    token_id: int | None = None,
+) -> Principal:
+    """The principal of a `principal_of_users` row; `scope`: what its credentials allow (None:
+    all its role grants)."""
+    granted = role_permissions(row.role, row.permissions)
+    permissions = granted if scope is None else granted & frozenset(scope)
     return Principal(
-        row.id, row.workspace_id, row.role, role_permissions(row.role, row.permissions)
+        row.id, row.workspace_id, row.role, permissions, token_id, permissions != granted
     )
 
 
@@ -69,36 +77,3 @@ def password_matches(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except VerificationError:
         return False
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def create_token(conn: AsyncConnection, workspace_id: int, user_id: int, name: str) -> str:
-    """Mint a token; only its digest is stored, so this is the one time it can be shown."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    await conn.execute(
-        tokens.insert(),
-        {
-            "workspace_id": workspace_id,
-            "user_id": user_id,
-            "name": name,
-            "token_hash": _digest(token),
-            "created_at": datetime.now(UTC),
-        },
-    )
-    return token
-
-
-_PRINCIPAL = (
-    principal_of_users()
-    .join(tokens, tokens.c.user_id == users.c.id)
-    .where(tokens.c.token_hash == bindparam("token_hash"))
-    .where(tokens.c.revoked_at.is_(None))
-)
-
-
-async def principal_for_token(conn: AsyncConnection, token: str) -> Principal | None:
-    row = (await conn.execute(_PRINCIPAL, {"token_hash": _digest(token)})).first()
-    return principal_from(row) if row else None

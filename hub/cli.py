@@ -1,4 +1,5 @@
-"""The `switchboard` command: serve, worker, migrate, demo, users, tokens, channels, quarantine."""
+"""The `switchboard` command: serve, worker, migrate, demo, users, tokens, channels, quarantine,
+audit."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import os
 import sys
 from typing import Any
 
+from hub.cli_audit import add_audit_commands
 from hub.cli_channels import add_channel_commands
+from hub.cli_tokens import add_token_commands
 from hub.commands import CommandError, command_hub
 from hub.config import (
     ConfigError,
@@ -20,6 +23,7 @@ from hub.config import (
     load_settings,
     require_configured_key_beyond_loopback,
 )
+from timeline.audit import Origin, acting_from
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = load_settings()
-        result = args.command(settings, args)
-        if asyncio.iscoroutine(result):
-            result = asyncio.run(result)
+        # Whatever the command changes is audited as the operating-system user's doing.
+        with acting_from(Origin(os_user=_os_user())):
+            result = args.command(settings, args)
+            if asyncio.iscoroutine(result):
+                result = asyncio.run(result)
     except ConfigError as error:
         print(f"switchboard: configuration error: {error}", file=sys.stderr)
         return 2
@@ -104,13 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     team_create.set_defaults(command=_team_create)
 
-    token = commands.add_parser("token", help="API tokens").add_subparsers(required=True)
-    token_create = token.add_parser("create", help="create an API token for a user")
-    token_create.add_argument("--user", type=int, required=True)
-    token_create.add_argument("--name", default="cli")
-    token_create.set_defaults(command=_token_create)
-
+    add_token_commands(commands)
     add_channel_commands(commands)
+    add_audit_commands(commands)
 
     quarantine = commands.add_parser("quarantine", help="payloads that failed to parse")
     q_commands = quarantine.add_subparsers(required=True)
@@ -122,6 +124,14 @@ def _parser() -> argparse.ArgumentParser:
     q_replay.add_argument("ids", nargs="*", type=int, help="ids to replay (default: all pending)")
     q_replay.set_defaults(command=_quarantine_replay)
     return parser
+
+
+def _os_user() -> str:
+    """Who runs the command, as the system knows them (a uid without a name: the uid)."""
+    try:
+        return getpass.getuser()[:64]
+    except OSError:
+        return f"uid {os.getuid()}"
 
 
 def _positive_int(text: str) -> int:
@@ -298,18 +308,6 @@ async def _team_create(settings: Settings, args: argparse.Namespace) -> int:
         except TeamNameTaken as error:
             raise CommandError(str(error)) from None
     print(team.id)
-    return 0
-
-
-async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.provisioning import create_api_token
-
-    async with command_hub(settings) as hub, hub.engine.begin() as conn:
-        try:
-            token = await create_api_token(conn, args.user, args.name)
-        except LookupError as error:
-            raise CommandError(str(error)) from None
-    print(token)
     return 0
 
 

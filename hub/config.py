@@ -15,6 +15,10 @@ DEFAULT_DATA_DIR = "var"
 """Where the embedded default keeps its SQLite database and, unless one is set, its secret key."""
 
 
+DEFAULT_AUDIT_RETENTION_DAYS = 365
+MAX_AUDIT_RETENTION_DAYS = 36_500
+
+
 class ConfigError(Exception):
     """A setting is missing or invalid; the message names the variable and what is wrong."""
 
@@ -33,6 +37,8 @@ class Settings:
     """False when the key was generated into the data folder rather than set by the operator;
     `serve` then refuses to listen beyond this machine."""
     data_dir: Path = Path(DEFAULT_DATA_DIR)
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
+    """Audit entries older than this are removed by the scheduler."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,8 +70,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
         raise ConfigError(f"SWITCHBOARD_BASE_URL must be an http(s) URL, got {base_url!r}")
     lease = _lease_seconds(env.get("SWITCHBOARD_PULL_LEASE_SECONDS", "30"))
+    retention = _retention_days(
+        env.get("SWITCHBOARD_AUDIT_RETENTION_DAYS", str(DEFAULT_AUDIT_RETENTION_DAYS))
+    )
     return Settings(
-        database_url, redis_url, secret_key, base_url, host, port, lease, configured, data_dir
+        database_url,
+        redis_url,
+        secret_key,
+        base_url,
+        host,
+        port,
+        lease,
+        configured,
+        data_dir,
+        retention,
     )
 
 
@@ -100,6 +118,16 @@ def _lease_seconds(value: str) -> float:
             f"got {value!r}"
         )
     return seconds
+
+
+def _retention_days(value: str) -> int:
+    days = int(value) if value.isascii() and value.isdigit() else 0
+    if not 1 <= days <= MAX_AUDIT_RETENTION_DAYS:
+        raise ConfigError(
+            "SWITCHBOARD_AUDIT_RETENTION_DAYS must be a whole number of days from 1 to "
+            f"{MAX_AUDIT_RETENTION_DAYS}, got {value!r}"
+        )
+    return days
 
 
 def _port(value: str) -> int:

@@ -17,6 +17,7 @@ from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
 from hub.sending import send_message
+from hub.tokens import TokenKey
 from hub.webhook_registration import register_all
 from routing.round_robin import RoundRobinRouter
 from storage.agent_loads import AgentLoadCounter
@@ -40,6 +41,7 @@ class Hub:
         self.engine = create_engine(settings.database_url)
         self.reads = read_only(self.engine)
         self.secrets = SecretBox(settings.secret_key)
+        self.token_key = TokenKey(settings.secret_key)
         self.channels = ChannelDirectory(self.engine, self.secrets, settings.base_url)
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
         self.router = RoundRobinRouter(StoredPools())

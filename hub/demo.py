@@ -80,7 +80,7 @@ async def seed_demo(hub: Hub, provider_base_url: str | None = None) -> DemoWorks
             admin_id = admin_id or user_id
             demo.agents.append({"email": email, "password": password, "role": role, "id": user_id})
         assert admin_id is not None
-        demo.api_token = await create_api_token(conn, admin_id, "demo")
+        demo.api_token = (await create_api_token(conn, hub.token_key, admin_id, "demo")).token
         for spec in registry.specs().values():
             demo.channels[spec.kind] = await _seed_channel(
                 hub, conn, workspace_id, spec, provider_base_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -12,7 +13,9 @@ from timeline.models.base import BigId, utcnow
 
 
 class ApiToken(Base):
-    """A bearer token; only its SHA-256 is stored."""
+    """A bearer token; only its HMAC is stored (a bare SHA-256 for tokens made before the HMAC,
+    until their first use: hub.tokens). `permissions` null: every permission of its user's
+    role; else a list of timeline.policy.Permission names."""
 
     __tablename__ = "api_tokens"
 
@@ -23,6 +26,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    permissions: Mapped[list[Any] | None]
+    expires_at: Mapped[datetime | None]
 
 
 class ListenerCursor(Base):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels import registry
 from channels.base import ChannelConfig, ChannelSpec, DemoAccount, ProviderSpec
-from hub.auth import create_token, hash_password
+from hub.auth import hash_password
 from hub.crypto import SecretBox
+from hub.tokens import TokenKey, TokenRow, create_token, revoke_token, token_by_id
 from timeline import audit
 from timeline.models import ChannelAccount, Role, User, Workspace
 from timeline.models.channels import new_webhook_key
 from timeline.models.people import Availability
+from timeline.policy import Permission
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,17 @@ async def create_workspace(conn: AsyncConnection, name: str, *, default_country:
             "created_at": datetime.now(UTC),
         },
     )
-    return result.scalar_one()
+    workspace_id = result.scalar_one()
+    await audit.record(
+        conn,
+        workspace_id=workspace_id,
+        actor_user_id=None,
+        action="workspace.created",
+        entity_type="workspace",
+        entity_id=workspace_id,
+        changes={"name": name},
+    )
+    return workspace_id
 
 
 async def create_user(
@@ -83,23 +95,70 @@ async def create_user(
     return user_id
 
 
-async def create_api_token(conn: AsyncConnection, user_id: int, name: str = "api") -> str:
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    id: int
+    token: str
+    """Shown this once: only its HMAC is stored."""
+
+
+async def create_api_token(
+    conn: AsyncConnection,
+    key: TokenKey,
+    user_id: int,
+    name: str = "api",
+    *,
+    permissions: frozenset[Permission] | None = None,
+    expires_at: datetime | None = None,
+    actor_user_id: int | None = None,
+) -> NewToken:
+    """A token for `user_id`, scoped to `permissions` (None: all the user's role allows),
+    valid until `expires_at` (None: until revoked). LookupError: no such user."""
     workspace_id = (
         await conn.execute(select(User.workspace_id).where(User.id == user_id))
     ).scalar_one_or_none()
     if workspace_id is None:
         raise LookupError(f"no user {user_id}")
-    token = await create_token(conn, workspace_id, user_id, name)
+    token_id, token = await create_token(
+        conn, key, workspace_id, user_id, name, permissions=permissions, expires_at=expires_at
+    )
     await audit.record(
         conn,
         workspace_id=workspace_id,
-        actor_user_id=user_id,
+        actor_user_id=actor_user_id,
         action="token.created",
-        entity_type="user",
-        entity_id=user_id,
-        changes={"name": name},
+        entity_type="api_token",
+        entity_id=token_id,
+        changes={
+            "user_id": user_id,
+            "name": name,
+            "permissions": sorted(permissions) if permissions is not None else None,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
-    return token
+    return NewToken(token_id, token)
+
+
+async def revoke_api_token(
+    conn: AsyncConnection, workspace_id: int, token_id: int, *, actor_user_id: int | None = None
+) -> TokenRow:
+    """Revoke the workspace's token `token_id` (again is no error). LookupError: none there."""
+    found = await token_by_id(conn, workspace_id, token_id)
+    if found is None:
+        raise LookupError(f"no API token {token_id}")
+    revoked_at = await revoke_token(conn, token_id)
+    if revoked_at is None:
+        return found
+    await audit.record(
+        conn,
+        workspace_id=workspace_id,
+        actor_user_id=actor_user_id,
+        action="token.revoked",
+        entity_type="api_token",
+        entity_id=token_id,
+        changes={"user_id": found.user_id, "name": found.name},
+    )
+    return replace(found, revoked_at=revoked_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,6 @@ async def replay_quarantined(
         channel = await hub.channels.get(item.channel_account_id)
         outcome = await take_in(hub, channel, item.raw, batched=False, quarantine=False)
         async with hub.engine.begin() as conn:
-            await mark_replayed(conn, item.id, outcome.error)
+            await mark_replayed(conn, item, outcome.error)
         results.append((item.id, outcome.error))
     return results

@@ -1,4 +1,5 @@
-"""The scheduler's sweeps: due outbound messages get their jobs, due snoozed conversations wake.
+"""The scheduler's sweeps: due outbound messages get their jobs, due snoozed conversations wake,
+audit entries past their retention go.
 
 What is due lives in the database, so nothing waits on Redis's memory; every serving process
 sweeps, and the sweeps are safe to run at once.
@@ -8,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from hub.publishing import change
 from hub.waiting import finished_within
+from timeline.audit_retention import expire_entries
 from timeline.conversation_service import WAKE_BATCH, any_due
 from timeline.outbox import due_message_ids
 
@@ -47,7 +50,23 @@ async def wake_snoozed(hub: Hub) -> int:
             return woken
 
 
-SWEEPS = (enqueue_due_work, wake_snoozed)
+AUDIT_EXPIRY_BATCH = 5000
+
+
+async def expire_audit_entries(hub: Hub) -> int:
+    """Remove audit entries older than the retention period, a batch per transaction; how many
+    went. The rest of every chain still verifies (timeline.audit_retention)."""
+    older_than = datetime.now(UTC) - timedelta(days=hub.settings.audit_retention_days)
+    expired = 0
+    while True:
+        async with hub.engine.begin() as conn:
+            batch = await expire_entries(conn, older_than, limit=AUDIT_EXPIRY_BATCH)
+        expired += batch
+        if batch < AUDIT_EXPIRY_BATCH:
+            return expired
+
+
+SWEEPS = (enqueue_due_work, wake_snoozed, expire_audit_entries)
 
 
 async def run_scheduler(hub: Hub, interval: float, stopping: asyncio.Event) -> None:

@@ -12,6 +12,7 @@ from aiohttp.web_request import BaseRequest
 
 from hub.access_log import RedactingAccessLogger
 from hub.errors import status_response
+from hub.security_headers import SECURITY_HEADERS
 
 
 class _JsonErrorRequestHandler(RequestHandler):
@@ -31,7 +32,7 @@ class _JsonErrorRequestHandler(RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         super().handle_error(request, status, exc, message)
-        answer = status_response(status)
+        answer = status_response(status, SECURITY_HEADERS)
         answer.force_close()
         return answer
 

@@ -59,7 +59,7 @@ async def seed_workspace(
             )
             for i in range(agents)
         ]
-        token = await create_api_token(conn, admin_id, "tests")
+        token = (await create_api_token(conn, hub.token_key, admin_id, "tests")).token
         draft = draft_account(
             "sms",
             address=OUR_NUMBER,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from timeline import audit
 from timeline.events import RawPayload
 from timeline.models import QuarantinedPayload
 from timeline.storable import storable_text
@@ -62,8 +63,18 @@ async def list_quarantined(
     return [QuarantinedItem(**row._mapping) for row in await conn.execute(query)]
 
 
-async def mark_replayed(conn: AsyncConnection, item_id: int, error: str | None) -> None:
+async def mark_replayed(conn: AsyncConnection, item: QuarantinedItem, error: str | None) -> None:
+    """Note a replay's outcome (`error` None: it went through), in the audit log too."""
     values: dict[str, object] = {"replay_error": error}
     if error is None:
         values["replayed_at"] = datetime.now(UTC)
-    await conn.execute(update(quarantine).where(quarantine.c.id == item_id).values(**values))
+    await conn.execute(update(quarantine).where(quarantine.c.id == item.id).values(**values))
+    await audit.record(
+        conn,
+        workspace_id=item.workspace_id,
+        actor_user_id=None,
+        action="quarantine.replayed",
+        entity_type="quarantined_payload",
+        entity_id=item.id,
+        changes={"channel_account_id": item.channel_account_id, "error": error},
+    )

@@ -12,6 +12,7 @@ from hub.publishing import change
 from hub.web_keys import HUB
 from timeline.models import User
 from timeline.models.people import Availability
+from timeline.policy import Permission
 
 routes = ApiRoutes()
 users = User.__table__
@@ -51,6 +52,7 @@ async def list_agents(call: Call[Any, Any]) -> AgentList:
     "/agents/{agent_id}/availability",
     summary="Set an agent available or away",
     tag="agents",
+    permission=Permission.CONVERSATIONS_ACT,
     response=AgentOut,
     body=AvailabilityIn,
 )

@@ -22,7 +22,8 @@ from pydantic import (
 
 from hub.auth import Principal
 from hub.errors import ApiError, invalid, not_found
-from timeline.policy import Permission, missing_permission
+from hub.web_keys import PRINCIPAL
+from timeline.policy import READING, Permission, missing_permission
 
 Body = TypeVar("Body", bound=BaseModel)
 Query = TypeVar("Query", bound=BaseModel)
@@ -167,8 +168,9 @@ class Endpoint:
     """Whether the `access_token` query parameter may carry the token (for browsers, which
     cannot set headers on a WebSocket); the query model declares it."""
     permission: Permission | None = None
-    """What the caller's role must grant to call it at all (403 otherwise); None: any user.
-    Record and field rules are the core's, on top."""
+    """What the caller's role, within their token's scope, must grant to call it at all (403
+    otherwise); None (reading operations only): any user. Record and field rules are the
+    core's, on top."""
 
 
 @dataclass(slots=True)
@@ -191,7 +193,12 @@ class ApiRoutes:
         token_in_query: bool = False,
         permission: Permission | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Declare an endpoint; each `{name}` in `path` is an Id unless `path_types` says."""
+        """Declare an endpoint; each `{name}` in `path` is an Id unless `path_types` says.
+        A GET may leave `permission` out (any user reads it); any other method must name a
+        permission that changes something (so no such operation is open to a read-only token
+        by omission)."""
+        if method != "GET" and (permission is None or permission in READING):
+            raise ValueError(f"{method} {path} must name the permission it needs")
 
         def register(handler: Handler) -> Handler:
             parameters = _path_parameters(handler.__name__, path, path_types or {})
@@ -235,6 +242,7 @@ def _view(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def view(request: web.Request) -> web.StreamResponse:
         principal = await principal_of(request, endpoint.token_in_query)
+        request[PRINCIPAL] = principal
         if endpoint.permission is not None and not principal.may(endpoint.permission):
             raise missing_permission(endpoint.permission)
         call = Call(

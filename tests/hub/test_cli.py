@@ -25,6 +25,7 @@ from tests.conftest import TEST_SECRET_KEY, free_port
 from tests.workspace import OUR_NUMBER, seed_workspace
 from timeline.events import RawPayload
 from timeline.models import TimelineEvent
+from timeline.policy import READING
 
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
 
@@ -282,3 +283,54 @@ def test_the_embedded_database_and_its_journal_are_private(tmp_path: Path) -> No
     assert {path.name: path.stat().st_mode & 0o777 for path in files} == {
         path.name: 0o600 for path in files
     }
+
+
+def test_audit_verify_names_an_edited_entry_and_commands_name_their_user(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path}/audit.db"
+    assert run(url, "migrate").returncode == 0
+    assert run(url, "workspace", "create", "Acme").returncode == 0
+    intact = run(url, "audit", "verify")
+    assert intact.returncode == 0, intact.stderr
+    assert "1 entries in 1 chains" in intact.stdout
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        [(entry_id, os_user)] = db.execute("SELECT id, os_user FROM audit_log").fetchall()
+        assert os_user and os_user == os.environ.get("USER", os_user)
+        db.execute('UPDATE audit_log SET changes = \'{"name": "Evil"}\'')
+    broken = run(url, "audit", "verify")
+    assert broken.returncode == 1
+    assert f"entry #{entry_id} was changed" in broken.stdout
+
+
+def test_tokens_are_created_scoped_listed_and_revoked(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/tokens.db"
+    assert run(url, "migrate").returncode == 0
+    workspace = run(url, "workspace", "create", "Acme").stdout.strip()
+    user = run(
+        url, "user", "create", "--workspace", workspace, "--email", "a@a.test", "--name", "A"
+    )
+    created = run(
+        url,
+        "token",
+        "create",
+        "--user",
+        user.stdout.strip(),
+        "--name",
+        "ro",
+        "--read-only",
+        "--expires-in-days",
+        "5",
+    )
+    assert created.returncode == 0 and created.stdout.startswith("sbt_"), created.stderr
+    [listed] = json.loads(run(url, "token", "list", "--workspace", workspace, "--json").stdout)
+    assert listed["name"] == "ro" and listed["permissions"] == sorted(READING)
+    assert listed["expires_at"] and listed["revoked_at"] is None
+    revoked = run(url, "token", "revoke", "--workspace", workspace, str(listed["id"]))
+    assert revoked.returncode == 0, revoked.stderr
+    [listed] = json.loads(run(url, "token", "list", "--workspace", workspace, "--json").stdout)
+    assert listed["revoked_at"] is not None
+    elsewhere = run(
+        url, "token", "revoke", "--workspace", str(int(workspace) + 1), str(listed["id"])
+    )
+    assert elsewhere.returncode == 1 and "no API token" in elsewhere.stderr

@@ -82,7 +82,7 @@ async def _world(hub: Hub) -> World:
                 users[role] = await create_user(
                     conn, ws.id, email=f"{role}@acme.test", name=role, role=role
                 )
-                tokens[role] = await create_api_token(conn, users[role])
+                tokens[role] = (await create_api_token(conn, hub.token_key, users[role])).token
         await define_field(conn, admin(ws), "tier", sensitive=False)
         await define_field(conn, admin(ws), "health", sensitive=True)
     world = World(hub, ws, colleague, users, tokens, 0, 0, 0, 0)
@@ -183,6 +183,13 @@ async def _availability(world: World, role: str) -> Request:
     )
 
 
+async def _own_token(world: World, role: str) -> Request:
+    """Revoking a token of one's own (not the one calling)."""
+    async with world.hub.engine.begin() as conn:
+        spare = await create_api_token(conn, world.hub.token_key, world.users[role], "spare")
+    return Request(f"/api/v1/tokens/{spare.id}")
+
+
 def _unique(make: Callable[[int], dict[str, Any]], status: int = 201) -> Callable[[str], Build]:
     def for_path(path: str) -> Build:
         async def build(world: World, role: str) -> Request:
@@ -249,6 +256,10 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("get", "/api/v1/events/{event_id}/attachments/{attachment}"): _fixed(
         "/api/v1/events/{event_id}/attachments/0", status=404
     ),
+    ("get", "/api/v1/audit"): _fixed("/api/v1/audit"),
+    ("get", "/api/v1/tokens"): _fixed("/api/v1/tokens"),
+    ("post", "/api/v1/tokens"): _unique(lambda n: {"name": f"token {n}"})("/api/v1/tokens"),
+    ("delete", "/api/v1/tokens/{token_id}"): _own_token,
     # Without the WebSocket upgrade: a role that may stream gets past the permission to 426.
     ("get", "/api/v1/stream"): _fixed("/api/v1/stream", status=426),
 }

@@ -66,7 +66,7 @@ async def test_bad_team_input_is_refused_with_the_field_named(hub: Hub, client: 
     )
     assert response.status == 404
     async with hub.engine.begin() as conn:
-        agent_token = await create_api_token(conn, ours.agent_ids[0])
+        agent_token = (await create_api_token(conn, hub.token_key, ours.agent_ids[0])).token
     mine = await client.post("/api/v1/teams", json={"name": "Mine"}, headers=bearer(agent_token))
     assert mine.status == 403
 
@@ -108,8 +108,8 @@ async def test_a_conversation_handed_to_a_team_goes_to_its_next_agent(
     ).json()
 
     async with hub.engine.begin() as conn:
-        holder_token = await create_api_token(conn, holder)
-        other_token = await create_api_token(conn, other)
+        holder_token = (await create_api_token(conn, hub.token_key, holder)).token
+        other_token = (await create_api_token(conn, hub.token_key, other)).token
     path = f"/api/v1/conversations/{conversation_id}/transfer"
     refused = await client.post(path, json={"team_id": team["id"]}, headers=bearer(other_token))
     assert refused.status == 403

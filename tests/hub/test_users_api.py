@@ -35,7 +35,7 @@ async def test_a_user_of_a_custom_role_acts_as_its_permissions_say(
     refused = await client.post("/api/v1/users", json=unknown, headers=headers)
     assert (await refused.json())["error"]["code"] == "unknown_role"
     async with hub.engine.begin() as conn:
-        token = await create_api_token(conn, sam["id"])
+        token = (await create_api_token(conn, hub.token_key, sam["id"])).token
     conversation_id = await text(hub, ws, "+14155550123", "SM1")
     async with hub.engine.begin() as conn:
         await hub.conversations.assign(conn, admin(ws), conversation_id, ws.agent_ids[0])

@@ -8,7 +8,7 @@ from timeline.policy.fields import (
     visible_event_meta,
     visible_field_values,
 )
-from timeline.policy.permissions import Permission
+from timeline.policy.permissions import READING, Permission
 from timeline.policy.records import (
     Holding,
     act_refusal,
@@ -23,6 +23,7 @@ __all__ = [
     "CONTACT_DETAIL_KINDS",
     "CONTACT_DETAIL_META",
     "Holding",
+    "READING",
     "Permission",
     "act_refusal",
     "assign_refusal",

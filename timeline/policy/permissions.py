@@ -39,3 +39,21 @@ class Permission(StrEnum):
     """List and create custom roles."""
     CUSTOM_FIELDS_MANAGE = "custom_fields.manage"
     """Define customers' custom fields and whether each is sensitive."""
+    AUDIT_READ = "audit.read"
+    """Read and filter the workspace's audit log."""
+    TOKENS_OWN = "tokens.own"
+    """Create, list and revoke one's own API tokens (never wider than one's own role)."""
+    TOKENS_MANAGE = "tokens.manage"
+    """List and revoke anyone's API tokens in the workspace."""
+
+
+READING = frozenset(
+    {
+        Permission.CONVERSATIONS_READ,
+        Permission.CUSTOMERS_READ,
+        Permission.CUSTOMERS_CONTACT_DETAILS,
+        Permission.CUSTOMERS_SENSITIVE_FIELDS,
+    }
+)
+"""A read-only API token's scope: what lets its user see the workspace's conversations and
+customers, nothing that changes any; not export, nor the audit log (each named explicitly)."""

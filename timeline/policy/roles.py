@@ -16,6 +16,7 @@ _AGENT = frozenset(
         P.CUSTOMERS_READ,
         P.CUSTOMERS_WRITE,
         P.CUSTOMERS_CONTACT_DETAILS,
+        P.TOKENS_OWN,
     }
 )
 _MANAGER = _AGENT | {
@@ -33,7 +34,13 @@ BUILT_IN_ROLES: dict[str, frozenset[P]] = {
     Role.MANAGER: _MANAGER,
     Role.AGENT: _AGENT,
     Role.MARKETER: frozenset(
-        {P.CONVERSATIONS_READ, P.CUSTOMERS_READ, P.CUSTOMERS_EXPORT, P.BULK_ACTIONS}
+        {
+            P.CONVERSATIONS_READ,
+            P.CUSTOMERS_READ,
+            P.CUSTOMERS_EXPORT,
+            P.BULK_ACTIONS,
+            P.TOKENS_OWN,
+        }
     ),
 }
 """What each built-in role may do. Marketers read, export and act in bulk, but see no contact

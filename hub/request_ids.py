@@ -1,0 +1,38 @@
+"""Each request's id: the client's X-Request-Id if it is a plain token, else a new one. It is
+echoed in the answer, written on the access log line and on every audit entry the request
+causes, with the client's address."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from aiohttp import web
+
+from hub.errors import Handler
+from timeline.audit import Origin, acting_from
+
+REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+_ACCEPTED = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+"""What a client's id may be (anything else is replaced): it reaches logs and the database."""
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = given if _ACCEPTED.fullmatch(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    with acting_from(Origin(client_address=client_address(request), request_id=request_id)):
+        return await handler(request)
+
+
+async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer names its request, a WebSocket's upgrade included."""
+    if REQUEST_ID in request:
+        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+
+
+def client_address(request: web.BaseRequest) -> str | None:
+    """The peer's address as the audit log keeps it (at most 64 characters)."""
+    return request.remote[:64] if request.remote else None
