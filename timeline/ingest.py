@@ -31,6 +31,7 @@ from storage.sql import (
     write_transaction,
 )
 from timeline.blobs import store_attachments
+from timeline.claimed_links import ClaimedLink, join_claimed
 from timeline.delivery import record_receipts
 from timeline.domain import (
     Assignment,
@@ -64,6 +65,7 @@ from timeline.ingest_plan import (
     event_kind,
     plan_batch,
 )
+from timeline.link_tokens import LinkTokens
 from timeline.models import RawPayloadRecord, TimelineEvent, User
 from timeline.storable import storable
 from timeline.thread_keys import conversations_by_key
@@ -116,11 +118,16 @@ class IngestPipeline:
     """Persists inbound events in one transaction per batch, then publishes what happened."""
 
     def __init__(
-        self, engine: AsyncEngine, router: Router, publisher: DomainEventPublisher
+        self,
+        engine: AsyncEngine,
+        router: Router,
+        publisher: DomainEventPublisher,
+        link_tokens: LinkTokens,
     ) -> None:
         self._engine = engine
         self._router = router
         self._publisher = publisher
+        self._link_tokens = link_tokens
 
     async def ingest(self, requests: list[IngestRequest]) -> IngestOutcome:
         outcome = await self.commit(requests)
@@ -214,6 +221,7 @@ class IngestPipeline:
         stored = ((w, e, i) for (w, e), i in zip(appended, written.event_ids, strict=True))
         await _apply_edits(conn, edits, stored, outcome)
         await join_vouched(conn, _vouched(plan, written))
+        await join_claimed(conn, self._link_tokens, _claimed(plan))
         outcome.assignments = [
             Assignment(written.conversation_id(change), change.assignee_id)
             for change in routed
@@ -284,6 +292,19 @@ def _vouched(plan: IngestPlan, written: Written) -> list[VouchedIdentity]:
         for appended in plan.appended
         if isinstance(appended.event, MessageReceived)
         for identity in appended.event.vouched
+    ]
+
+
+def _claimed(plan: IngestPlan) -> list[ClaimedLink]:
+    """The link tokens the batch's messages present, with their senders."""
+    return [
+        ClaimedLink(
+            appended.channel.workspace_id,
+            _identity_key(appended.channel, appended.event),
+            appended.event.claimed_link,
+        )
+        for appended in plan.appended
+        if isinstance(appended.event, MessageReceived) and appended.event.claimed_link is not None
     ]
 
 
