@@ -54,6 +54,8 @@ from timeline.identities import IdentityKey, lenient_key
 from timeline.identity_store import (
     IDENTITIES_MATCHING,
     MATCHING,
+    IdentityRow,
+    mark_reachable,
     matched,
     matching_parameters,
 )
@@ -220,6 +222,7 @@ class IngestPipeline:
         await store_attachments(conn, appended, written.event_ids)
         stored = ((w, e, i) for (w, e), i in zip(appended, written.event_ids, strict=True))
         await _apply_edits(conn, edits, stored, outcome)
+        await mark_reachable(conn, _written_again(plan))
         await join_vouched(conn, _vouched(plan, written))
         await join_claimed(conn, self._link_tokens, _claimed(plan))
         outcome.assignments = [
@@ -293,6 +296,18 @@ def _vouched(plan: IngestPlan, written: Written) -> list[VouchedIdentity]:
         if isinstance(appended.event, MessageReceived)
         for identity in appended.event.vouched
     ]
+
+
+def _written_again(plan: IngestPlan) -> set[int]:
+    """The identities marked unreachable that the batch's messages came from (read with the
+    batch's identities, so a batch without such a sender writes nothing more)."""
+    return {
+        appended.sender.id
+        for appended in plan.appended
+        if isinstance(appended.event, MessageReceived)
+        and isinstance(appended.sender, IdentityRow)
+        and appended.sender.unreachable
+    }
 
 
 def _claimed(plan: IngestPlan) -> list[ClaimedLink]:
