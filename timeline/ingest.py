@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage.bulk import RowsInsert, UpdateRows, insert_together
 from storage.ingest_batch_writer import write_batch
 from storage.ingest_plain_writer import write_plainly
-from storage.ingest_rows import Written
+from storage.ingest_rows import Written, owned
 from storage.routing_writes import choice_updates
 from storage.sql import (
     ConnectionLost,
@@ -70,7 +70,7 @@ from timeline.ingest_plan import (
 from timeline.link_tokens import LinkTokens
 from timeline.models import RawPayloadRecord, TimelineEvent, User
 from timeline.storable import storable
-from timeline.thread_keys import conversations_by_key
+from timeline.thread_keys import conversations_by_key, move_keys
 from timeline.threading import ChannelHandle, by_handle, newest_conversations
 from timeline.vouched_identities import VouchedIdentity, join_vouched
 
@@ -220,6 +220,8 @@ class IngestPipeline:
         outcome.appended = len(written.event_ids)
         appended = [(a.channel.workspace_id, a.event) for a in plan.appended]
         await store_attachments(conn, appended, written.event_ids)
+        if plan.moved_keys:
+            await move_keys(conn, owned(plan, written, plan.moved_keys))
         stored = ((w, e, i) for (w, e), i in zip(appended, written.event_ids, strict=True))
         await _apply_edits(conn, edits, stored, outcome)
         await mark_reachable(conn, _written_again(plan))
