@@ -282,3 +282,32 @@ async def test_a_foreign_or_made_up_token_links_nobody_and_the_message_is_kept(
         rows = (await conn.execute(select(TimelineEvent.customer_id, TimelineEvent.kind))).all()
     received = [row.customer_id for row in rows if row.kind == "message_received"]
     assert len(received) == 3 and received.count(theirs) == 1  # only their own SMS
+
+
+async def test_an_agents_formatted_reply_reaches_the_customer_formatted(
+    served_hub: ServedHub, fake_bot_api: FakeBotApi, http: aiohttp.ClientSession
+) -> None:
+    hub, ws, channel = await _setup(served_hub, fake_bot_api)
+    assert await _post(http, channel, update("message_received__text")) == 200
+    conversation_id = await _scalar(hub, select(Conversation.id))
+    async with http.post(
+        f"{served_hub.base_url}/api/v1/conversations/{conversation_id}/replies",
+        json={
+            "body": "Your parcel left today: track it",
+            "html": '<p>Your <b>parcel</b> left today: <a href="https://t.example/1">track it</a>'
+            "<script>alert(1)</script></p>",
+        },
+        headers={"Authorization": f"Bearer {ws.token}"},
+    ) as answer:
+        assert answer.status == 202, await answer.text()
+
+    async def sent() -> bool:
+        return await _scalar(hub, select(OutboundMessage.external_id)) is not None
+
+    await _wait_for(sent)
+    stored = fake_bot_api.messages[(SARA["id"], 1000)]
+    assert stored["text"] == "Your parcel left today: track it"
+    assert stored["entities"] == [
+        {"type": "bold", "offset": 5, "length": 6},
+        {"type": "text_link", "offset": 24, "length": 8, "url": "https://t.example/1"},
+    ]
