@@ -171,12 +171,13 @@ class TelegramBotAdapter:
     # -- outbound --------------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """The text in parts at Telegram's limit (the first answering the customer's message),
-        its formatting in the HTML parse mode, then each file as a photo or a document."""
+        """The text in parts at Telegram's limit (the first answering the customer's message, in
+        its chat: a group's reply goes to the group), its formatting in the HTML parse mode,
+        then each file as a photo or a document."""
         if message.recipient.kind is not IdentityKind.TELEGRAM:
             raise PermanentSendError(f"cannot message a {message.recipient.kind} identity")
-        chat_id = int(message.recipient.value)
-        answering = answered_message(message.reply_to, chat_id)
+        answered = answered_message(message.reply_to)
+        chat_id, answering = answered if answered else (int(message.recipient.value), None)
         reply = ReplyParameters(answering, allow_sending_without_reply=True) if answering else None
         sent: list[int] = []
         text = _reply_text(message)

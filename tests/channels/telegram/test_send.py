@@ -163,3 +163,16 @@ async def test_formatting_across_the_limit_continues_in_the_next_part(
         (bold,) = part["entities"]
         assert bold["type"] == "bold" and bold["offset"] == 0
         assert bold["length"] >= len(part["text"].strip())
+
+
+async def test_a_reply_in_a_group_goes_to_the_group_answering_its_member(
+    adapter: TelegramBotAdapter, fake_bot_api: FakeBotApi
+) -> None:
+    group = -4012345678
+    fake_bot_api.add_chat({"id": group, "type": "group", "title": "Acme customers"})
+    answering = ReplyReference(answering=(ThreadKey(MESSAGE, f"{group}:115"),))
+    result = await adapter.send(message("On it.", reply_to=answering))
+    (call,) = fake_bot_api.calls_of("sendMessage")
+    assert call.params["chat_id"] == str(group)
+    assert call.params["reply_parameters"]["message_id"] == 115
+    assert result.external_id == f"{group}:1000"
