@@ -324,8 +324,11 @@ async def _token_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _customer_link_token(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.api.framework import MAX_BIGINT
     from hub.customer_links import issue_customer_link
 
+    if args.customer_id > MAX_BIGINT or args.workspace > MAX_BIGINT:
+        raise CommandError(f"no customer {args.customer_id} in workspace {args.workspace}")
     async with command_hub(settings) as hub, hub.engine.begin() as conn:
         issued = await issue_customer_link(
             conn, hub.link_tokens, args.workspace, args.customer_id, actor_user_id=None
