@@ -272,6 +272,10 @@ class ProviderSpec:
     address: Callable[[str | None, Mapping[str, str]], str] = lambda given, _: given or ""
     """The account's own address (our number, our mailbox) from what the operator gave and the
     credentials; ValueError says what is wrong or missing."""
+    link: Callable[[str, str], str | None] | None = None
+    """For a channel customers can hand a link token to (Telegram: a `/start` deep link): the
+    link that does, given the account's address and the token (at most 64 of A-Z a-z 0-9 _ -);
+    None when the address does not say enough (a bot whose username is unknown)."""
     signed_headers: Callable[[Mapping[str, str], str, bytes, str], Mapping[str, str]] | None = None
     """For a webhook provider: the headers a genuine request to `url` with this body and
     content type carries, given the account's credentials (how simulators and the contract

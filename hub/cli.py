@@ -1,5 +1,5 @@
 """The `switchboard` command: serve, worker, migrate, demo, users, tokens, channels, quarantine,
-audit."""
+audit, customers' link tokens."""
 
 from __future__ import annotations
 
@@ -113,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
     add_token_commands(commands)
     add_channel_commands(commands)
     add_audit_commands(commands)
+
+    customer = commands.add_parser("customer", help="customers").add_subparsers(required=True)
+    link_token = customer.add_parser(
+        "link-token", help="issue a token (and deep links) a customer follows to say who they are"
+    )
+    link_token.add_argument("customer_id", type=_positive_int, metavar="ID")
+    link_token.add_argument("--workspace", type=int, required=True)
+    link_token.add_argument("--json", action="store_true", help="print one JSON object")
+    link_token.set_defaults(command=_customer_link_token)
 
     quarantine = commands.add_parser("quarantine", help="payloads that failed to parse")
     q_commands = quarantine.add_subparsers(required=True)
@@ -308,6 +317,40 @@ async def _team_create(settings: Settings, args: argparse.Namespace) -> int:
         except TeamNameTaken as error:
             raise CommandError(str(error)) from None
     print(team.id)
+    return 0
+
+
+async def _customer_link_token(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.api.framework import MAX_BIGINT
+    from hub.customer_links import issue_customer_link
+
+    if args.customer_id > MAX_BIGINT or args.workspace > MAX_BIGINT:
+        raise CommandError(f"no customer {args.customer_id} in workspace {args.workspace}")
+    async with command_hub(settings) as hub, hub.engine.begin() as conn:
+        issued = await issue_customer_link(
+            conn, hub.link_tokens, args.workspace, args.customer_id, actor_user_id=None
+        )
+    if issued is None:
+        raise CommandError(f"no customer {args.customer_id} in workspace {args.workspace}")
+    if args.json:
+        links = [
+            {"channel_account_id": link.channel_account_id, "kind": link.kind, "url": link.url}
+            for link in issued.links
+        ]
+        print(
+            json.dumps(
+                {
+                    "token": issued.token,
+                    "expires_at": issued.expires_at.isoformat(),
+                    "links": links,
+                }
+            )
+        )
+        return 0
+    print(issued.token)
+    print(f"valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC")
+    for link in issued.links:
+        print(f"{link.kind} channel {link.channel_account_id}: {link.url}")
     return 0
 
 

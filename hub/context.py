@@ -24,6 +24,7 @@ from storage.agent_loads import AgentLoadCounter
 from storage.routing_reads import StoredPools
 from timeline.conversation_service import ConversationService
 from timeline.ingest import IngestPipeline
+from timeline.link_tokens import LinkTokens
 
 
 class Hub:
@@ -45,7 +46,8 @@ class Hub:
         self.channels = ChannelDirectory(self.engine, self.secrets, settings.base_url)
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
         self.router = RoundRobinRouter(StoredPools())
-        self.pipeline = IngestPipeline(self.engine, self.router, self.bus)
+        self.link_tokens = LinkTokens(settings.secret_key)
+        self.pipeline = IngestPipeline(self.engine, self.router, self.bus, self.link_tokens)
         self.conversations = ConversationService(self.router, AgentLoadCounter())
         self.batcher = IngestBatcher(self.pipeline)
         self.job_functions: dict[str, JobFunction] = {"send_message": send_message}

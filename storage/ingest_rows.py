@@ -144,7 +144,13 @@ def event_row(appended: AppendedEvent, written: Written) -> dict[str, object]:
 
 def key_owners(plan: IngestPlan, written: Written) -> list[tuple[KeyOwner, ThreadKey]]:
     """The thread keys to register, each with its conversation and event."""
-    keys = plan.registered_keys()
+    return owned(plan, written, plan.registered_keys())
+
+
+def owned(
+    plan: IngestPlan, written: Written, keys: list[tuple[AppendedEvent, ThreadKey]]
+) -> list[tuple[KeyOwner, ThreadKey]]:
+    """Each of the batch's `keys` with the conversation and event its message was written to."""
     if not keys:
         return []
     positions = {id(appended): n for n, appended in enumerate(plan.appended)}

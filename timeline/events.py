@@ -171,6 +171,11 @@ class MessageReceived(InboundEvent):
     """Other identities the provider vouches are the sender's own (Telegram: the phone number of
     a contact card of the sender's own account, never someone else's): the pipeline joins each
     to the sender's customer, and a customer already known by one becomes one with it."""
+    claimed_link: str | None = None
+    """A link token the sender presents (Telegram: the payload of a `/start` deep link), as
+    the channel read it and unverified: a token the hub issued for a customer of the channel's
+    workspace (timeline/link_tokens.py) makes the sender that customer; any other changes
+    nothing."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.bulk import insert_returning_ids
@@ -26,6 +26,7 @@ MATCHING = (
         identities.c.workspace_id,
         identities.c.kind,
         identities.c.value,
+        identities.c.unreachable_reason.is_not(None).label("unreachable"),
     )
     .where(in_list(identities.c.workspace_id, "workspaces"))
     .where(in_list(identities.c.value, "values"))
@@ -41,6 +42,8 @@ IDENTITIES_MATCHING = select(MATCHING)
 class IdentityRow:
     id: int
     customer_id: int
+    unreachable: bool = field(default=False, compare=False)
+    """Marked unreachable (a send was refused: they blocked the bot), as read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +67,10 @@ def matched(
 ) -> dict[tuple[int, IdentityKey], IdentityRow]:
     """The identities of IDENTITIES_MATCHING's rows that were asked for, by (workspace, key)."""
     found = {
-        (workspace_id, IdentityKey(kind, value)): IdentityRow(identity_id, customer_id)
-        for identity_id, customer_id, workspace_id, kind, value in rows
+        (workspace_id, IdentityKey(kind, value)): IdentityRow(
+            identity_id, customer_id, bool(unreachable)
+        )
+        for identity_id, customer_id, workspace_id, kind, value, unreachable in rows
     }
     return {pair: row for pair, row in found.items() if pair in pairs}
 
@@ -87,6 +92,17 @@ async def attach_identity(
     row = identity_row(workspace_id, customer_id, key, datetime.now(UTC))
     (identity_id,) = await insert_returning_ids(conn, identities, [row])
     return IdentityRow(identity_id, customer_id)
+
+
+async def mark_reachable(conn: AsyncConnection, identity_ids: Collection[int]) -> None:
+    """Clear the unreachable mark of identities whose customer wrote from them again: a
+    customer who blocked the bot and writes to it has unblocked it."""
+    if identity_ids:
+        await conn.execute(
+            update(identities)
+            .where(identities.c.id.in_(sorted(identity_ids)))
+            .values(unreachable_reason=None, unreachable_since=None)
+        )
 
 
 def identity_row(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage.bulk import RowsInsert, UpdateRows, insert_together
 from storage.ingest_batch_writer import write_batch
 from storage.ingest_plain_writer import write_plainly
-from storage.ingest_rows import Written
+from storage.ingest_rows import Written, owned
 from storage.routing_writes import choice_updates
 from storage.sql import (
     ConnectionLost,
@@ -31,6 +31,7 @@ from storage.sql import (
     write_transaction,
 )
 from timeline.blobs import store_attachments
+from timeline.claimed_links import ClaimedLink, join_claimed
 from timeline.delivery import record_receipts
 from timeline.domain import (
     Assignment,
@@ -53,6 +54,8 @@ from timeline.identities import IdentityKey, lenient_key
 from timeline.identity_store import (
     IDENTITIES_MATCHING,
     MATCHING,
+    IdentityRow,
+    mark_reachable,
     matched,
     matching_parameters,
 )
@@ -64,9 +67,10 @@ from timeline.ingest_plan import (
     event_kind,
     plan_batch,
 )
+from timeline.link_tokens import LinkTokens
 from timeline.models import RawPayloadRecord, TimelineEvent, User
 from timeline.storable import storable
-from timeline.thread_keys import conversations_by_key
+from timeline.thread_keys import conversations_by_key, move_keys
 from timeline.threading import ChannelHandle, by_handle, newest_conversations
 from timeline.vouched_identities import VouchedIdentity, join_vouched
 
@@ -117,11 +121,16 @@ class IngestPipeline:
     """Persists inbound events in one transaction per batch, then publishes what happened."""
 
     def __init__(
-        self, engine: AsyncEngine, router: Router, publisher: DomainEventPublisher
+        self,
+        engine: AsyncEngine,
+        router: Router,
+        publisher: DomainEventPublisher,
+        link_tokens: LinkTokens,
     ) -> None:
         self._engine = engine
         self._router = router
         self._publisher = publisher
+        self._link_tokens = link_tokens
 
     async def ingest(self, requests: list[IngestRequest]) -> IngestOutcome:
         outcome = await self.commit(requests)
@@ -216,9 +225,13 @@ class IngestPipeline:
         outcome.logged.extend(written.logged)
         appended = [(a.channel.workspace_id, a.event) for a in plan.appended]
         await store_attachments(conn, appended, written.event_ids)
+        if plan.moved_keys:
+            await move_keys(conn, owned(plan, written, plan.moved_keys))
         stored = ((w, e, i) for (w, e), i in zip(appended, written.event_ids, strict=True))
         await _apply_edits(conn, edits, stored, outcome)
+        await mark_reachable(conn, _written_again(plan))
         await join_vouched(conn, _vouched(plan, written))
+        await join_claimed(conn, self._link_tokens, _claimed(plan))
         return outcome
 
     async def _route(
@@ -284,6 +297,31 @@ def _vouched(plan: IngestPlan, written: Written) -> list[VouchedIdentity]:
         for appended in plan.appended
         if isinstance(appended.event, MessageReceived)
         for identity in appended.event.vouched
+    ]
+
+
+def _written_again(plan: IngestPlan) -> set[int]:
+    """The identities marked unreachable that the batch's messages came from (read with the
+    batch's identities, so a batch without such a sender writes nothing more)."""
+    return {
+        appended.sender.id
+        for appended in plan.appended
+        if isinstance(appended.event, MessageReceived)
+        and isinstance(appended.sender, IdentityRow)
+        and appended.sender.unreachable
+    }
+
+
+def _claimed(plan: IngestPlan) -> list[ClaimedLink]:
+    """The link tokens the batch's messages present, with their senders."""
+    return [
+        ClaimedLink(
+            appended.channel.workspace_id,
+            _identity_key(appended.channel, appended.event),
+            appended.event.claimed_link,
+        )
+        for appended in plan.appended
+        if isinstance(appended.event, MessageReceived) and appended.event.claimed_link is not None
     ]
 
 

@@ -125,6 +125,10 @@ class IngestPlan:
     earlier_customers: dict[int, Activity]
     """What the batch brings customers that existed before."""
     consents: list[tuple[ChannelContext, Sender, ConsentChanged]]
+    moved_keys: list[tuple[AppendedEvent, ThreadKey]] = field(default_factory=list)
+    """Keys held by a conversation that their message could not continue (resolved beyond
+    the reopen window) and that name a place, not a message: they move to the conversation the
+    message opened (see `_moved_keys`)."""
 
     def routed(self) -> list[ConversationChange]:
         """The conversations that need an agent: opened or reopened by a customer's message."""
@@ -180,7 +184,33 @@ def plan_batch(
         new_senders=list(new.values()),
         earlier_customers=_by_customer(activity, known.identities),
         consents=consents,
+        moved_keys=_moved_keys(appended, known),
     )
+
+
+def _moved_keys(
+    appended: list[AppendedEvent], known: Known
+) -> list[tuple[AppendedEvent, ThreadKey]]:
+    """A key a message both refers to and registers names a place that outlives conversations
+    (a group chat), not one message (whose own id it never refers to): when the conversation
+    holding it could not be continued, it follows the message to the one it opened, so the
+    place's next messages join that one rather than each opening another. The first such
+    message of the batch takes it."""
+    moved: dict[AccountKey, tuple[AppendedEvent, ThreadKey]] = {}
+    for each in appended:
+        thread, change = each.event.thread, each.conversation
+        if thread is None or change is None:
+            continue
+        for key in thread.keys:
+            pair = (each.channel.channel_account_id, key.kind, key.key)
+            holder = known.referenced.get(pair)
+            if (
+                key in thread.refers_to
+                and holder is not None
+                and (change.existing is None or change.existing.id != holder.id)
+            ):
+                moved.setdefault(pair, (each, key))
+    return list(moved.values())
 
 
 def _identity_order(

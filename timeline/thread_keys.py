@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.bulk import RowsInsert
@@ -88,6 +88,23 @@ def key_rows(registered: Iterable[tuple[KeyOwner, ThreadKey]]) -> RowsInsert:
             },
         )
     return RowsInsert(keys_table, list(rows.values()), ignore_conflicts=True)
+
+
+async def move_keys(conn: AsyncConnection, owned: Iterable[tuple[KeyOwner, ThreadKey]]) -> None:
+    """Give keys already registered to a new owner (a place's key following its newest
+    conversation: timeline.ingest_plan's moved keys)."""
+    for owner, key in owned:
+        await conn.execute(
+            update(keys_table)
+            .where(keys_table.c.channel_account_id == owner.channel_account_id)
+            .where(keys_table.c.kind == key.kind)
+            .where(keys_table.c.key == key.key)
+            .values(
+                conversation_id=owner.conversation_id,
+                event_id=owner.event_id,
+                reply_context=key.reply_context,
+            )
+        )
 
 
 async def remember(conn: AsyncConnection, registered: Iterable[tuple[KeyOwner, ThreadKey]]) -> None:

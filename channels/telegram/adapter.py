@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import ClassVar
 
 from telegram import Bot, InputFile, ReplyParameters
+from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from channels.base import (
@@ -24,6 +25,8 @@ from channels.telegram.api_errors import send_failure
 from channels.telegram.entities import FormattedText
 from channels.telegram.errors import UnsupportedUpdate
 from channels.telegram.files import MAX_BOT_DOWNLOAD_BYTES, MediaUnavailable, fetch_attachment
+from channels.telegram.formatting import to_html
+from channels.telegram.html_text import html_text
 from channels.telegram.inbound import InboundRules, events_of
 from channels.telegram.polling import UpdatePoller
 from channels.telegram.scrub import TokenScrubber, scrub
@@ -67,6 +70,16 @@ def _attachments_of(events: list[InboundEvent]) -> tuple[Attachment, ...]:
     return next(e.attachments for e in events if isinstance(e, MessageReceived))
 
 
+def _reply_text(message: OutboundMessage) -> FormattedText:
+    """The reply's HTML version with its formatting, or its plain text when it has none (or
+    the HTML shows no text)."""
+    if message.html is not None:
+        formatted = html_text(message.html)
+        if formatted.text.strip():
+            return formatted
+    return FormattedText(message.body)
+
+
 class TelegramBotAdapter:
     """One bot (one channel account) on the Telegram Bot API, or a server speaking it."""
 
@@ -75,6 +88,7 @@ class TelegramBotAdapter:
     capabilities: ClassVar[Capabilities] = Capabilities(
         max_body_length=None,
         attachments=True,
+        html=True,
         max_outbound_file_bytes=MAX_FILE_BYTES,
         resends_safely=False,
         max_webhook_bytes=1024 * 1024,
@@ -157,19 +171,23 @@ class TelegramBotAdapter:
     # -- outbound --------------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """The text in parts at Telegram's limit (the first answering the customer's message),
+        """The text in parts at Telegram's limit (the first answering the customer's message, in
+        its chat: a group's reply goes to the group), its formatting in the HTML parse mode,
         then each file as a photo or a document."""
         if message.recipient.kind is not IdentityKind.TELEGRAM:
             raise PermanentSendError(f"cannot message a {message.recipient.kind} identity")
-        chat_id = int(message.recipient.value)
-        answering = answered_message(message.reply_to, chat_id)
+        answered = answered_message(message.reply_to)
+        chat_id, answering = answered if answered else (int(message.recipient.value), None)
         reply = ReplyParameters(answering, allow_sending_without_reply=True) if answering else None
         sent: list[int] = []
+        text = _reply_text(message)
         try:
-            parts = split_text(FormattedText(message.body), MAX_MESSAGE_UNITS)
-            for part in parts if message.body else []:
+            for part in split_text(text, MAX_MESSAGE_UNITS) if text.text else []:
                 answer = await self.bot().send_message(
-                    chat_id, part.text, reply_parameters=reply if not sent else None
+                    chat_id,
+                    to_html(part),
+                    parse_mode=ParseMode.HTML,
+                    reply_parameters=reply if not sent else None,
                 )
                 sent.append(answer.message_id)
             for attachment in message.attachments:

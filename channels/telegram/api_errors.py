@@ -29,14 +29,6 @@ class RetryLater(TransientSendError):
         super().__init__(message, retry_after=retry_after)
 
 
-class ChatUpgraded(PermanentSendError):
-    """The group became a supergroup with a new chat id: its conversation moves to that id."""
-
-    def __init__(self, message: str, new_chat_id: int) -> None:
-        super().__init__(message)
-        self.new_chat_id = new_chat_id
-
-
 def send_failure(
     error: TelegramError, tokens: Iterable[str] = ()
 ) -> TransientSendError | PermanentSendError:
@@ -51,8 +43,9 @@ def send_failure(
         seconds = retry_seconds(error)
         return RetryLater(f"Telegram's flood control asks to wait {seconds:g} s", seconds)
     if isinstance(error, ChatMigrated):
-        return ChatUpgraded(
-            f"the group became a supergroup, chat {error.new_chat_id}", error.new_chat_id
+        return PermanentSendError(
+            f"the group became a supergroup, chat {error.new_chat_id}: its members' next "
+            "messages open its conversation there"
         )
     if isinstance(error, Forbidden):
         if any(reason in message.lower() for reason in _UNREACHABLE):

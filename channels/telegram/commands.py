@@ -1,4 +1,5 @@
-"""Bot commands opening a message: /start and its deep-link payload, /stop, their consent."""
+"""Bot commands opening a message: /start and its deep-link payload, /stop, their consent; the
+deep link that starts a chat with a payload."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from channels.telegram.entities import FormattedText
 _COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)")
 START_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What a t.me/<bot>?start=<payload> deep link may carry (the Bot API's documented alphabet)."""
+_BOT_USERNAME = re.compile(r"@([A-Za-z][A-Za-z0-9_]{3,31})", re.ASCII)
+
+
+def deep_link(address: str, payload: str) -> str | None:
+    """`https://t.me/<bot>?start=<payload>` for a bot account whose address is its @username
+    (None for one known only by its id, or a payload no deep link can carry)."""
+    bot = _BOT_USERNAME.fullmatch(address)
+    if bot is None or not START_PAYLOAD.fullmatch(payload):
+        return None
+    return f"https://t.me/{bot[1]}?start={payload}"
 
 
 @dataclass(frozen=True, slots=True)

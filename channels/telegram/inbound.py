@@ -68,6 +68,7 @@ def events_of(update: ParsedUpdate, raw: RawPayload, rules: InboundRules) -> lis
         ),
         extra=_extra(message),
         vouched=_senders_own_phone(message),
+        claimed_link=_start_payload(message, rules),
     )
     command = message.command
     if command is None or command.consent is None or not command.is_for(rules.bot_username):
@@ -97,6 +98,14 @@ def _senders_own_phone(message: TelegramMessage) -> tuple[ExternalIdentity, ...]
     if contact is None or not contact.is_senders_own or contact.phone is None:
         return ()
     return (contact.phone,)
+
+
+def _start_payload(message: TelegramMessage, rules: InboundRules) -> str | None:
+    """The payload of a `/start` deep link to our bot: a link token, for the core to verify."""
+    command = message.command
+    if command is None or not command.is_for(rules.bot_username):
+        return None
+    return command.start_payload
 
 
 def _extra(message: TelegramMessage) -> tuple[tuple[str, str], ...]:

@@ -1,10 +1,10 @@
-"""The webhook's secret token: made for setWebhook, checked in constant time on each request."""
+"""The webhook's secret token: what setWebhook accepts, checked in constant time on each
+request."""
 
 from __future__ import annotations
 
 import hmac
 import re
-import secrets
 from collections.abc import Mapping
 
 from channels.base import SignatureInvalid
@@ -12,11 +12,6 @@ from channels.base import SignatureInvalid
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _ALLOWED = re.compile(r"[A-Za-z0-9_-]{1,256}")
 """What setWebhook accepts as secret_token: 1-256 characters of A-Z, a-z, 0-9, _ and -."""
-
-
-def new_secret_token() -> str:
-    """A fresh token for setWebhook: 256 random bits in setWebhook's alphabet."""
-    return secrets.token_urlsafe(32)
 
 
 def is_valid_secret_token(token: str) -> bool:

@@ -19,6 +19,7 @@ from channels.base import (
     Transport,
 )
 from channels.telegram.adapter import DEFAULT_BASE_URL, TelegramBotAdapter
+from channels.telegram.commands import deep_link
 from channels.telegram.files import MAX_BOT_DOWNLOAD_BYTES
 from channels.telegram.scrub import scrub
 from channels.telegram.secret_token import HEADER, is_valid_secret_token
@@ -159,6 +160,7 @@ SPEC = ChannelSpec(
             register=register_webhook,
             demo=demo_bot,
             address=bot_address,
+            link=deep_link,
             signed_headers=with_secret_token,
         ),
     ),

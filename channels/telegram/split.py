@@ -10,8 +10,6 @@ from channels.telegram.utf16 import Utf16Index
 
 MAX_MESSAGE_UNITS = 4096
 """sendMessage's text limit, after entities parsing."""
-MAX_CAPTION_UNITS = 1024
-"""sendPhoto's and sendDocument's caption limit."""
 
 _JOINERS = {"\u200c", "\u200d", "\ufe0e", "\ufe0f"}
 """ZWNJ, ZWJ and the variation selectors: cutting next to one changes how its neighbours show."""

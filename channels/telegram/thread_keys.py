@@ -32,12 +32,19 @@ def threading_of(message: TelegramMessage) -> Threading:
     return Threading(keys=(own, chat), refers_to=(*answered, chat), continues_sender=False)
 
 
-def answered_message(reference: ReplyReference | None, chat_id: int) -> int | None:
-    """The id of the customer's message a reply in `chat_id` answers, if the core knows one."""
+def answered_message(reference: ReplyReference | None) -> tuple[int, int] | None:
+    """The chat and id of the customer's message a reply answers, if the core knows one: a
+    group's reply goes to the group, where its member wrote, not to the member."""
     if reference is None:
         return None
     for key in reference.answering:
         chat, _, message_id = key.key.partition(":")
-        if key.kind == MESSAGE and chat == str(chat_id) and message_id.isdigit():
-            return int(message_id)
+        if key.kind == MESSAGE and _is_id(chat) and _is_id(message_id, signed=False):
+            return int(chat), int(message_id)
     return None
+
+
+def _is_id(text: str, *, signed: bool = True) -> bool:
+    """ASCII digits; a chat id may be negative (groups)."""
+    digits = text.removeprefix("-") if signed else text
+    return digits.isascii() and digits.isdigit()

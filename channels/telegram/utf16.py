@@ -6,11 +6,6 @@ from bisect import bisect_left
 from itertools import accumulate
 
 
-def utf16_length(text: str) -> int:
-    """How many UTF-16 code units `text` takes: what Telegram counts lengths and offsets in."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
-
-
 class Utf16Index:
     """The UTF-16 offset of every index of one string, for converting positions both ways."""
 

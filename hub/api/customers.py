@@ -1,5 +1,6 @@
 """Customers: list and search (name, phone, email), one customer, and their timeline, as the
-field rules let the caller see them (timeline.policy)."""
+field rules let the caller see them (timeline.policy); the link token that lets a customer say
+who they are on a channel."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import Integer, bindparam, select, tuple_
 from hub.api.framework import ApiRoutes, Call, Text
 from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
 from hub.auth import Principal
+from hub.customer_links import issue_customer_link
 from hub.errors import not_found
 from hub.web_keys import HUB
 from timeline.customer_fields import sensitive_names
@@ -57,6 +59,23 @@ class CustomerOut(BaseModel):
     events_count: int
     last_seen_at: datetime | None
     created_at: datetime
+
+
+class ChannelLinkOut(BaseModel):
+    channel_account_id: int
+    kind: str
+    url: str = Field(description="the link that hands the token to this channel")
+
+
+class LinkTokenOut(BaseModel):
+    token: str = Field(
+        max_length=64,
+        description="names the customer; a customer presenting it on a channel becomes this one",
+    )
+    expires_at: datetime
+    links: list[ChannelLinkOut] = Field(
+        description="the workspace's active channels that can carry the token, with their links"
+    )
 
 
 class CustomerPage(BaseModel):
@@ -191,6 +210,37 @@ async def get_customer(call: Call[Any, Any]) -> CustomerOut:
             raise not_found("customer")
         seen = await _seen(conn, call.principal, [row.id])
     return seen.customer(row)
+
+
+@routes.add(
+    "POST",
+    "/customers/{customer_id}/link-token",
+    summary="Issue a token linking a channel's user to this customer (a Telegram deep link)",
+    tag="customers",
+    response=LinkTokenOut,
+    status=201,
+    permission=Permission.CUSTOMERS_WRITE,
+)
+async def post_link_token(call: Call[Any, Any]) -> LinkTokenOut:
+    hub = call.request.app[HUB]
+    async with hub.engine.begin() as conn:
+        issued = await issue_customer_link(
+            conn,
+            hub.link_tokens,
+            call.principal.workspace_id,
+            call.ids["customer_id"],
+            actor_user_id=call.principal.user_id,
+        )
+    if issued is None:
+        raise not_found("customer")
+    return LinkTokenOut(
+        token=issued.token,
+        expires_at=issued.expires_at,
+        links=[
+            ChannelLinkOut(channel_account_id=link.channel_account_id, kind=link.kind, url=link.url)
+            for link in issued.links
+        ],
+    )
 
 
 @routes.add(

@@ -209,6 +209,9 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("put", "/api/v1/customers/{customer_id}/fields"): _fixed(
         "/api/v1/customers/{customer_id}/fields", {"fields": {"tier": "silver"}}
     ),
+    ("post", "/api/v1/customers/{customer_id}/link-token"): _fixed(
+        "/api/v1/customers/{customer_id}/link-token", status=201
+    ),
     ("get", "/api/v1/custom-fields"): _fixed("/api/v1/custom-fields"),
     ("post", "/api/v1/custom-fields"): _unique(lambda n: {"name": f"f{n}"})(
         "/api/v1/custom-fields"

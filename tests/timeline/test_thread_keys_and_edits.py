@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hub.context import Hub
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
 from timeline.events import MessageEdited, MessageReceived, Threading, ThreadKey
 from timeline.ingest import IngestRequest
-from timeline.models import MessageVersion, ThreadKeyRecord, TimelineEvent
+from timeline.models import Conversation, MessageVersion, ThreadKeyRecord, TimelineEvent
 from timeline.thread_keys import reply_reference
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -140,3 +140,37 @@ async def test_the_edit_of_a_message_never_stored_is_kept_on_the_timeline(hub: H
     assert (event.kind, event.body) == ("message_edited", "edited text")
     assert event.conversation_id is None
     assert event.meta["edit_of"] == "SM404"
+
+
+async def test_a_place_key_follows_the_conversation_opened_after_its_holder_closed(
+    hub: Hub,
+) -> None:
+    """A key a message both refers to and registers (a group chat) moves to the conversation
+    the message opened when its holder was resolved beyond the window; a message's own key,
+    which it never refers to (an email's Message-ID), stays with the first conversation."""
+    ws = await seed_workspace(hub)
+    place = ThreadKey("chat", "group-1")
+
+    def in_place(sid: str) -> Threading:
+        return Threading(
+            keys=(ThreadKey("message", sid), place), refers_to=(place,), continues_sender=False
+        )
+
+    await hub.pipeline.ingest([threaded(ws, "A", in_place("A"))])
+    async with hub.engine.begin() as conn:
+        await conn.execute(
+            update(Conversation).values(status="resolved", resolved_at=T0 - timedelta(days=365))
+        )
+    await hub.pipeline.ingest([threaded(ws, "B", in_place("B"))])
+    await hub.pipeline.ingest([threaded(ws, "C", in_place("C")), threaded(ws, "D", in_place("D"))])
+    await hub.pipeline.ingest(
+        [threaded(ws, "E", Threading(refers_to=(ThreadKey("message", "A"),)))]
+    )
+    a, b, c, d, e = await _conversations(hub, "A", "B", "C", "D", "E")
+    assert b != a and c == d == b
+    assert e != b  # "A"'s own key still names the old conversation, which E could not reopen
+    async with hub.engine.connect() as conn:
+        holders = dict(
+            (await conn.execute(select(ThreadKeyRecord.key, ThreadKeyRecord.conversation_id))).all()
+        )
+    assert holders["group-1"] == b and holders["A"] == a

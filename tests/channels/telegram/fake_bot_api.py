@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from channels.telegram.utf16 import utf16_length
+from channels.telegram.utf16 import Utf16Index
 
 from .markup_reader import MarkupError, parse_html, parse_markdown_v2
 
@@ -444,7 +444,7 @@ class FakeBotApi:
         text, entities = _formatted(params, "text", "entities")
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
-        if utf16_length(text) > MAX_TEXT_UNITS:
+        if Utf16Index(text).length > MAX_TEXT_UNITS:
             raise ApiError(400, "Bad Request: message is too long")
         message = self._new_message(chat, params, text=text)
         if entities:
@@ -530,7 +530,7 @@ class FakeBotApi:
 
     def _media_message(self, chat: dict[str, Any], params: dict[str, Any], **media: Any) -> dict:
         caption, entities = _formatted(params, "caption", "caption_entities")
-        if utf16_length(caption) > MAX_CAPTION_UNITS:
+        if Utf16Index(caption).length > MAX_CAPTION_UNITS:
             raise ApiError(400, "Bad Request: message caption is too long")
         message = self._new_message(chat, params, **media)
         if caption:

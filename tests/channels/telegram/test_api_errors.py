@@ -11,7 +11,6 @@ from telegram.error import RetryAfter, TelegramError, TimedOut
 
 from channels.base import PermanentSendError, TransientSendError
 from channels.telegram.api_errors import (
-    ChatUpgraded,
     RecipientUnreachable,
     RetryLater,
     retry_seconds,
@@ -77,7 +76,8 @@ async def test_an_upgraded_group_names_its_new_chat(fake_bot_api: FakeBotApi, bo
         {"migrate_to_chat_id": -1001234567890},
     )
     failure = send_failure(await refusal(bot, fake_bot_api))
-    assert isinstance(failure, ChatUpgraded) and failure.new_chat_id == -1001234567890
+    assert type(failure) is PermanentSendError
+    assert "became a supergroup, chat -1001234567890" in str(failure)
 
 
 async def test_a_revoked_token_says_so_without_the_token(fake_bot_api: FakeBotApi) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels.telegram.commands import BotCommand, leading_command
+from channels.telegram.commands import BotCommand, deep_link, leading_command
 from channels.telegram.entities import FormattedText, TextEntity
 
 
@@ -61,3 +61,12 @@ def test_consent_and_payloads_belong_to_start_and_stop_only() -> None:
     assert [command(t).consent for t in ("/start", "/stop", "/help")] == [True, False, None]  # type: ignore[union-attr]
     other = command("/help c_123")
     assert other is not None and other.start_payload is None
+
+
+def test_a_deep_link_needs_the_bots_username_and_a_payload_a_link_can_carry() -> None:
+    assert deep_link("@acme_support_bot", "42_20000_abc-DEF") == (
+        "https://t.me/acme_support_bot?start=42_20000_abc-DEF"
+    )
+    assert deep_link("bot123456789", "42_20000_abc") is None  # known by its id only
+    assert deep_link("@acme_support_bot", "A" * 65) is None
+    assert deep_link("@acme_support_bot", "a b") is None

@@ -217,3 +217,97 @@ async def test_a_reply_whose_worker_stopped_mid_send_is_not_sent_again(
     assert fake_bot_api.calls_of("sendMessage") == []
     assert await _scalar(hub, select(OutboundMessage.status)) == "failed"
     assert "may have reached the customer" in await _scalar(hub, select(OutboundMessage.error))
+
+
+async def _link_token(
+    http: aiohttp.ClientSession, served: ServedHub, ws: SeededWorkspace, customer_id: int
+) -> dict[str, Any]:
+    async with http.post(
+        f"{served.base_url}/api/v1/customers/{customer_id}/link-token",
+        headers={"Authorization": f"Bearer {ws.token}"},
+    ) as answer:
+        assert answer.status == 201, await answer.text()
+        return await answer.json()
+
+
+def _started_with(payload: str) -> dict[str, Any]:
+    body = update("message_received__start_payload")
+    body["message"]["text"] = f"/start {payload}"
+    return body
+
+
+async def test_a_deep_link_with_the_customers_token_joins_the_telegram_user_to_them(
+    served_hub: ServedHub, fake_bot_api: FakeBotApi, http: aiohttp.ClientSession
+) -> None:
+    hub, ws, channel = await _setup(served_hub, fake_bot_api)
+    await hub.pipeline.ingest([sms_request(ws, "SM1", "+98 912 123 4567")])
+    customer_id = await _scalar(hub, select(Customer.id))
+    assert await _post(http, channel, update("message_received__text")) == 200  # a stranger yet
+    assert await _scalar(hub, select(func.count()).select_from(Customer)) == 2
+
+    issued = await _link_token(http, served_hub, ws, customer_id)
+    (link,) = issued["links"]
+    assert link["channel_account_id"] == channel.context.channel_account_id
+    assert link["url"] == f"https://t.me/switchboard_demo_bot?start={issued['token']}"
+    payload = link["url"].partition("?start=")[2]
+    assert await _post(http, channel, _started_with(payload)) == 200
+
+    async with hub.engine.connect() as conn:
+        owners = set((await conn.execute(select(TimelineEvent.customer_id))).scalars())
+        kinds = (await conn.execute(select(TimelineEvent.kind))).scalars().all()
+    assert owners == {customer_id}
+    assert kinds.count("message_received") == 3
+    async with http.get(
+        f"{served_hub.base_url}/api/v1/customers/{customer_id}",
+        headers={"Authorization": f"Bearer {ws.token}"},
+    ) as answer:
+        handles = {(i["kind"], i["value"]) for i in (await answer.json())["identities"]}
+    assert handles == {("phone", "+989121234567"), ("telegram", str(SARA["id"]))}
+
+
+async def test_a_foreign_or_made_up_token_links_nobody_and_the_message_is_kept(
+    served_hub: ServedHub, fake_bot_api: FakeBotApi, http: aiohttp.ClientSession
+) -> None:
+    hub, ws, channel = await _setup(served_hub, fake_bot_api)
+    other = await seed_workspace(hub, name="Other")
+    await hub.pipeline.ingest([sms_request(other, "SM1", "+98 912 123 4567")])
+    theirs = await _scalar(hub, select(Customer.id))
+    foreign = (await _link_token(http, served_hub, other, theirs))["token"]
+    for number, payload in enumerate((foreign, "c_9f8e7d6c5b4a")):
+        body = _started_with(payload)
+        body["update_id"] += number
+        body["message"]["message_id"] += number
+        assert await _post(http, channel, body) == 200
+    async with hub.engine.connect() as conn:
+        rows = (await conn.execute(select(TimelineEvent.customer_id, TimelineEvent.kind))).all()
+    received = [row.customer_id for row in rows if row.kind == "message_received"]
+    assert len(received) == 3 and received.count(theirs) == 1  # only their own SMS
+
+
+async def test_an_agents_formatted_reply_reaches_the_customer_formatted(
+    served_hub: ServedHub, fake_bot_api: FakeBotApi, http: aiohttp.ClientSession
+) -> None:
+    hub, ws, channel = await _setup(served_hub, fake_bot_api)
+    assert await _post(http, channel, update("message_received__text")) == 200
+    conversation_id = await _scalar(hub, select(Conversation.id))
+    async with http.post(
+        f"{served_hub.base_url}/api/v1/conversations/{conversation_id}/replies",
+        json={
+            "body": "Your parcel left today: track it",
+            "html": '<p>Your <b>parcel</b> left today: <a href="https://t.example/1">track it</a>'
+            "<script>alert(1)</script></p>",
+        },
+        headers={"Authorization": f"Bearer {ws.token}"},
+    ) as answer:
+        assert answer.status == 202, await answer.text()
+
+    async def sent() -> bool:
+        return await _scalar(hub, select(OutboundMessage.external_id)) is not None
+
+    await _wait_for(sent)
+    stored = fake_bot_api.messages[(SARA["id"], 1000)]
+    assert stored["text"] == "Your parcel left today: track it"
+    assert stored["entities"] == [
+        {"type": "bold", "offset": 5, "length": 6},
+        {"type": "text_link", "offset": 24, "length": 8, "url": "https://t.example/1"},
+    ]

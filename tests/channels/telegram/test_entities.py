@@ -6,15 +6,15 @@ import pytest
 from hypothesis import given
 
 from channels.telegram.entities import FormattedText, InvalidEntities, TextEntity
-from channels.telegram.utf16 import Utf16Index, utf16_length
+from channels.telegram.utf16 import Utf16Index
 
 from .strategies import formatted_texts
 
 
 def test_utf16_lengths() -> None:
-    assert utf16_length("سلام") == 4
-    assert utf16_length("👋") == 2
-    assert utf16_length("a\u200cb👍\U0001f3fd") == 7
+    assert Utf16Index("سلام").length == 4
+    assert Utf16Index("👋").length == 2
+    assert Utf16Index("a\u200cb👍\U0001f3fd").length == 7
 
 
 def test_offsets_both_ways_around_an_emoji() -> None:

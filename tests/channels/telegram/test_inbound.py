@@ -96,6 +96,22 @@ def test_start_and_stop_change_consent_besides_being_messages(name: str, granted
     assert consent.external_id == received.external_id + ":consent"
 
 
+def test_a_deep_links_payload_is_claimed_as_a_link_for_the_core_to_verify() -> None:
+    received, _ = adapter().parse(raw("message_received__start_payload"))
+    assert isinstance(received, MessageReceived)
+    assert received.claimed_link == "c_9f8e7d6c5b4a"
+    (plain, _) = adapter().parse(raw("message_received__start"))
+    assert isinstance(plain, MessageReceived) and plain.claimed_link is None
+
+
+def test_a_deep_link_to_another_bot_claims_nothing() -> None:
+    update = json.loads((FIXTURES / "message_received__start_payload.json").read_bytes())
+    update["message"]["text"] = "/start@other_bot c_9f8e7d6c5b4a"
+    update["message"]["entities"][0]["length"] = len("/start@other_bot")
+    events = adapter().parse(RawPayload("application/json", json.dumps(update).encode()))
+    assert [e.claimed_link for e in events if isinstance(e, MessageReceived)] == [None]
+
+
 def test_a_stop_addressed_to_another_bot_changes_nothing() -> None:
     update = json.loads((FIXTURES / "message_received__stop.json").read_bytes())
     update["message"]["text"] = "/stop@other_bot"

@@ -120,3 +120,59 @@ async def test_a_failure_after_a_first_part_went_out_is_not_retried(
     with pytest.raises(PermanentSendError, match=r"only 1 part\(s\) were sent, then: .*wait 5"):
         await adapter.send(message("Here is the map:", attachments=(photo,)))
     assert len(fake_bot_api.calls_of("sendMessage")) == 1
+
+
+async def test_a_replys_html_reaches_telegram_as_its_formatting(
+    adapter: TelegramBotAdapter, fake_bot_api: FakeBotApi
+) -> None:
+    html = (
+        "<p>Your <b>parcel</b> left <i>today</i>: "
+        '<a href="https://track.example/1?a=1&amp;b=2">track it</a>, code <code>AB-12</code></p>'
+        "<p>Sara &lt;3</p>"
+    )
+    await adapter.send(message("Your parcel left today", html=html))
+    (call,) = fake_bot_api.calls_of("sendMessage")
+    assert call.params["parse_mode"] == "HTML"
+    stored = fake_bot_api.messages[(SARA, 1000)]
+    assert stored["text"] == "Your parcel left today: track it, code AB-12\n\nSara <3"
+    assert stored["entities"] == [
+        {"type": "bold", "offset": 5, "length": 6},
+        {"type": "italic", "offset": 17, "length": 5},
+        {"type": "text_link", "offset": 24, "length": 8, "url": "https://track.example/1?a=1&b=2"},
+        {"type": "code", "offset": 39, "length": 5},
+    ]
+
+
+async def test_plain_text_is_sent_exactly_markup_characters_included(
+    adapter: TelegramBotAdapter, fake_bot_api: FakeBotApi
+) -> None:
+    body = "if a < b && c > d: <b>not bold</b>"
+    await adapter.send(message(body))
+    assert fake_bot_api.messages[(SARA, 1000)]["text"] == body
+    assert "entities" not in fake_bot_api.messages[(SARA, 1000)]
+
+
+async def test_formatting_across_the_limit_continues_in_the_next_part(
+    adapter: TelegramBotAdapter, fake_bot_api: FakeBotApi
+) -> None:
+    words = ("word " * 1000).strip()
+    await adapter.send(message(words, html=f"<p><b>{words}</b></p>"))
+    parts = [fake_bot_api.messages[(SARA, 1000)], fake_bot_api.messages[(SARA, 1001)]]
+    assert " ".join(part["text"].strip() for part in parts) == words
+    for part in parts:
+        (bold,) = part["entities"]
+        assert bold["type"] == "bold" and bold["offset"] == 0
+        assert bold["length"] >= len(part["text"].strip())
+
+
+async def test_a_reply_in_a_group_goes_to_the_group_answering_its_member(
+    adapter: TelegramBotAdapter, fake_bot_api: FakeBotApi
+) -> None:
+    group = -4012345678
+    fake_bot_api.add_chat({"id": group, "type": "group", "title": "Acme customers"})
+    answering = ReplyReference(answering=(ThreadKey(MESSAGE, f"{group}:115"),))
+    result = await adapter.send(message("On it.", reply_to=answering))
+    (call,) = fake_bot_api.calls_of("sendMessage")
+    assert call.params["chat_id"] == str(group)
+    assert call.params["reply_parameters"]["message_id"] == 115
+    assert result.external_id == f"{group}:1000"
