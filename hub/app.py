@@ -9,19 +9,39 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
-from hub.api import agents, conversations, customers, events, messages, stream, teams
+from hub.api import (
+    accounts,
+    agents,
+    conversations,
+    customers,
+    events,
+    messages,
+    sessions,
+    stream,
+    teams,
+)
 from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
 from hub.api.openapi import build_openapi
-from hub.auth import Principal, principal_for_token
+from hub.callers import caller_of
 from hub.context import Hub
-from hub.errors import ApiError, Handler, json_errors, too_many_failures
+from hub.errors import Handler, json_errors
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
 from hub.web_keys import API_FAILURES, HUB
 from hub.webhooks import add_routes as add_webhook_routes
 
 log = logging.getLogger(__name__)
-API_MODULES = (customers, conversations, agents, teams, messages, events, stream)
+API_MODULES = (
+    sessions,
+    accounts,
+    customers,
+    conversations,
+    agents,
+    teams,
+    messages,
+    events,
+    stream,
+)
 
 
 def api_routes() -> ApiRoutes:
@@ -45,7 +65,7 @@ def create_app(
     app[API_FAILURES] = api_failures or FailureLimiter()
     routes = api_routes()
     openapi = build_openapi(routes)
-    routes.install(app, _principal)
+    routes.install(app, caller_of)
     app.router.add_get("/api/v1/openapi.json", _openapi_view(openapi))
     add_webhook_routes(app)
     app.router.add_get("/healthz", _healthz)
@@ -71,32 +91,6 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await app[HUB].start()
     yield
     await app[HUB].stop()
-
-
-async def _principal(request: web.Request, token_in_query: bool) -> Principal:
-    """The caller of a valid token, whatever its address did before. Without one: 401, and
-    the address's failure counted; once it is over its budget, 429 until its window ends.
-
-    The token comes as `Authorization: Bearer <token>`, or, where the endpoint allows it (the
-    stream: browsers cannot set headers on a WebSocket), as `?access_token=<token>`. Sessions
-    of the web inbox will be one more way in, here.
-    """
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" and token_in_query:
-        scheme, token = "bearer", request.query.get("access_token", "")
-    if scheme.lower() == "bearer" and token.strip():
-        async with request.app[HUB].reads.connect() as conn:
-            principal = await principal_for_token(conn, token.strip())
-        if principal is not None:
-            return principal
-        refusal = "unknown or revoked API token"
-    else:
-        refusal = "send an API token as 'Authorization: Bearer <token>'"
-    wait = request.app[API_FAILURES].fail(request.remote)
-    if wait is not None:
-        raise too_many_failures(wait, "too many requests without a valid token from this address")
-    raise ApiError(401, "unauthorized", refusal)
 
 
 def _openapi_view(document: dict[str, object]) -> Callable[[web.Request], Awaitable[web.Response]]:

@@ -51,6 +51,11 @@ def password_matches(password_hash: str, password: str) -> bool:
         return False
 
 
+def password_needs_rehash(password_hash: str) -> bool:
+    """Whether the hash was made with other parameters than the hasher's now (rehash it)."""
+    return _hasher.check_needs_rehash(password_hash)
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -20,6 +20,22 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class SignInSettings:
+    """Cookie sessions and the sign-in lockout (docs/operations.md lists their variables)."""
+
+    idle_seconds: int = 8 * 3600
+    """A session unused this long is over."""
+    absolute_seconds: int = 7 * 24 * 3600
+    """A session this old is over, however busy."""
+    secure_cookies: bool = False
+    """Mark the session cookie Secure: browsers then send it over TLS only."""
+    max_failures: int = 5
+    """Failed sign-ins for one email from one address before that pair is locked."""
+    lockout_seconds: int = 15 * 60
+    """How long the pair stays locked (counted from its first failure)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
     redis_url: str | None
@@ -33,6 +49,7 @@ class Settings:
     """False when the key was generated into the data folder rather than set by the operator;
     `serve` then refuses to listen beyond this machine."""
     data_dir: Path = Path(DEFAULT_DATA_DIR)
+    sign_in: SignInSettings = SignInSettings()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,8 +82,43 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"SWITCHBOARD_BASE_URL must be an http(s) URL, got {base_url!r}")
     lease = _lease_seconds(env.get("SWITCHBOARD_PULL_LEASE_SECONDS", "30"))
     return Settings(
-        database_url, redis_url, secret_key, base_url, host, port, lease, configured, data_dir
+        database_url,
+        redis_url,
+        secret_key,
+        base_url,
+        host,
+        port,
+        lease,
+        configured,
+        data_dir,
+        _sign_in(env, base_url),
     )
+
+
+def _sign_in(env: Mapping[str, str], base_url: str) -> SignInSettings:
+    defaults = SignInSettings()
+    secure = env.get("SWITCHBOARD_SECURE_COOKIES", "")
+    if secure not in ("", "true", "false"):
+        raise ConfigError(f"SWITCHBOARD_SECURE_COOKIES must be true or false, got {secure!r}")
+    return SignInSettings(
+        idle_seconds=_whole_number(env, "SWITCHBOARD_SESSION_IDLE_SECONDS", defaults.idle_seconds),
+        absolute_seconds=_whole_number(
+            env, "SWITCHBOARD_SESSION_MAX_SECONDS", defaults.absolute_seconds
+        ),
+        # Behind TLS (an https base URL) unless the operator says otherwise.
+        secure_cookies=secure == "true" or (not secure and base_url.startswith("https://")),
+        max_failures=_whole_number(env, "SWITCHBOARD_SIGNIN_MAX_FAILURES", defaults.max_failures),
+        lockout_seconds=_whole_number(
+            env, "SWITCHBOARD_SIGNIN_LOCKOUT_SECONDS", defaults.lockout_seconds
+        ),
+    )
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name) or str(default)
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 10**8:
+        raise ConfigError(f"{name} must be a whole number from 1 to 100000000, got {value!r}")
+    return int(value)
 
 
 def require_configured_key_beyond_loopback(settings: Settings) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from hub.api.framework import ApiRoutes, Download, Endpoint, Upgraded
+from hub.api.framework import Access, ApiRoutes, Download, Endpoint, Upgraded
+from hub.sessions import SESSION_COOKIE
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -43,9 +44,18 @@ def build_openapi(routes: ApiRoutes) -> dict[str, Any]:
         "info": {"title": "Switchboard API", "version": "1"},
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": SESSION_COOKIE,
+                    "description": "the cookie POST /api/v1/session sets; POST, PUT, PATCH and "
+                    "DELETE made with it also need its X-CSRF-Token header",
+                },
+            },
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"session": []}],
         "paths": paths,
     }
 
@@ -71,6 +81,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             **{status: _error(status) for status in _error_statuses(endpoint)},
         },
     }
+    if endpoint.access is Access.PUBLIC:
+        operation["security"] = []
     if endpoint.handler.__doc__:
         operation["description"] = inspect.cleandoc(endpoint.handler.__doc__)
     if endpoint.body is not None:
@@ -83,14 +95,15 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
 
 _ERRORS = {
     "400": "the request body is not valid JSON (or nests deeper than it may)",
-    "401": "missing or unknown bearer token",
-    "403": "the caller's role may not do this",
+    "401": "missing or unknown bearer token or session (or, signing in, wrong credentials)",
+    "403": "the caller's role may not do this, or a cookie request lacks its X-CSRF-Token",
     "404": "no such object in the caller's workspace",
     "409": "the object's state does not allow this",
     "413": "the request body is larger than the server reads",
     "422": "invalid input; `fields` names each offending field",
     "426": "a WebSocket endpoint asked without the WebSocket upgrade",
-    "429": "too many requests without a valid token from this address; retry after Retry-After",
+    "429": "too many requests without a valid token from this address (or failed sign-ins for "
+    "this email from it); retry after Retry-After",
 }
 
 _RETRY_AFTER = {
@@ -106,7 +119,7 @@ def _error_statuses(endpoint: Endpoint) -> list[str]:
     """The errors this endpoint can answer: each only where the input it concerns exists."""
     if endpoint.response is Upgraded:
         return ["401", "422", "426", "429"] if endpoint.query is not None else ["401", "426", "429"]
-    statuses = ["401", "403", "409", "429"]
+    statuses = ["401", "429"] if endpoint.access is Access.PUBLIC else ["401", "403", "409", "429"]
     if endpoint.path_parameters.model_fields:
         statuses.append("404")
     if endpoint.query is not None or endpoint.body is not None:

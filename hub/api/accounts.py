@@ -1,0 +1,180 @@
+"""A user's own sign-in settings (two-factor, password), and the admin's: temporary passwords,
+which roles must use two-factor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import update
+
+from hub.api.framework import NO_NUL, Access, ApiRoutes, Call
+from hub.api.sessions import TOTP_CODE, EndedSessions, session_cookie
+from hub.errors import ApiError, invalid
+from hub.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    change_own_password,
+    set_temporary_password,
+)
+from hub.two_factor import AlreadyEnrolled
+from hub.web_keys import HUB
+from timeline import audit
+from timeline.models import Role, Workspace
+
+routes = ApiRoutes()
+workspaces = Workspace.__table__
+
+
+class EnrolmentOut(BaseModel):
+    """Shown once: put it in an authenticator app, then confirm with its first code."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class CodeIn(BaseModel):
+    code: str = Field(max_length=6, pattern=TOTP_CODE)
+
+
+class EnrolledOut(BaseModel):
+    """Ten single-use recovery codes, shown once; and the session's new CSRF token (signing
+    up for two-factor renews the session id, and the token with it; null for a bearer token)."""
+
+    recovery_codes: list[str]
+    csrf_token: str | None
+
+
+class PasswordIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH, pattern=NO_NUL)
+    new_password: str = Field(
+        min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH, pattern=NO_NUL
+    )
+
+
+class TemporaryPasswordIn(BaseModel):
+    password: str = Field(
+        min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH, pattern=NO_NUL
+    )
+
+
+class TwoFactorRoles(BaseModel):
+    roles: list[Role] = Field(max_length=len(Role))
+
+
+@routes.add(
+    "POST",
+    "/two-factor",
+    summary="Start two-factor enrolment",
+    tag="accounts",
+    response=EnrolmentOut,
+    status=201,
+    access=Access.ENROLLING,
+)
+async def begin_two_factor(call: Call[Any, Any]) -> EnrolmentOut:
+    """409 `already_enrolled` once confirmed."""
+    hub = call.request.app[HUB]
+    async with hub.engine.begin() as conn:
+        try:
+            enrolment = await hub.two_factor.begin(conn, call.principal.user_id)
+        except AlreadyEnrolled as error:
+            raise ApiError(409, "already_enrolled", str(error)) from None
+    return EnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
+
+
+@routes.add(
+    "POST",
+    "/two-factor/confirm",
+    summary="Confirm two-factor with a first code",
+    tag="accounts",
+    response=EnrolledOut,
+    body=CodeIn,
+    access=Access.ENROLLING,
+)
+async def confirm_two_factor(call: Call[CodeIn, Any]) -> EnrolledOut:
+    """Turns two-factor on; a session that could only enrol becomes a full one, under a new id."""
+    hub = call.request.app[HUB]
+    async with hub.engine.begin() as conn:
+        codes = await hub.two_factor.confirm(conn, call.principal, call.body.code)
+        if codes is None:
+            raise invalid({"code": "wrong code, or no enrolment started (POST /two-factor)"})
+        token = None
+        if call.session_id is not None:
+            token = await hub.sessions.renew(conn, call.session_id)
+    if token is None:
+        return EnrolledOut(recovery_codes=codes, csrf_token=None)
+    call.cookies.append(session_cookie(call, token))
+    return EnrolledOut(recovery_codes=codes, csrf_token=hub.sessions.csrf_token(token))
+
+
+@routes.add(
+    "PUT",
+    "/password",
+    summary="Change my password",
+    tag="accounts",
+    response=EndedSessions,
+    body=PasswordIn,
+)
+async def change_password(call: Call[PasswordIn, Any]) -> EndedSessions:
+    """Ends the caller's other sessions (all of them, for a bearer token)."""
+    hub = call.request.app[HUB]
+    async with hub.engine.begin() as conn:
+        ended = await change_own_password(
+            conn,
+            hub.sessions,
+            call.principal,
+            call.session_id,
+            call.body.current_password,
+            call.body.new_password,
+        )
+    return EndedSessions(ended=ended)
+
+
+@routes.add(
+    "PUT",
+    "/users/{user_id}/password",
+    summary="Set a user's temporary password (admins)",
+    tag="accounts",
+    response=EndedSessions,
+    body=TemporaryPasswordIn,
+)
+async def set_user_password(call: Call[TemporaryPasswordIn, Any]) -> EndedSessions:
+    """Ends every session the user had."""
+    hub = call.request.app[HUB]
+    async with hub.engine.begin() as conn:
+        ended = await set_temporary_password(
+            conn, hub.sessions, call.principal, call.ids["user_id"], call.body.password
+        )
+    return EndedSessions(ended=ended)
+
+
+@routes.add(
+    "PUT",
+    "/workspace/two-factor-roles",
+    summary="Set which roles must sign in with two-factor (admins)",
+    tag="accounts",
+    response=TwoFactorRoles,
+    body=TwoFactorRoles,
+)
+async def set_two_factor_roles(call: Call[TwoFactorRoles, Any]) -> TwoFactorRoles:
+    """Their users without two-factor can, after their password, only enrol."""
+    if call.principal.role != Role.ADMIN:
+        raise ApiError(403, "forbidden", "only admins decide who must use two-factor")
+    roles = sorted(set(call.body.roles))
+    hub = call.request.app[HUB]
+    async with hub.engine.begin() as conn:
+        await conn.execute(
+            update(workspaces)
+            .where(workspaces.c.id == call.principal.workspace_id)
+            .values(two_factor_roles=roles)
+        )
+        await audit.record(
+            conn,
+            workspace_id=call.principal.workspace_id,
+            actor_user_id=call.principal.user_id,
+            action="workspace.two_factor_roles_set",
+            entity_type="workspace",
+            entity_id=call.principal.workspace_id,
+            changes={"two_factor_roles": roles},
+        )
+    return TwoFactorRoles(roles=roles)

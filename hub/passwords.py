@@ -1,0 +1,81 @@
+"""Setting a password: its user (giving the current one) or an admin (a temporary one); either
+ends the user's other sessions, since whoever knew the old password may hold one."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.auth import Principal, hash_password, password_matches
+from hub.sessions import SessionStore
+from timeline import audit
+from timeline.errors import Forbidden, Invalid, NotFound
+from timeline.models import Role, User
+
+users = User.__table__
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+
+
+async def change_own_password(
+    conn: AsyncConnection,
+    sessions: SessionStore,
+    caller: Principal,
+    current_session_id: int | None,
+    current: str,
+    new: str,
+) -> list[int]:
+    """The caller's new password; the ids of the other sessions it ended."""
+    stored = (
+        await conn.execute(select(users.c.password_hash).where(users.c.id == caller.user_id))
+    ).scalar_one_or_none()
+    if stored is None or not password_matches(stored, current):
+        raise Invalid({"current_password": "this is not your current password"})
+    return await _set(conn, sessions, caller, caller.user_id, new, keep=current_session_id)
+
+
+async def set_temporary_password(
+    conn: AsyncConnection, sessions: SessionStore, admin: Principal, user_id: int, new: str
+) -> list[int]:
+    """An admin sets a user's password (to hand over, to be changed): every session the user
+    had ends; the ids ended."""
+    if admin.role != Role.ADMIN:
+        raise Forbidden("only admins set other users' passwords")
+    found = await conn.execute(
+        select(users.c.id)
+        .where(users.c.id == user_id)
+        .where(users.c.workspace_id == admin.workspace_id)
+    )
+    if found.first() is None:
+        raise NotFound("user")
+    return await _set(conn, sessions, admin, user_id, new, keep=None)
+
+
+async def _set(
+    conn: AsyncConnection,
+    sessions: SessionStore,
+    actor: Principal,
+    user_id: int,
+    new: str,
+    *,
+    keep: int | None,
+) -> list[int]:
+    await conn.execute(
+        update(users).where(users.c.id == user_id).values(password_hash=hash_password(new))
+    )
+    await audit.record(
+        conn,
+        workspace_id=actor.workspace_id,
+        actor_user_id=actor.user_id,
+        action="user.password_changed",
+        entity_type="user",
+        entity_id=user_id,
+    )
+    return await sessions.end(
+        conn,
+        workspace_id=actor.workspace_id,
+        actor_user_id=actor.user_id,
+        user_id=user_id,
+        keep=keep,
+    )
