@@ -32,30 +32,44 @@ async def change_own_password(
     ).scalar_one_or_none()
     if stored is None or not password_matches(stored, current):
         raise Invalid({"current_password": "this is not your current password"})
-    return await _set(conn, sessions, caller, caller.user_id, new, keep=current_session_id)
+    return await _set(
+        conn,
+        sessions,
+        caller.workspace_id,
+        caller.user_id,
+        caller.user_id,
+        new,
+        keep=current_session_id,
+    )
 
 
 async def set_temporary_password(
-    conn: AsyncConnection, sessions: SessionStore, admin: Principal, user_id: int, new: str
+    conn: AsyncConnection,
+    sessions: SessionStore,
+    workspace_id: int,
+    user_id: int,
+    new: str,
+    *,
+    admin: Principal | None,
 ) -> list[int]:
-    """An admin sets a user's password (to hand over, to be changed): every session the user
-    had ends; the ids ended."""
-    if admin.role != Role.ADMIN:
+    """An admin (None: the operator, at the command line) sets a user's password, to hand
+    over and be changed: every session the user had ends; the ids ended."""
+    if admin is not None and admin.role != Role.ADMIN:
         raise Forbidden("only admins set other users' passwords")
     found = await conn.execute(
-        select(users.c.id)
-        .where(users.c.id == user_id)
-        .where(users.c.workspace_id == admin.workspace_id)
+        select(users.c.id).where(users.c.id == user_id).where(users.c.workspace_id == workspace_id)
     )
     if found.first() is None:
         raise NotFound("user")
-    return await _set(conn, sessions, admin, user_id, new, keep=None)
+    actor_id = None if admin is None else admin.user_id
+    return await _set(conn, sessions, workspace_id, actor_id, user_id, new, keep=None)
 
 
 async def _set(
     conn: AsyncConnection,
     sessions: SessionStore,
-    actor: Principal,
+    workspace_id: int,
+    actor_user_id: int | None,
     user_id: int,
     new: str,
     *,
@@ -66,16 +80,16 @@ async def _set(
     )
     await audit.record(
         conn,
-        workspace_id=actor.workspace_id,
-        actor_user_id=actor.user_id,
+        workspace_id=workspace_id,
+        actor_user_id=actor_user_id,
         action="user.password_changed",
         entity_type="user",
         entity_id=user_id,
     )
     return await sessions.end(
         conn,
-        workspace_id=actor.workspace_id,
-        actor_user_id=actor.user_id,
+        workspace_id=workspace_id,
+        actor_user_id=actor_user_id,
         user_id=user_id,
         keep=keep,
     )

@@ -143,7 +143,12 @@ async def set_user_password(call: Call[TemporaryPasswordIn, Any]) -> EndedSessio
     hub = call.request.app[HUB]
     async with hub.engine.begin() as conn:
         ended = await set_temporary_password(
-            conn, hub.sessions, call.principal, call.ids["user_id"], call.body.password
+            conn,
+            hub.sessions,
+            call.principal.workspace_id,
+            call.ids["user_id"],
+            call.body.password,
+            admin=call.principal,
         )
     return EndedSessions(ended=ended)
 

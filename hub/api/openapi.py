@@ -11,6 +11,13 @@ from pydantic.json_schema import models_json_schema
 from hub.api.framework import Access, ApiRoutes, Download, Endpoint, Upgraded
 from hub.sessions import SESSION_COOKIE
 
+SIGNED_IN_BY_COOKIE = (
+    f"Every operation that takes a bearer token also takes the `{SESSION_COOKIE}` cookie that "
+    "`POST /api/v1/session` sets; a POST, PUT, PATCH or DELETE made with the cookie must also "
+    "carry the session's `X-CSRF-Token` header. (The cookie is not declared as a security "
+    "scheme: clients of this document use tokens, browsers the cookie.)"
+)
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -41,21 +48,12 @@ def build_openapi(routes: ApiRoutes) -> dict[str, Any]:
         paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Switchboard API", "version": "1"},
+        "info": {"title": "Switchboard API", "version": "1", "description": SIGNED_IN_BY_COOKIE},
         "components": {
             "schemas": schemas,
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "session": {
-                    "type": "apiKey",
-                    "in": "cookie",
-                    "name": SESSION_COOKIE,
-                    "description": "the cookie POST /api/v1/session sets; POST, PUT, PATCH and "
-                    "DELETE made with it also need its X-CSRF-Token header",
-                },
-            },
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
-        "security": [{"bearer": []}, {"session": []}],
+        "security": [{"bearer": []}],
         "paths": paths,
     }
 

@@ -187,14 +187,15 @@ async def end_session(call: Call[Any, Any]) -> EndedSessions:
 
 @routes.add(
     "POST",
-    "/sessions/end-others",
+    "/session/end-others",
     summary="End all my other sessions",
     tag="sessions",
     response=EndedSessions,
 )
 async def end_other_sessions(call: Call[Any, Any]) -> EndedSessions:
     """Every session of the caller but the one making this request (all of them, when the
-    caller uses a bearer token)."""
+    caller uses a bearer token). Under /session, not /sessions, where it would share its
+    path with /sessions/{session_id}."""
     return await _end(call, user_id=call.principal.user_id, keep=call.session_id)
 
 

@@ -97,15 +97,15 @@ async def test_a_cookie_request_that_changes_state_needs_its_csrf_token(
         {**browser.headers(), "X-CSRF-Token": "é"},
     ]
     for headers in refused:
-        response = await client.post("/api/v1/sessions/end-others", headers=headers)
+        response = await client.post("/api/v1/session/end-others", headers=headers)
         assert response.status == 403
         assert (await response.json())["error"]["code"] == "csrf"
     # Nothing was ended by the refused requests: the other session still works.
     assert (await client.get("/api/v1/session", headers=other.headers())).status == 200
-    response = await client.post("/api/v1/sessions/end-others", headers=browser.headers())
+    response = await client.post("/api/v1/session/end-others", headers=browser.headers())
     assert (await response.json()) == {"ended": [other.session_id]}
     # A bearer token needs no CSRF token.
-    response = await client.post("/api/v1/sessions/end-others", headers=bearer(ws.token))
+    response = await client.post("/api/v1/session/end-others", headers=bearer(ws.token))
     assert response.status == 200
 
 
@@ -117,7 +117,7 @@ async def test_a_stolen_cookie_is_dead_after_end_others_and_after_sign_out(
     mine = await sign_in(client, "ann@acme.test")
     stolen = await sign_in(client, "ann@acme.test")
     assert (await client.get("/api/v1/customers", headers=stolen.headers())).status == 200
-    await client.post("/api/v1/sessions/end-others", headers=mine.headers())
+    await client.post("/api/v1/session/end-others", headers=mine.headers())
     assert (await client.get("/api/v1/customers", headers=stolen.headers())).status == 401
     assert (await client.get("/api/v1/customers", headers=mine.headers())).status == 200
 
