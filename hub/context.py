@@ -13,6 +13,7 @@ from hub.db import create_engine, read_only
 from hub.dispatch import Dispatcher
 from hub.jobs import InProcessJobs, JobFunction, JobQueue, RqJobs
 from hub.listeners import LISTENERS
+from hub.password_reset import PasswordResets
 from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
@@ -47,6 +48,7 @@ class Hub:
         self.sessions = SessionStore(hashes, settings.sign_in)
         self.two_factor = TwoFactor(self.secrets, hashes)
         self.sign_in = SignInDesk(self.sessions, self.two_factor, settings.sign_in)
+        self.password_resets = PasswordResets(hashes, self.sessions, settings.base_url)
         self.channels = ChannelDirectory(self.engine, self.secrets, settings.base_url)
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
         self.router = RoundRobinRouter(StoredPools())

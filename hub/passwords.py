@@ -32,7 +32,7 @@ async def change_own_password(
     ).scalar_one_or_none()
     if stored is None or not password_matches(stored, current):
         raise Invalid({"current_password": "this is not your current password"})
-    return await _set(
+    return await set_password(
         conn,
         sessions,
         caller.workspace_id,
@@ -62,10 +62,10 @@ async def set_temporary_password(
     if found.first() is None:
         raise NotFound("user")
     actor_id = None if admin is None else admin.user_id
-    return await _set(conn, sessions, workspace_id, actor_id, user_id, new, keep=None)
+    return await set_password(conn, sessions, workspace_id, actor_id, user_id, new, keep=None)
 
 
-async def _set(
+async def set_password(
     conn: AsyncConnection,
     sessions: SessionStore,
     workspace_id: int,
@@ -75,6 +75,7 @@ async def _set(
     *,
     keep: int | None,
 ) -> list[int]:
+    """Set the password, audit it and end the user's sessions but `keep`; the ids ended."""
     await conn.execute(
         update(users).where(users.c.id == user_id).values(password_hash=hash_password(new))
     )

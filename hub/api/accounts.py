@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import update
 
-from hub.api.framework import NO_NUL, Access, ApiRoutes, Call
+from hub.api.framework import NO_NUL, Access, ApiRoutes, Call, Id
 from hub.api.sessions import TOTP_CODE, EndedSessions, session_cookie
 from hub.errors import ApiError, invalid
 from hub.passwords import (
@@ -54,6 +54,25 @@ class PasswordIn(BaseModel):
 
 class TemporaryPasswordIn(BaseModel):
     password: str = Field(
+        min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH, pattern=NO_NUL
+    )
+
+
+class ResetRequestIn(BaseModel):
+    email: str = Field(min_length=1, max_length=320, pattern=NO_NUL)
+    workspace_id: Id | None = None
+    """Only that workspace's account of the email (all of them by default)."""
+
+
+class ResetRequested(BaseModel):
+    """The same answer whether or not the email has an account: nobody learns who does."""
+
+    sent: bool
+
+
+class ResetIn(BaseModel):
+    token: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+    new_password: str = Field(
         min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH, pattern=NO_NUL
     )
 
@@ -183,3 +202,41 @@ async def set_two_factor_roles(call: Call[TwoFactorRoles, Any]) -> TwoFactorRole
             changes={"two_factor_roles": roles},
         )
     return TwoFactorRoles(roles=roles)
+
+
+@routes.add(
+    "POST",
+    "/password-reset",
+    summary="Mail me a password-reset link",
+    tag="accounts",
+    response=ResetRequested,
+    body=ResetRequestIn,
+    status=202,
+    access=Access.PUBLIC,
+)
+async def request_password_reset(call: Call[ResetRequestIn, Any]) -> ResetRequested:
+    """Through the workspace's email channel; 409 `no_mail_channel` if it has none (an admin
+    sets a temporary password instead). The link works once, within the hour."""
+    hub = call.request.app[HUB]
+    async with hub.engine.begin() as conn:
+        queued = await hub.password_resets.send_links(conn, call.body.email, call.body.workspace_id)
+    for link in queued:
+        await hub.jobs.enqueue("send_message", link.message_id)
+    return ResetRequested(sent=True)
+
+
+@routes.add(
+    "POST",
+    "/password-reset/complete",
+    summary="Choose a new password with a reset link's token",
+    tag="accounts",
+    response=EndedSessions,
+    body=ResetIn,
+    access=Access.PUBLIC,
+)
+async def complete_password_reset(call: Call[ResetIn, Any]) -> EndedSessions:
+    """Ends every session of the user. 422 for a token unknown, used or expired."""
+    hub = call.request.app[HUB]
+    async with hub.engine.begin() as conn:
+        ended = await hub.password_resets.complete(conn, call.body.token, call.body.new_password)
+    return EndedSessions(ended=ended)

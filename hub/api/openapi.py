@@ -117,7 +117,9 @@ def _error_statuses(endpoint: Endpoint) -> list[str]:
     """The errors this endpoint can answer: each only where the input it concerns exists."""
     if endpoint.response is Upgraded:
         return ["401", "422", "426", "429"] if endpoint.query is not None else ["401", "426", "429"]
-    statuses = ["401", "429"] if endpoint.access is Access.PUBLIC else ["401", "403", "409", "429"]
+    statuses = (
+        ["401", "409", "429"] if endpoint.access is Access.PUBLIC else ["401", "403", "409", "429"]
+    )
     if endpoint.path_parameters.model_fields:
         statuses.append("404")
     if endpoint.query is not None or endpoint.body is not None:

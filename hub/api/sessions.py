@@ -129,11 +129,11 @@ async def who_am_i(call: Call[Any, Any]) -> SessionOut:
     access=Access.ENROLLING,
 )
 async def sign_out(call: Call[Any, Any]) -> EndedSessions:
-    """409 `not_a_session` for a bearer token: revoke the token instead."""
-    session_id = _session_id(call)
-    ended = await _end(call, session_ids=[session_id])
+    """Ends nothing for a bearer token (revoke the token instead)."""
     call.cookies.append(Cookie(SESSION_COOKIE, "", _secure(call), max_age=0))
-    return ended
+    if call.session_id is None:
+        return EndedSessions(ended=[])
+    return await _end(call, session_ids=[call.session_id])
 
 
 @routes.add(
@@ -217,12 +217,6 @@ async def _end(
             keep=keep,
         )
     return EndedSessions(ended=ended)
-
-
-def _session_id(call: Call[Any, Any]) -> int:
-    if call.session_id is None:
-        raise ApiError(409, "not_a_session", "signed in by a token: revoke the token instead")
-    return call.session_id
 
 
 def _require_admin(call: Call[Any, Any]) -> None:

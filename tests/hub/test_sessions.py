@@ -125,6 +125,9 @@ async def test_a_stolen_cookie_is_dead_after_end_others_and_after_sign_out(
     assert response.status == 200
     assert "Max-Age=0" in response.headers["Set-Cookie"]
     assert (await client.get("/api/v1/customers", headers=mine.headers())).status == 401
+    # Signing out with a token ends no session (revoking the token is another matter).
+    response = await client.delete("/api/v1/session", headers=bearer(ws.token))
+    assert (response.status, await response.json()) == (200, {"ended": []})
 
 
 async def test_users_end_their_own_sessions_and_admins_anyones(

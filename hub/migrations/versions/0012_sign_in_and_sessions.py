@@ -1,5 +1,7 @@
 """Sign-in: cookie sessions, two-factor secrets, recovery codes, password-reset links, and the
-workspace's list of roles that must use two-factor.
+workspace's list of roles that must use two-factor. Outbound messages may be notices, mail to a
+member of the workspace on no conversation (the reset links): their event and conversation are
+null, and they carry their own subject.
 
 Revision ID: 0012
 Revises: 0010
@@ -81,9 +83,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name="uq_password_reset_links_token_hash"),
     )
     op.create_index("ix_password_reset_links_user_id", "password_reset_links", ["user_id"])
+    with op.batch_alter_table("outbound_messages") as batch:
+        batch.alter_column("event_id", existing_type=_ID, nullable=True)
+        batch.alter_column("conversation_id", existing_type=_ID, nullable=True)
+        batch.add_column(sa.Column("subject", sa.String(500), nullable=True))
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM outbound_messages WHERE conversation_id IS NULL")
+    with op.batch_alter_table("outbound_messages") as batch:
+        batch.drop_column("subject")
+        batch.alter_column("conversation_id", existing_type=_ID, nullable=False)
+        batch.alter_column("event_id", existing_type=_ID, nullable=False)
     op.drop_table("password_reset_links")
     op.drop_table("recovery_codes")
     op.drop_table("two_factor_secrets")
