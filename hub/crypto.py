@@ -1,5 +1,4 @@
-"""Encrypts secrets at rest (channel credentials, two-factor secrets) and hashes sign-in secrets
-(session ids, recovery codes, reset links), with keys derived from the secret key."""
+"""Keys derived from the secret key: encryption at rest (Fernet) and keyed hashes (HMAC)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Hub-owned tables: API tokens, listeners' cursors, and what signing in keeps: sessions,
-two-factor secrets, recovery codes and password-reset links."""
+"""Hub-owned tables: API tokens, listeners' cursors, sessions, two-factor and reset secrets."""
 
 from __future__ import annotations
 
