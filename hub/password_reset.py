@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from channels.registry import UnknownChannelKind, provider_spec
 from hub.crypto import KeyedHash
+from hub.errors import too_many_failures
 from hub.models import PasswordResetLink
 from hub.passwords import set_password
+from hub.rate_limit import FailureLimiter
 from hub.sessions import SessionStore
 from timeline import audit
 from timeline.errors import Conflict, Invalid
@@ -23,6 +25,10 @@ from timeline.models import ChannelAccount, User
 from timeline.outbox import queue_notice
 
 LINK_LIFETIME = timedelta(hours=1)
+REQUESTS_PER_WINDOW = 3
+REQUEST_WINDOW_SECONDS = 15 * 60
+"""At most 3 links asked for one email from one address per 15 minutes: nobody fills a
+colleague's mailbox with them."""
 RESET_PATH = "/reset-password"
 """Where the link points, on the hub's base URL: the web inbox's page asks for the new
 password and sends it with the token to POST /api/v1/password-reset/complete."""
@@ -44,17 +50,25 @@ class PasswordResets:
     def __init__(self, hasher: KeyedHash, sessions: SessionStore, base_url: str) -> None:
         self._hasher = hasher
         self._sessions = sessions
+        self._requests = FailureLimiter(
+            max_failures=REQUESTS_PER_WINDOW, window_seconds=REQUEST_WINDOW_SECONDS
+        )
         self._base_url = base_url
 
     async def send_links(
-        self, conn: AsyncConnection, email: str, workspace_id: int | None
+        self, conn: AsyncConnection, email: str, workspace_id: int | None, address: str
     ) -> list[QueuedLink]:
         """A link for each of the email's accounts (in `workspace_id` only, if given), queued
         in the outbox; the caller enqueues their sending after the commit. Conflict
         `no_mail_channel` when an account's workspace has no active channel that sends mail:
-        only an admin can help then."""
+        only an admin can help then. 429 past the requests allowed for the (email, address)."""
+        email = email.strip().lower()
+        if (wait := self._requests.fail(f"{email}\n{address}")) is not None:
+            raise too_many_failures(
+                wait, f"reset links were asked for this email too often: try again in {wait} s"
+            )
         query = select(users.c.id, users.c.workspace_id, users.c.email).where(
-            users.c.email == email.strip().lower()
+            users.c.email == email
         )
         if workspace_id is not None:
             query = query.where(users.c.workspace_id == workspace_id)

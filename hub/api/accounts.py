@@ -216,10 +216,13 @@ async def set_two_factor_roles(call: Call[TwoFactorRoles, Any]) -> TwoFactorRole
 )
 async def request_password_reset(call: Call[ResetRequestIn, Any]) -> ResetRequested:
     """Through the workspace's email channel; 409 `no_mail_channel` if it has none (an admin
-    sets a temporary password instead). The link works once, within the hour."""
+    sets a temporary password instead). The link works once, within the hour. Three asks per
+    email and address in 15 minutes, then 429."""
     hub = call.request.app[HUB]
     async with hub.engine.begin() as conn:
-        queued = await hub.password_resets.send_links(conn, call.body.email, call.body.workspace_id)
+        queued = await hub.password_resets.send_links(
+            conn, call.body.email, call.body.workspace_id, call.request.remote or "unknown"
+        )
     for link in queued:
         await hub.jobs.enqueue("send_message", link.message_id)
     return ResetRequested(sent=True)

@@ -99,3 +99,17 @@ async def test_unknown_emails_are_answered_alike_and_no_mail_channel_is_said_cle
     error = (await response.json())["error"]
     assert (response.status, error["code"]) == (409, "no_mail_channel")
     assert "ask an admin to set a temporary password" in error["message"]
+
+
+async def test_links_are_asked_for_at_most_three_times_in_a_while(
+    hub: Hub, client: TestClient, smtp_server: smtp_testing.SmtpServer
+) -> None:
+    ws = await seed_workspace(hub)
+    await _mailbox(hub, ws, smtp_server)
+    await user_with_password(hub, ws.id, "ann@acme.test")
+    body = {"email": "ann@acme.test"}
+    statuses = [(await client.post("/api/v1/password-reset", json=body)).status for _ in range(4)]
+    assert statuses == [202, 202, 202, 429]
+    await smtp_server.wait_for(3)
+    other = await client.post("/api/v1/password-reset", json={"email": "bob@acme.test"})
+    assert other.status == 202
