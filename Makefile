@@ -31,6 +31,7 @@ bench: $(STAMP)
 	-$(BIN)/python bench/ingest.py
 	-$(BIN)/python bench/timeline.py
 	-$(BIN)/python bench/imap.py
+	-$(BIN)/python bench/auth.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from hub.api import (
+    accounts,
     agents,
     audit,
     conversations,
@@ -18,6 +19,7 @@ from hub.api import (
     events,
     messages,
     roles,
+    sessions,
     stream,
     teams,
     tokens,
@@ -26,19 +28,20 @@ from hub.api import (
 from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
 from hub.api.openapi import build_openapi
 from hub.api.refusals import audit_refusals
-from hub.auth import Principal
+from hub.callers import caller_of
 from hub.context import Hub
-from hub.errors import ApiError, Handler, json_errors, too_many_failures
+from hub.errors import Handler, json_errors
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
 from hub.request_ids import echo_request_id, request_ids
 from hub.security_headers import add_security_headers, behind_tls
-from hub.tokens import adopt_legacy_token, find_token
 from hub.web_keys import API_FAILURES, HUB
 from hub.webhooks import add_routes as add_webhook_routes
 
 log = logging.getLogger(__name__)
 API_MODULES = (
+    sessions,
+    accounts,
     customers,
     customer_fields,
     conversations,
@@ -78,7 +81,7 @@ def create_app(
     app[API_FAILURES] = api_failures or FailureLimiter()
     routes = api_routes()
     openapi = build_openapi(routes)
-    routes.install(app, _principal)
+    routes.install(app, caller_of)
     app.router.add_get("/api/v1/openapi.json", _openapi_view(openapi))
     add_webhook_routes(app)
     app.router.add_get("/healthz", _healthz)
@@ -104,36 +107,6 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await app[HUB].start()
     yield
     await app[HUB].stop()
-
-
-async def _principal(request: web.Request, token_in_query: bool) -> Principal:
-    """The caller of a valid token, whatever its address did before. Without one: 401, and
-    the address's failure counted; once it is over its budget, 429 until its window ends.
-
-    The token comes as `Authorization: Bearer <token>`, or, where the endpoint allows it (the
-    stream: browsers cannot set headers on a WebSocket), as `?access_token=<token>`. Sessions
-    of the web inbox will be one more way in, here.
-    """
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" and token_in_query:
-        scheme, token = "bearer", request.query.get("access_token", "")
-    if scheme.lower() == "bearer" and token.strip():
-        hub = request.app[HUB]
-        async with hub.reads.connect() as conn:
-            presented = await find_token(conn, hub.token_key, token.strip())
-        if presented is not None:
-            if presented.legacy:
-                async with hub.engine.begin() as conn:
-                    await adopt_legacy_token(conn, hub.token_key, presented.token_id, token.strip())
-            return presented.principal
-        refusal = "unknown, expired or revoked API token"
-    else:
-        refusal = "send an API token as 'Authorization: Bearer <token>'"
-    wait = request.app[API_FAILURES].fail(request.remote)
-    if wait is not None:
-        raise too_many_failures(wait, "too many requests without a valid token from this address")
-    raise ApiError(401, "unauthorized", refusal)
 
 
 def _openapi_view(document: dict[str, object]) -> Callable[[web.Request], Awaitable[web.Response]]:

@@ -77,3 +77,8 @@ def password_matches(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except VerificationError:
         return False
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    """Whether the hash was made with other parameters than the hasher's now (rehash it)."""
+    return _hasher.check_needs_rehash(password_hash)

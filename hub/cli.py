@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.cli_audit import add_audit_commands
 from hub.cli_channels import add_channel_commands
@@ -24,6 +24,12 @@ from hub.config import (
     require_configured_key_beyond_loopback,
 )
 from timeline.audit import Origin, acting_from
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+ROLE_NAMES = ("admin", "manager", "agent", "marketer")
+"""timeline.models.Role's values (not imported here: the command starts without the models)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,12 +100,22 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--workspace", type=int, required=True)
     user_create.add_argument("--email", required=True)
     user_create.add_argument("--name", required=True)
-    user_create.add_argument(
-        "--role", choices=["admin", "manager", "agent", "marketer"], default="agent"
-    )
+    user_create.add_argument("--role", choices=ROLE_NAMES, default="agent")
     user_create.add_argument("--password", help="prompted for when omitted on a terminal")
     user_create.add_argument("--capacity", type=int, default=10)
     user_create.set_defaults(command=_user_create)
+    user_password = user.add_parser(
+        "set-password", help="set a user's temporary password (ends their sessions)"
+    )
+    user_password.add_argument("--user", type=int, required=True)
+    user_password.add_argument("--password", help="prompted for when omitted on a terminal")
+    user_password.set_defaults(command=_user_set_password)
+    user_role = user.add_parser("set-role", help="change a user's role (ends their sessions)")
+    user_role.add_argument("--user", type=int, required=True)
+    user_role.add_argument(
+        "--role", required=True, help="admin, manager, agent, marketer or a custom role's name"
+    )
+    user_role.set_defaults(command=_user_set_role)
 
     team = commands.add_parser("team", help="teams").add_subparsers(required=True)
     team_create = team.add_parser("create", help="create a team of existing users")
@@ -293,6 +309,47 @@ async def _user_create(settings: Settings, args: argparse.Namespace) -> int:
         )
     print(user_id)
     return 0
+
+
+async def _user_set_password(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, set_temporary_password
+
+    password = args.password
+    if password is None and sys.stdin.isatty():
+        password = getpass.getpass("Temporary password: ")
+    if not password or not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise CommandError(
+            f"give a password of {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
+    async with command_hub(settings) as hub, hub.engine.begin() as conn:
+        workspace_id = await _workspace_of(conn, args.user)
+        ended = await set_temporary_password(
+            conn, hub.sessions, workspace_id, args.user, password, admin=None
+        )
+    print(f"password set; {len(ended)} session(s) ended")
+    return 0
+
+
+async def _user_set_role(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.users import set_role
+
+    async with command_hub(settings) as hub, hub.engine.begin() as conn:
+        workspace_id = await _workspace_of(conn, args.user)
+        await set_role(conn, hub.sessions, workspace_id, args.user, args.role, actor_user_id=None)
+    print("role set; the user's sessions ended")
+    return 0
+
+
+async def _workspace_of(conn: AsyncConnection, user_id: int) -> int:
+    from sqlalchemy import select
+
+    from timeline.models import User
+
+    found = await conn.execute(select(User.workspace_id).where(User.id == user_id))
+    workspace_id = found.scalar_one_or_none()
+    if workspace_id is None:
+        raise CommandError(f"no user {user_id}")
+    return workspace_id
 
 
 async def _team_create(settings: Settings, args: argparse.Namespace) -> int:

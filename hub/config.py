@@ -24,6 +24,22 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class SignInSettings:
+    """Cookie sessions and the sign-in lockout (docs/operations.md lists their variables)."""
+
+    idle_seconds: int = 8 * 3600
+    """A session unused this long is over."""
+    absolute_seconds: int = 7 * 24 * 3600
+    """A session this old is over, however busy."""
+    secure_cookies: bool = False
+    """Mark the session cookie Secure: browsers then send it over TLS only."""
+    max_failures: int = 5
+    """Failed sign-ins for one email from one address before that pair is locked."""
+    lockout_seconds: int = 15 * 60
+    """How long the pair stays locked (counted from its first failure)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
     redis_url: str | None
@@ -39,6 +55,7 @@ class Settings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
     """Audit entries older than this are removed by the scheduler."""
+    sign_in: SignInSettings = SignInSettings()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,7 +101,34 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         configured,
         data_dir,
         retention,
+        _sign_in(env, base_url),
     )
+
+
+def _sign_in(env: Mapping[str, str], base_url: str) -> SignInSettings:
+    defaults = SignInSettings()
+    secure = env.get("SWITCHBOARD_SECURE_COOKIES", "")
+    if secure not in ("", "true", "false"):
+        raise ConfigError(f"SWITCHBOARD_SECURE_COOKIES must be true or false, got {secure!r}")
+    return SignInSettings(
+        idle_seconds=_whole_number(env, "SWITCHBOARD_SESSION_IDLE_SECONDS", defaults.idle_seconds),
+        absolute_seconds=_whole_number(
+            env, "SWITCHBOARD_SESSION_MAX_SECONDS", defaults.absolute_seconds
+        ),
+        # Behind TLS (an https base URL) unless the operator says otherwise.
+        secure_cookies=secure == "true" or (not secure and base_url.startswith("https://")),
+        max_failures=_whole_number(env, "SWITCHBOARD_SIGNIN_MAX_FAILURES", defaults.max_failures),
+        lockout_seconds=_whole_number(
+            env, "SWITCHBOARD_SIGNIN_LOCKOUT_SECONDS", defaults.lockout_seconds
+        ),
+    )
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name) or str(default)
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 10**8:
+        raise ConfigError(f"{name} must be a whole number from 1 to 100000000, got {value!r}")
+    return int(value)
 
 
 def require_configured_key_beyond_loopback(settings: Settings) -> None:

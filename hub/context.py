@@ -8,16 +8,20 @@ import contextlib
 from hub.batching import IngestBatcher
 from hub.channel_directory import ChannelDirectory
 from hub.config import Settings
-from hub.crypto import SecretBox
+from hub.crypto import KeyedHash, SecretBox
 from hub.db import create_engine, read_only
 from hub.dispatch import Dispatcher
 from hub.jobs import InProcessJobs, JobFunction, JobQueue, RqJobs
 from hub.listeners import LISTENERS
+from hub.password_reset import PasswordResets
 from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
 from hub.sending import send_message
+from hub.sessions import SessionStore
+from hub.sign_in import SignInDesk
 from hub.tokens import TokenKey
+from hub.two_factor import TwoFactor
 from hub.webhook_registration import register_all
 from routing.round_robin import RoundRobinRouter
 from storage.agent_loads import AgentLoadCounter
@@ -42,7 +46,12 @@ class Hub:
         self.engine = create_engine(settings.database_url)
         self.reads = read_only(self.engine)
         self.secrets = SecretBox(settings.secret_key)
-        self.token_key = TokenKey(settings.secret_key)
+        hashes = KeyedHash(settings.secret_key)
+        self.token_key = TokenKey(hashes)
+        self.sessions = SessionStore(hashes, settings.sign_in)
+        self.two_factor = TwoFactor(self.secrets, hashes)
+        self.sign_in = SignInDesk(self.sessions, self.two_factor, settings.sign_in)
+        self.password_resets = PasswordResets(hashes, self.sessions, settings.base_url)
         self.channels = ChannelDirectory(self.engine, self.secrets, settings.base_url)
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
         self.router = RoundRobinRouter(StoredPools())

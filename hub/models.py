@@ -1,11 +1,11 @@
-"""Hub-owned tables: API tokens, listeners' cursors."""
+"""Hub-owned tables: API tokens, listeners' cursors, sessions, two-factor and reset secrets."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from timeline.models import Base
@@ -44,3 +44,65 @@ class ListenerCursor(Base):
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
+
+
+class UserSession(Base):
+    """A signed-in browser. Only a keyed hash of its cookie is stored (hub.crypto.KeyedHash).
+
+    `enrolling`: signed in with a password alone by a user whose role must use two-factor and
+    who has not enrolled yet; such a session may only enrol. A session is over once ended, idle
+    too long (`last_seen_at`) or too old (`started_at`): hub.config.SignInSettings.
+    """
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user", "user_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    enrolling: Mapped[bool] = mapped_column(default=False)
+    device: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+
+class TwoFactorSecret(Base):
+    """A user's TOTP secret, sealed with the hub's SecretBox.
+
+    Unconfirmed (`confirmed_at` null) until the user's first code proves their app has it.
+    `last_step` is the TOTP time step of the last code accepted: a code of that step or an
+    earlier one is refused, so each code works once.
+    """
+
+    __tablename__ = "two_factor_secrets"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    sealed_secret: Mapped[str] = mapped_column(String(500))
+    confirmed_at: Mapped[datetime | None]
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Base):
+    """One of a user's ten single-use two-factor recovery codes; only its keyed hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None]
+
+
+class PasswordResetLink(Base):
+    """A single-use, expiring password-reset token sent by email; only its keyed hash is kept."""
+
+    __tablename__ = "password_reset_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -17,6 +17,7 @@ from channels.base import (
 from hub.channel_directory import UnknownChannel
 from timeline.events import ExternalIdentity, IdentityKind, ThreadKey
 from timeline.outbox import (
+    NO_CONTENT,
     ClaimedMessage,
     claim,
     mark_unreachable,
@@ -60,8 +61,11 @@ async def send_message(hub: Hub, message_id: int) -> None:
         message = await claim(conn, message_id)
         if message is None:
             return
-        content = await reply_content(conn, message.workspace_id, message.event_id)
-        reference = await reply_reference(conn, message.conversation_id)
+        if message.event_id is None or message.conversation_id is None:
+            content, reference = NO_CONTENT, None  # a notice: its text, on no thread
+        else:
+            content = await reply_content(conn, message.workspace_id, message.event_id)
+            reference = await reply_reference(conn, message.conversation_id)
     try:
         channel = await hub.channels.get(message.channel_account_id)
     except UnknownChannel:
@@ -77,6 +81,7 @@ async def send_message(hub: Hub, message_id: int) -> None:
         channel_account_id=message.channel_account_id,
         recipient=ExternalIdentity(IdentityKind(message.recipient_kind), message.recipient_value),
         body=message.body,
+        subject=message.subject,
         html=content.html,
         idempotency_key=f"switchboard-message-{message.id}",
         attachments=content.attachments,
@@ -102,7 +107,10 @@ async def send_message(hub: Hub, message_id: int) -> None:
 
 def _keys_of(message: ClaimedMessage, result: SendResult) -> list[tuple[KeyOwner, ThreadKey]]:
     """The keys the adapter reports for what it sent: the message's own and the ones it minted
-    for the conversation, so that a customer's answer naming one finds the conversation."""
+    for the conversation, so that a customer's answer naming one finds the conversation (a
+    notice has no conversation: nothing to find)."""
+    if message.conversation_id is None:
+        return []
     sent = KeyOwner(
         message.workspace_id, message.channel_account_id, message.conversation_id, message.event_id
     )

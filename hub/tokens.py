@@ -9,18 +9,16 @@ turned into an HMAC without the token itself, which only its holder has.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Row, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.auth import Principal, principal_from, principal_of_users
+from hub.crypto import KeyedHash
 from hub.models import ApiToken
 from timeline.models import User
 from timeline.policy import Permission
@@ -31,17 +29,15 @@ users = User.__table__
 
 
 class TokenKey:
-    """The HMAC key of API tokens, derived (HKDF) from SWITCHBOARD_SECRET_KEY: a copy of the
-    database alone does not let anyone test guesses offline. Changing the secret key
-    invalidates every token."""
+    """The keyed hash of API tokens (`hub.crypto.KeyedHash`, derived from
+    SWITCHBOARD_SECRET_KEY): a copy of the database alone does not let anyone test guesses
+    offline. Changing the secret key invalidates every token."""
 
-    def __init__(self, secret_key: str) -> None:
-        self._key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"switchboard/api-tokens/v1"
-        ).derive(secret_key.encode())
+    def __init__(self, hashes: KeyedHash) -> None:
+        self._hashes = hashes
 
     def digest(self, token: str) -> str:
-        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
+        return self._hashes.digest("api-token", token)
 
 
 def _legacy_digest(token: str) -> str:

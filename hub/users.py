@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.provisioning import create_user
+from hub.sessions import SessionStore
 from timeline import audit
 from timeline.errors import Conflict, NotFound
 from timeline.models import User
@@ -66,12 +67,20 @@ async def add_user(
 
 
 async def set_role(
-    conn: AsyncConnection, workspace_id: int, user_id: int, role: str, *, actor_user_id: int
+    conn: AsyncConnection,
+    sessions: SessionStore,
+    workspace_id: int,
+    user_id: int,
+    role: str,
+    *,
+    actor_user_id: int | None,
 ) -> UserRow:
-    """Give the user another role the workspace has (Conflict `unknown_role` otherwise).
-    Nobody changes their own role (Conflict `own_role`): an admin cannot lock themselves out,
-    and the one who changes roles stays an admin, so a workspace never loses its last one.
-    NotFound in another workspace."""
+    """Give the user another role the workspace has (Conflict `unknown_role` otherwise); a
+    change of privileges, so every session the user had ends (they sign in again, under a new
+    session id). Nobody changes their own role (Conflict `own_role`): an admin cannot lock
+    themselves out, and the one who changes roles stays an admin, so a workspace never loses
+    its last one (actor None: the operator, at the command line). NotFound in another
+    workspace."""
     if user_id == actor_user_id:
         raise Conflict("own_role", "nobody changes their own role; ask another admin")
     await _require_role(conn, workspace_id, role)
@@ -85,6 +94,8 @@ async def set_role(
     ).first()
     if row is None:
         raise NotFound("user")
+    if row.role == role:
+        return UserRow(row.id, row.email, row.name, role)
     await conn.execute(update(users).where(users.c.id == user_id).values(role=role))
     await audit.record(
         conn,
@@ -94,6 +105,9 @@ async def set_role(
         entity_type="user",
         entity_id=user_id,
         changes={"role": [row.role, role]},
+    )
+    await sessions.end(
+        conn, workspace_id=workspace_id, actor_user_id=actor_user_id, user_id=user_id
     )
     return UserRow(row.id, row.email, row.name, role)
 

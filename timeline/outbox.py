@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.blobs import keep_files, kept_files
 from timeline.delivery import advance_status, apply_known_receipts
-from timeline.events import Attachment, DeliveryStatus
+from timeline.events import Attachment, DeliveryStatus, ExternalIdentity
 from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
 from timeline.storable import storable_external_id, storable_text
 
@@ -36,12 +36,14 @@ class ClaimedMessage:
 
     id: int
     workspace_id: int
-    event_id: int
+    event_id: int | None
+    """None for a notice (no conversation, no timeline event)."""
     channel_account_id: int
-    conversation_id: int
+    conversation_id: int | None
     recipient_kind: str
     recipient_value: str
     body: str
+    subject: str | None
     attempts: int
     unfinished_attempt: bool = False
     """The attempt before this one claimed the message and never recorded an outcome (its
@@ -133,12 +135,48 @@ async def queue_reply(
     return QueuedReply(event_id, message_id, now)
 
 
+async def queue_notice(
+    conn: AsyncConnection,
+    *,
+    workspace_id: int,
+    channel_account_id: int,
+    recipient: ExternalIdentity,
+    subject: str,
+    body: str,
+) -> int:
+    """An outbox row for mail the hub sends a member of the workspace, on no timeline; sent,
+    retried and failed as replies are. Its id."""
+    now = datetime.now(UTC)
+    return (
+        await conn.execute(
+            outbound.insert().returning(outbound.c.id),
+            {
+                "workspace_id": workspace_id,
+                "channel_account_id": channel_account_id,
+                "recipient_kind": recipient.kind,
+                "recipient_value": recipient.value,
+                "subject": subject,
+                "body": body,
+                "status": DeliveryStatus.QUEUED,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    ).scalar_one()
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyContent:
     """What a reply was written with besides its text: an HTML version, files with bytes."""
 
     html: str | None
     attachments: tuple[Attachment, ...]
+
+
+NO_CONTENT = ReplyContent(html=None, attachments=())
+"""A notice's: its text alone."""
 
 
 async def reply_content(conn: AsyncConnection, workspace_id: int, event_id: int) -> ReplyContent:

@@ -1,1 +1,1 @@
-"""REST API v1: bearer-token endpoints under /api/v1/ and their OpenAPI document."""
+"""REST API v1: endpoints under /api/v1/ (bearer token or session cookie), their OpenAPI doc."""

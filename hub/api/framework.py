@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -94,15 +95,60 @@ class Empty(BaseModel):
     """No input."""
 
 
+class Access(Enum):
+    """Who may call an endpoint."""
+
+    SIGNED_IN = "signed_in"
+    """A bearer token, or a session cookie that has finished signing in (the default)."""
+    ENROLLING = "enrolling"
+    """Also a session that may only enrol in two-factor (its role requires it, it has none)."""
+    PUBLIC = "public"
+    """Anyone: signing in itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who calls, and how: `session_id` when by a session cookie, None by a bearer token."""
+
+    principal: Principal
+    session_id: int | None = None
+    enrolling: bool = False
+    """A session that may only enrol in two-factor (hub.models.UserSession.enrolling)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cookie:
+    """A cookie the answer sets: always HttpOnly, SameSite=Lax, path /; `max_age` 0 deletes."""
+
+    name: str
+    value: str
+    secure: bool
+    max_age: int | None = None
+
+
 @dataclass(slots=True)
 class Call(Generic[Body, Query]):
-    """One API call as a handler sees it: who calls, validated input, path ids."""
+    """One API call as a handler sees it: who calls, validated input, path ids, and the
+    cookies its answer is to set."""
 
     request: web.Request
-    principal: Principal
+    caller: Caller | None
     body: Body
     query: Query
     ids: dict[str, int]
+    cookies: list[Cookie] = field(default_factory=list)
+
+    @property
+    def principal(self) -> Principal:
+        """The caller's principal; only public endpoints have none, and they do not ask."""
+        if self.caller is None:
+            raise RuntimeError("a public endpoint has no principal")
+        return self.caller.principal
+
+    @property
+    def session_id(self) -> int | None:
+        """The caller's session, when they came by its cookie."""
+        return None if self.caller is None else self.caller.session_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +193,9 @@ _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-
 
 Handler = Callable[[Call[Any, Any]], Awaitable[BaseModel | Download | Upgraded]]
 Response = type[BaseModel] | type[Download] | type[Upgraded]
-PrincipalOf = Callable[[web.Request, bool], Awaitable[Principal]]
-"""Who calls: from the bearer token, or (where the endpoint allows it) the `access_token`
-query parameter."""
+CallerOf = Callable[[web.Request, "Endpoint"], Awaitable[Caller]]
+"""Who calls an endpoint that is not public: from the bearer token, the `access_token` query
+parameter (where the endpoint allows it) or the session cookie; or an ApiError (401, 403, 429)."""
 
 
 @dataclass(slots=True)
@@ -171,6 +217,7 @@ class Endpoint:
     """What the caller's role, within their token's scope, must grant to call it at all (403
     otherwise); None (reading operations only): any user. Record and field rules are the
     core's, on top."""
+    access: Access = Access.SIGNED_IN
 
 
 @dataclass(slots=True)
@@ -192,12 +239,14 @@ class ApiRoutes:
         status: int = 200,
         token_in_query: bool = False,
         permission: Permission | None = None,
+        access: Access = Access.SIGNED_IN,
     ) -> Callable[[Handler], Handler]:
         """Declare an endpoint; each `{name}` in `path` is an Id unless `path_types` says.
         A GET may leave `permission` out (any user reads it); any other method must name a
         permission that changes something (so no such operation is open to a read-only token
-        by omission)."""
-        if method != "GET" and (permission is None or permission in READING):
+        by omission), unless anyone may call it (signing in)."""
+        changes = method != "GET" and access is not Access.PUBLIC
+        if changes and (permission is None or permission in READING):
             raise ValueError(f"{method} {path} must name the permission it needs")
 
         def register(handler: Handler) -> Handler:
@@ -216,16 +265,17 @@ class ApiRoutes:
                     status,
                     token_in_query,
                     permission,
+                    access,
                 )
             )
             return handler
 
         return register
 
-    def install(self, app: web.Application, principal_of: PrincipalOf) -> None:
+    def install(self, app: web.Application, caller_of: CallerOf) -> None:
         for endpoint in self.endpoints:
             app.router.add_route(
-                endpoint.method, self.prefix + endpoint.path, _view(endpoint, principal_of)
+                endpoint.method, self.prefix + endpoint.path, _view(endpoint, caller_of)
             )
 
 
@@ -238,16 +288,17 @@ def _path_parameters(handler: str, path: str, types: Mapping[str, Any]) -> type[
 
 
 def _view(
-    endpoint: Endpoint, principal_of: PrincipalOf
+    endpoint: Endpoint, caller_of: CallerOf
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def view(request: web.Request) -> web.StreamResponse:
-        principal = await principal_of(request, endpoint.token_in_query)
-        request[PRINCIPAL] = principal
-        if endpoint.permission is not None and not principal.may(endpoint.permission):
-            raise missing_permission(endpoint.permission)
+        caller = None if endpoint.access is Access.PUBLIC else await caller_of(request, endpoint)
+        if caller is not None:
+            request[PRINCIPAL] = caller.principal
+            if endpoint.permission is not None and not caller.principal.may(endpoint.permission):
+                raise missing_permission(endpoint.permission)
         call = Call(
             request=request,
-            principal=principal,
+            caller=caller,
             ids=_path_values(endpoint.path_parameters, request),
             query=_validate(endpoint.query or Empty, dict(request.query)),
             body=await _body(request, endpoint.body),
@@ -257,11 +308,22 @@ def _view(
             return result.response()
         if isinstance(result, Upgraded):
             return result.response
-        return web.Response(
+        response = web.Response(
             status=endpoint.status,
             text=result.model_dump_json(),
             content_type="application/json",
         )
+        for cookie in call.cookies:
+            response.set_cookie(
+                cookie.name,
+                cookie.value,
+                max_age=cookie.max_age,
+                path="/",
+                secure=cookie.secure,
+                httponly=True,
+                samesite="Lax",
+            )
+        return response
 
     return view
 

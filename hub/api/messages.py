@@ -47,6 +47,8 @@ async def get_message(call: Call[Any, Any]) -> MessageOut:
                 select(*[outbound.c[n] for n in MessageOut.model_fields])
                 .where(outbound.c.id == call.ids["message_id"])
                 .where(outbound.c.workspace_id == call.principal.workspace_id)
+                # Notices (password-reset links) are their recipient's alone.
+                .where(outbound.c.conversation_id.is_not(None))
             )
         ).first()
     if row is None:

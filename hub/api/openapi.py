@@ -8,7 +8,15 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from hub.api.framework import ApiRoutes, Download, Endpoint, Upgraded
+from hub.api.framework import Access, ApiRoutes, Download, Endpoint, Upgraded
+from hub.sessions import SESSION_COOKIE
+
+SIGNED_IN_BY_COOKIE = (
+    f"Every operation that takes a bearer token also takes the `{SESSION_COOKIE}` cookie that "
+    "`POST /api/v1/session` sets; a POST, PUT, PATCH or DELETE made with the cookie must also "
+    "carry the session's `X-CSRF-Token` header. (The cookie is not declared as a security "
+    "scheme: clients of this document use tokens, browsers the cookie.)"
+)
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -40,7 +48,7 @@ def build_openapi(routes: ApiRoutes) -> dict[str, Any]:
         paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Switchboard API", "version": "1"},
+        "info": {"title": "Switchboard API", "version": "1", "description": SIGNED_IN_BY_COOKIE},
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -74,6 +82,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     # The permission the caller's role needs (null: any user); the permission matrix test
     # reads it from here.
     operation["x-permission"] = endpoint.permission.value if endpoint.permission else None
+    if endpoint.access is Access.PUBLIC:
+        operation["security"] = []
     if endpoint.handler.__doc__:
         operation["description"] = inspect.cleandoc(endpoint.handler.__doc__)
     if endpoint.body is not None:
@@ -86,15 +96,16 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
 
 _ERRORS = {
     "400": "the request body is not valid JSON (or nests deeper than it may)",
-    "401": "missing or unknown bearer token",
+    "401": "missing or unknown bearer token or session (or, signing in, wrong credentials)",
     "403": "the caller's role may not do this (`code`: missing_permission, not_yours, "
-    "not_your_team, reassign_not_allowed...)",
+    "not_your_team, reassign_not_allowed...), or a cookie request lacks its X-CSRF-Token",
     "404": "no such object in the caller's workspace",
     "409": "the object's state does not allow this",
     "413": "the request body is larger than the server reads",
     "422": "invalid input; `fields` names each offending field",
     "426": "a WebSocket endpoint asked without the WebSocket upgrade",
-    "429": "too many requests without a valid token from this address; retry after Retry-After",
+    "429": "too many requests without a valid token from this address (or failed sign-ins for "
+    "this email from it); retry after Retry-After",
 }
 
 _RETRY_AFTER = {
@@ -110,7 +121,9 @@ def _error_statuses(endpoint: Endpoint) -> list[str]:
     """The errors this endpoint can answer: each only where the input it concerns exists."""
     if endpoint.response is Upgraded:
         return ["401", "422", "426", "429"] if endpoint.query is not None else ["401", "426", "429"]
-    statuses = ["401", "403", "409", "429"]
+    statuses = (
+        ["401", "409", "429"] if endpoint.access is Access.PUBLIC else ["401", "403", "409", "429"]
+    )
     if endpoint.path_parameters.model_fields:
         statuses.append("404")
     if endpoint.query is not None or endpoint.body is not None:

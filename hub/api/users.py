@@ -82,16 +82,18 @@ async def post_user(call: Call[UserIn, Any]) -> UserOut:
 @routes.add(
     "PUT",
     "/users/{user_id}/role",
-    summary="Change a user's role",
+    summary="Change a user's role (ends their sessions)",
     tag="users",
     response=UserOut,
     body=RoleIn,
     permission=Permission.USERS_MANAGE,
 )
 async def put_role(call: Call[RoleIn, Any]) -> UserOut:
-    async with call.request.app[HUB].engine.begin() as conn:
+    hub = call.request.app[HUB]
+    async with hub.engine.begin() as conn:
         user = await set_role(
             conn,
+            hub.sessions,
             call.principal.workspace_id,
             call.ids["user_id"],
             call.body.role,

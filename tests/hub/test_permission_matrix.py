@@ -41,6 +41,9 @@ PHONE = "+14155550123"
 EMAIL = "jo@example.com"
 SECRET = "diagnosis: confidential"
 _numbers = itertools.count(100)
+CONFIRM_WRONG_CODE = 422  # "wrong code, or no enrolment started"
+CHANGE_WRONG_PASSWORD = 422  # "this is not your current password"
+RESET_BOGUS_TOKEN = 422  # "this reset link is unknown, used or expired"
 
 
 @dataclass(slots=True)
@@ -263,6 +266,38 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("get", "/api/v1/tokens"): _fixed("/api/v1/tokens"),
     ("post", "/api/v1/tokens"): _unique(lambda n: {"name": f"token {n}"})("/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{token_id}"): _own_token,
+    # Signing in and one's own account: every role may; the answers are the endpoints' own.
+    ("post", "/api/v1/session"): _fixed(
+        "/api/v1/session", {"email": "nobody@acme.test", "password": "not a password"}, 401
+    ),
+    ("get", "/api/v1/session"): _fixed("/api/v1/session"),
+    ("delete", "/api/v1/session"): _fixed("/api/v1/session"),
+    ("get", "/api/v1/sessions"): _fixed("/api/v1/sessions"),
+    ("delete", "/api/v1/sessions/{session_id}"): _fixed("/api/v1/sessions/999999", status=404),
+    ("post", "/api/v1/session/end-others"): _fixed("/api/v1/session/end-others"),
+    ("post", "/api/v1/two-factor"): _fixed("/api/v1/two-factor", status=201),
+    ("post", "/api/v1/two-factor/confirm"): _fixed(
+        "/api/v1/two-factor/confirm", {"code": "000000"}, CONFIRM_WRONG_CODE
+    ),
+    ("put", "/api/v1/password"): _fixed(
+        "/api/v1/password",
+        {"current_password": "not it", "new_password": "a new password"},
+        CHANGE_WRONG_PASSWORD,
+    ),
+    ("put", "/api/v1/users/{user_id}/password"): _fixed(
+        "/api/v1/users/{colleague}/password", {"password": "temporary pass"}
+    ),
+    ("put", "/api/v1/workspace/two-factor-roles"): _fixed(
+        "/api/v1/workspace/two-factor-roles", {"roles": []}
+    ),
+    ("post", "/api/v1/password-reset"): _unique(lambda n: {"email": f"nobody{n}@acme.test"}, 202)(
+        "/api/v1/password-reset"
+    ),
+    ("post", "/api/v1/password-reset/complete"): _fixed(
+        "/api/v1/password-reset/complete",
+        {"token": "bogus", "new_password": "a new password"},
+        RESET_BOGUS_TOKEN,
+    ),
     # Without the WebSocket upgrade: a role that may stream gets past the permission to 426.
     ("get", "/api/v1/stream"): _fixed("/api/v1/stream", status=426),
 }

@@ -40,7 +40,10 @@ class ChannelAccount(Base):
 
 
 class OutboundMessage(Base):
-    """The outbox: one row per message we send, written with its timeline event."""
+    """The outbox: one row per message we send, written with its timeline event.
+
+    A message without a conversation (and so without a timeline event) is a notice: mail the
+    hub sends a member of the workspace (a password-reset link), on no customer's timeline."""
 
     __tablename__ = "outbound_messages"
     __table_args__ = (
@@ -50,8 +53,10 @@ class OutboundMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
-    event_id: Mapped[int] = mapped_column(ForeignKey("timeline_events.id"), unique=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("timeline_events.id"), unique=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    subject: Mapped[str | None] = mapped_column(String(500))
+    """A notice's subject (a reply's comes from the conversation it answers)."""
     channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
     recipient_kind: Mapped[str] = mapped_column(String(20))
     recipient_value: Mapped[str] = mapped_column(String(320))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -30,6 +31,8 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(200))
     default_country: Mapped[str] = mapped_column(String(2), default="US")
     reopen_window_seconds: Mapped[int] = mapped_column(default=7 * 24 * 3600)
+    two_factor_roles: Mapped[list[Any]] = mapped_column(default=list)
+    """The roles (Role values) whose users must sign in with a second factor."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -39,6 +39,8 @@ class Permission(StrEnum):
     """List and create custom roles."""
     CUSTOM_FIELDS_MANAGE = "custom_fields.manage"
     """Define customers' custom fields and whether each is sensitive."""
+    ACCOUNT_OWN = "account.own"
+    """Sign out, end one's own sessions, change one's password, enrol in two-factor."""
     AUDIT_READ = "audit.read"
     """Read and filter the workspace's audit log."""
     TOKENS_OWN = "tokens.own"

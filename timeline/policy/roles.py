@@ -17,6 +17,7 @@ _AGENT = frozenset(
         P.CUSTOMERS_WRITE,
         P.CUSTOMERS_CONTACT_DETAILS,
         P.TOKENS_OWN,
+        P.ACCOUNT_OWN,
     }
 )
 _MANAGER = _AGENT | {
@@ -40,6 +41,7 @@ BUILT_IN_ROLES: dict[str, frozenset[P]] = {
             P.CUSTOMERS_EXPORT,
             P.BULK_ACTIONS,
             P.TOKENS_OWN,
+            P.ACCOUNT_OWN,
         }
     ),
 }

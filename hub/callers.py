@@ -1,0 +1,96 @@
+"""Who calls the REST API: a bearer token, or a session cookie that carries its CSRF token on
+every state-changing request. Refusals: 401 (counted per address; 429 past its budget), 403."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from hub.api.framework import Access, Caller, Endpoint
+from hub.auth import Principal
+from hub.errors import ApiError, too_many_failures
+from hub.sessions import SESSION_COOKIE
+from hub.tokens import adopt_legacy_token, find_token
+from hub.web_keys import API_FAILURES, HUB
+
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that change nothing: a cookie alone may make them (no CSRF token needed)."""
+
+
+async def caller_of(request: web.Request, endpoint: Endpoint) -> Caller:
+    """The caller of a valid token or session, whatever its address did before. Without one:
+    401, and the address's failure counted; once it is over its budget, 429 until its window
+    ends.
+
+    The token comes as `Authorization: Bearer <token>`, or, where the endpoint allows it (the
+    stream: browsers cannot set headers on a WebSocket), as `?access_token=<token>`; a token
+    needs no CSRF token, since no other site can make a browser send it. Otherwise the session
+    cookie (hub.sessions) is read.
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" and endpoint.token_in_query:
+        scheme, token = "bearer", request.query.get("access_token", "")
+    if scheme.lower() == "bearer" and token.strip():
+        principal = await _token_principal(request, token.strip())
+        if principal is not None:
+            return Caller(principal)
+        refusal = "unknown, expired or revoked API token"
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        caller = await _session_caller(request, endpoint, cookie)
+        if caller is not None:
+            return caller
+        refusal = "the session has ended or expired: sign in again"
+    else:
+        refusal = "send an API token as 'Authorization: Bearer <token>', or sign in"
+    wait = request.app[API_FAILURES].fail(request.remote)
+    if wait is not None:
+        raise too_many_failures(wait, "too many requests without a valid token from this address")
+    raise ApiError(401, "unauthorized", refusal)
+
+
+async def _token_principal(request: web.Request, token: str) -> Principal | None:
+    """The principal of a valid token; a token still stored as a bare SHA-256 is rehashed."""
+    hub = request.app[HUB]
+    async with hub.reads.connect() as conn:
+        presented = await find_token(conn, hub.token_key, token)
+    if presented is None:
+        return None
+    if presented.legacy:
+        async with hub.engine.begin() as conn:
+            await adopt_legacy_token(conn, hub.token_key, presented.token_id, token)
+    return presented.principal
+
+
+async def _session_caller(request: web.Request, endpoint: Endpoint, cookie: str) -> Caller | None:
+    hub = request.app[HUB]
+    async with hub.reads.connect() as conn:
+        session = await hub.sessions.find(conn, cookie)
+    if session is None:
+        return None
+    csrf = hub.sessions.csrf_token(cookie)
+    if request.method not in SAFE_METHODS and not _csrf_matches(request, csrf):
+        raise ApiError(
+            403,
+            "csrf",
+            f"a request signed in by cookie must carry its session's {CSRF_HEADER} header "
+            "(GET /api/v1/session gives it)",
+        )
+    if session.enrolling and endpoint.access is not Access.ENROLLING:
+        raise ApiError(
+            403,
+            "two_factor_enrolment_required",
+            "your role signs in with two-factor: enrol first (POST /api/v1/two-factor)",
+        )
+    if session.due_for_touch(datetime.now(UTC)):
+        async with hub.engine.begin() as conn:
+            await hub.sessions.touch(conn, session.id)
+    return Caller(session.principal, session.id, session.enrolling)
+
+
+def _csrf_matches(request: web.Request, expected: str) -> bool:
+    given = request.headers.get(CSRF_HEADER, "").encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(given, expected.encode())

@@ -1,0 +1,161 @@
+"""Password reset by emailed link: a single-use token that expires within the hour, kept only as
+a keyed hash, mailed through the workspace's mail channel by the outbox; spending it sets the
+password and ends every session of the user."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from channels.registry import UnknownChannelKind, provider_spec
+from hub.crypto import KeyedHash
+from hub.errors import too_many_failures
+from hub.models import PasswordResetLink
+from hub.passwords import set_password
+from hub.rate_limit import FailureLimiter
+from hub.sessions import SessionStore
+from timeline import audit
+from timeline.errors import Conflict, Invalid
+from timeline.events import ExternalIdentity, IdentityKind
+from timeline.models import ChannelAccount, User
+from timeline.outbox import queue_notice
+
+LINK_LIFETIME = timedelta(hours=1)
+REQUESTS_PER_WINDOW = 3
+REQUEST_WINDOW_SECONDS = 15 * 60
+"""At most 3 links asked for one email from one address per 15 minutes: nobody fills a
+colleague's mailbox with them."""
+RESET_PATH = "/reset-password"
+"""Where the link points, on the hub's base URL: the web inbox's page asks for the new
+password and sends it with the token to POST /api/v1/password-reset/complete."""
+
+links = PasswordResetLink.__table__
+users = User.__table__
+channels = ChannelAccount.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedLink:
+    user_id: int
+    message_id: int
+
+
+class PasswordResets:
+    """Reset links of one hub: hashed with its key, pointing at its base URL."""
+
+    def __init__(self, hasher: KeyedHash, sessions: SessionStore, base_url: str) -> None:
+        self._hasher = hasher
+        self._sessions = sessions
+        self._requests = FailureLimiter(
+            max_failures=REQUESTS_PER_WINDOW, window_seconds=REQUEST_WINDOW_SECONDS
+        )
+        self._base_url = base_url
+
+    async def send_links(
+        self, conn: AsyncConnection, email: str, workspace_id: int | None, address: str
+    ) -> list[QueuedLink]:
+        """A link for each of the email's accounts (in `workspace_id` only, if given), queued
+        in the outbox; the caller enqueues their sending after the commit. Conflict
+        `no_mail_channel` when an account's workspace has no active channel that sends mail:
+        only an admin can help then. 429 past the requests allowed for the (email, address)."""
+        email = email.strip().lower()
+        if (wait := self._requests.fail(f"{email}\n{address}")) is not None:
+            raise too_many_failures(
+                wait, f"reset links were asked for this email too often: try again in {wait} s"
+            )
+        query = select(users.c.id, users.c.workspace_id, users.c.email).where(
+            users.c.email == email
+        )
+        if workspace_id is not None:
+            query = query.where(users.c.workspace_id == workspace_id)
+        queued = []
+        for user in await conn.execute(query.order_by(users.c.id)):
+            channel_id = await self._mail_channel(conn, user.workspace_id)
+            if channel_id is None:
+                raise Conflict(
+                    "no_mail_channel",
+                    "this workspace has no email channel to send a reset link through: ask "
+                    "an admin to set a temporary password",
+                )
+            token = secrets.token_urlsafe(32)
+            await conn.execute(
+                links.insert(),
+                {
+                    "user_id": user.id,
+                    "token_hash": self._digest(token),
+                    "expires_at": datetime.now(UTC) + LINK_LIFETIME,
+                },
+            )
+            message_id = await queue_notice(
+                conn,
+                workspace_id=user.workspace_id,
+                channel_account_id=channel_id,
+                recipient=ExternalIdentity(IdentityKind.EMAIL, user.email),
+                subject="Reset your Switchboard password",
+                body=_mail_text(f"{self._base_url}{RESET_PATH}#token={token}"),
+            )
+            await audit.record(
+                conn,
+                workspace_id=user.workspace_id,
+                actor_user_id=None,
+                action="user.password_reset_sent",
+                entity_type="user",
+                entity_id=user.id,
+            )
+            queued.append(QueuedLink(user.id, message_id))
+        return queued
+
+    async def complete(self, conn: AsyncConnection, token: str, new_password: str) -> list[int]:
+        """Spend the link (once, before it expires) on a new password; the sessions ended."""
+        now = datetime.now(UTC)
+        spent = (
+            await conn.execute(
+                update(links)
+                .where(links.c.token_hash == self._digest(token))
+                .where(links.c.used_at.is_(None))
+                .where(links.c.expires_at > now)
+                .values(used_at=now)
+                .returning(links.c.user_id)
+            )
+        ).first()
+        if spent is None:
+            raise Invalid({"token": "this reset link is unknown, used or expired: ask again"})
+        workspace_id = (
+            await conn.execute(select(users.c.workspace_id).where(users.c.id == spent.user_id))
+        ).scalar_one()
+        return await set_password(
+            conn, self._sessions, workspace_id, None, spent.user_id, new_password, keep=None
+        )
+
+    async def _mail_channel(self, conn: AsyncConnection, workspace_id: int) -> int | None:
+        """The workspace's first active channel whose adapter carries a subject: mail."""
+        rows = await conn.execute(
+            select(channels.c.id, channels.c.kind, channels.c.provider)
+            .where(channels.c.workspace_id == workspace_id)
+            .where(channels.c.active.is_(True))
+            .order_by(channels.c.id)
+        )
+        for row in rows:
+            try:
+                adapter = provider_spec(row.kind, row.provider).adapter
+            except UnknownChannelKind:
+                continue  # its package is not installed here
+            if adapter.capabilities.subject:
+                return row.id
+        return None
+
+    def _digest(self, token: str) -> str:
+        return self._hasher.digest("password-reset", token)
+
+
+def _mail_text(link: str) -> str:
+    return (
+        "Someone asked to reset the password of your Switchboard account.\n\n"
+        f"To choose a new password, open this link within the hour:\n{link}\n\n"
+        "It works once. If you did not ask for it, ignore this mail: your password stays as it "
+        "is.\n"
+    )

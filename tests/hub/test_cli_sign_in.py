@@ -1,0 +1,59 @@
+"""`switchboard user set-password` and `user set-role` from the command line: each ends the
+user's sessions, and the password is the one that signs in afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.config import Settings
+from hub.context import Hub
+from hub.errors import ApiError
+from hub.sign_in import Client, SignInForm
+from tests.conftest import TEST_BASE_URL, TEST_SECRET_KEY
+from tests.hub.test_cli import run
+
+HERE = Client("127.0.0.1", "tests")
+
+
+async def test_set_password_and_set_role_end_the_users_sessions(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    assert run(url, "migrate").returncode == 0
+    workspace = run(url, "workspace", "create", "Acme").stdout.strip()
+    created = run(
+        url, "user", "create", "--workspace", workspace, "--email", "ann@acme.test",
+        "--name", "Ann", "--password", "first password",
+    )  # fmt: skip
+    user = created.stdout.strip()
+    settings = Settings(
+        f"sqlite+aiosqlite:///{tmp_path}/cli.db", None, TEST_SECRET_KEY, TEST_BASE_URL, "h", 1
+    )
+    hub = Hub(settings, pull_channels=False)
+    try:
+        first = await hub.sign_in.sign_in(
+            hub.engine, SignInForm("ann@acme.test", "first password"), HERE, None
+        )
+        result = run(url, "user", "set-role", "--user", user, "--role", "manager")
+        assert (result.returncode, result.stdout) == (0, "role set; the user's sessions ended\n")
+        async with hub.engine.connect() as conn:
+            assert await hub.sessions.find(conn, first.session.token) is None
+        second = await hub.sign_in.sign_in(
+            hub.engine, SignInForm("ann@acme.test", "first password"), HERE, None
+        )
+        assert second.principal.role == "manager"
+
+        short = run(url, "user", "set-password", "--user", user, "--password", "short")
+        assert short.returncode != 0 and "10 to 1024 characters" in short.stderr
+        result = run(url, "user", "set-password", "--user", user, "--password", "temporary pass")
+        assert (result.returncode, result.stdout) == (0, "password set; 1 session(s) ended\n")
+        with pytest.raises(ApiError):
+            await hub.sign_in.sign_in(
+                hub.engine, SignInForm("ann@acme.test", "first password"), HERE, None
+            )
+        await hub.sign_in.sign_in(
+            hub.engine, SignInForm("ann@acme.test", "temporary pass"), HERE, None
+        )
+        assert run(url, "user", "set-role", "--user", "999", "--role", "agent").returncode != 0
+    finally:
+        await hub.stop()
