@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.blobs import keep_files, kept_files
 from timeline.delivery import advance_status, apply_known_receipts
-from timeline.events import Attachment, DeliveryStatus, ExternalIdentity
+from timeline.events import Attachment, DeliveryStatus, ExternalIdentity, IdentityKind
 from timeline.models import Conversation, Identity, OutboundMessage, TimelineEvent
 from timeline.storable import storable_external_id, storable_text
 
@@ -102,25 +102,16 @@ async def queue_reply(
         )
     ).scalar_one()
     await keep_files(conn, [(workspace_id, event_id, attachments)])
-    message_id = (
-        await conn.execute(
-            outbound.insert().returning(outbound.c.id),
-            {
-                "workspace_id": workspace_id,
-                "event_id": event_id,
-                "conversation_id": conversation_id,
-                "channel_account_id": conversation.channel_account_id,
-                "recipient_kind": conversation.kind,
-                "recipient_value": conversation.value,
-                "body": body,
-                "status": DeliveryStatus.QUEUED,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-    ).scalar_one()
+    message_id = await _queue(
+        conn,
+        workspace_id=workspace_id,
+        channel_account_id=conversation.channel_account_id,
+        recipient=ExternalIdentity(IdentityKind(conversation.kind), conversation.value),
+        body=body,
+        now=now,
+        event_id=event_id,
+        conversation_id=conversation_id,
+    )
     await conn.execute(
         update(conversations)
         .where(conversations.c.id == conversation_id)
@@ -146,7 +137,28 @@ async def queue_notice(
 ) -> int:
     """An outbox row for mail the hub sends a member of the workspace, on no timeline; sent,
     retried and failed as replies are. Its id."""
-    now = datetime.now(UTC)
+    return await _queue(
+        conn,
+        workspace_id=workspace_id,
+        channel_account_id=channel_account_id,
+        recipient=recipient,
+        body=body,
+        now=datetime.now(UTC),
+        subject=subject,
+    )
+
+
+async def _queue(
+    conn: AsyncConnection,
+    *,
+    workspace_id: int,
+    channel_account_id: int,
+    recipient: ExternalIdentity,
+    body: str,
+    now: datetime,
+    **about: object,
+) -> int:
+    """An outbox row due now (`about`: its event and conversation, or a notice's subject)."""
     return (
         await conn.execute(
             outbound.insert().returning(outbound.c.id),
@@ -155,13 +167,13 @@ async def queue_notice(
                 "channel_account_id": channel_account_id,
                 "recipient_kind": recipient.kind,
                 "recipient_value": recipient.value,
-                "subject": subject,
                 "body": body,
                 "status": DeliveryStatus.QUEUED,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
                 "updated_at": now,
+                **about,
             },
         )
     ).scalar_one()
