@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -314,7 +316,7 @@ async def test_every_role_meets_every_operation_as_the_policy_says(
         for method, operation in operations.items()
     }
     assert set(documented) == set(OPERATIONS), "give every documented operation a request here"
-    cells: list[str] = []
+    cells: dict[tuple[str, str], dict[str, str]] = {}
     for (method, template), operation in sorted(documented.items()):
         assert "x-permission" in operation, f"{method} {template} declares no permission"
         needed = operation["x-permission"]
@@ -327,9 +329,43 @@ async def test_every_role_meets_every_operation_as_the_policy_says(
                 method, request.path, json=request.body, headers=bearer(world.tokens[role])
             )
             expected = 403 if refused else request.succeeds_with
-            cells.append(f"{role:8} {method:4} {template}: {response.status}")
             assert response.status == expected, (role, method, template, await response.text())
-    assert len(cells) == len(BUILT_IN_ROLES) * len(OPERATIONS)
+            why = f" `{(await response.json())['error']['code']}`" if refused else ""
+            cells.setdefault((method, template), {})[role] = f"{response.status}{why}"
+    shown = _matrix(documented, cells)
+    if os.environ.get("SWITCHBOARD_WRITE_MATRIX") == "1":
+        MATRIX.write_text(shown)
+    assert MATRIX.read_text() == shown, (
+        f"{MATRIX} shows other answers: SWITCHBOARD_WRITE_MATRIX=1 pytest {__file__}"
+    )
+
+
+MATRIX = Path(__file__).resolve().parents[2] / "docs" / "api" / "permission-matrix.md"
+
+
+def _matrix(documented: dict[tuple[str, str], Any], cells: dict[tuple[str, str], Any]) -> str:
+    """Every cell as served: each operation's permission and each built-in role's status."""
+    roles = list(BUILT_IN_ROLES)
+    lines = [
+        "# Permission matrix",
+        "",
+        "Every API operation as each built-in role met it in `tests/hub/test_permission_matrix.py`",
+        "(which writes this page and fails when the served answers differ from it): 403 is a",
+        "refusal, with its code: `missing_permission` (the operation's permission) or a record",
+        "rule's (`not_yours`: the request acts on a conversation a colleague holds); other",
+        "statuses are the operation's own answer to the test's request. The roles' permissions",
+        "are in docs/architecture.md.",
+        "",
+        "| operation | permission | " + " | ".join(roles) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in roles) + " |",
+    ]
+    for (method, template), operation in sorted(
+        documented.items(), key=lambda k: (k[0][1], k[0][0])
+    ):
+        permission = operation["x-permission"] or "any user"
+        statuses = " | ".join(str(cells[(method, template)][role]) for role in roles)
+        lines.append(f"| `{method.upper()} {template}` | {permission} | {statuses} |")
+    return "\n".join(lines) + "\n"
 
 
 async def _stream_messages(client: TestClient, token: str) -> list[dict[str, Any]]:
