@@ -28,9 +28,9 @@ from bench.common import (
     served_hub,
     server_settings,
 )
+from hub.sessions import SESSION_COOKIE
 
 TARGET_RATIO = 1.2
-SESSION_COOKIE = "switchboard_session"
 
 
 async def sign_in(session: aiohttp.ClientSession, base_url: str, login: dict[str, str]) -> str:

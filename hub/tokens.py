@@ -21,7 +21,7 @@ from hub.auth import Principal, principal_from, principal_of_users
 from hub.crypto import KeyedHash
 from hub.models import ApiToken
 from timeline.models import User
-from timeline.policy import Permission
+from timeline.policy import Permission, known_permissions
 
 TOKEN_PREFIX = "sbt_"
 tokens = ApiToken.__table__
@@ -114,7 +114,7 @@ async def find_token(conn: AsyncConnection, key: TokenKey, token: str) -> Presen
     row = (await conn.execute(_VALID, params)).first()
     if row is None:
         return None
-    scope = None if row.scope is None else _permissions(row.scope)
+    scope = None if row.scope is None else known_permissions(row.scope)
     principal = principal_from(row, scope=scope, token_id=row.token_id)
     return PresentedToken(principal, row.token_id, legacy=row.token_hash == legacy)
 
@@ -170,14 +170,8 @@ def _token_row(row: Row[Any]) -> TokenRow:
         row.id,
         row.user_id,
         row.name,
-        None if row.permissions is None else _permissions(row.permissions),
+        None if row.permissions is None else known_permissions(row.permissions),
         row.created_at,
         row.expires_at,
         row.revoked_at,
     )
-
-
-def _permissions(names: list[str]) -> frozenset[Permission]:
-    """Stored names this hub no longer knows grant nothing."""
-    known = {permission.value for permission in Permission}
-    return frozenset(Permission(name) for name in names if name in known)

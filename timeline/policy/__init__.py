@@ -8,7 +8,7 @@ from timeline.policy.fields import (
     visible_event_meta,
     visible_field_values,
 )
-from timeline.policy.permissions import READING, Permission
+from timeline.policy.permissions import READING, Permission, known_permissions
 from timeline.policy.records import (
     Holding,
     act_refusal,
@@ -27,6 +27,7 @@ __all__ = [
     "Permission",
     "act_refusal",
     "assign_refusal",
+    "known_permissions",
     "availability_refusal",
     "missing_permission",
     "role_permissions",

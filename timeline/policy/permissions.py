@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -47,6 +48,13 @@ class Permission(StrEnum):
     """Create, list and revoke one's own API tokens (never wider than one's own role)."""
     TOKENS_MANAGE = "tokens.manage"
     """List and revoke anyone's API tokens in the workspace."""
+
+
+def known_permissions(names: Iterable[str]) -> frozenset[Permission]:
+    """Stored permission names (a custom role's, a token's scope) as permissions; a name this
+    hub no longer knows grants nothing."""
+    known = {permission.value for permission in Permission}
+    return frozenset(Permission(name) for name in names if name in known)
 
 
 READING = frozenset(

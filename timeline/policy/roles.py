@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from timeline.errors import Forbidden
 from timeline.models.people import Role
 from timeline.policy.permissions import Permission as P
+from timeline.policy.permissions import known_permissions
 
 _AGENT = frozenset(
     {
@@ -54,8 +55,7 @@ def role_permissions(role: str, custom_permissions: Iterable[str] | None) -> fro
     no such role, so nothing). A stored name no longer known grants nothing."""
     if role in BUILT_IN_ROLES:
         return BUILT_IN_ROLES[role]
-    known = {permission.value for permission in P}
-    return frozenset(P(name) for name in custom_permissions or () if name in known)
+    return known_permissions(custom_permissions or ())
 
 
 def missing_permission(permission: P) -> Forbidden:
