@@ -6,7 +6,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from hub.log_text import printable
-from hub.request_ids import REQUEST_ID
+from hub.request_ids import REQUEST_ID, client_address
 
 SECRET_PARAMETERS = frozenset({"access_token"})
 """Query parameters that carry a credential (the stream's token, for browsers)."""
@@ -19,7 +19,7 @@ class RedactingAccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s" %s %s %.3f %s',
-            request.remote,
+            client_address(request),
             printable(request.method),
             printable(redacted_target(request)),
             response.status,

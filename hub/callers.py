@@ -11,6 +11,7 @@ from aiohttp import web
 from hub.api.framework import Access, Caller, Endpoint
 from hub.auth import Principal
 from hub.errors import ApiError, too_many_failures
+from hub.request_ids import client_address
 from hub.sessions import SESSION_COOKIE
 from hub.tokens import adopt_legacy_token, find_token
 from hub.web_keys import API_FAILURES, HUB
@@ -46,7 +47,7 @@ async def caller_of(request: web.Request, endpoint: Endpoint) -> Caller:
         refusal = "the session has ended or expired: sign in again"
     else:
         refusal = "send an API token as 'Authorization: Bearer <token>', or sign in"
-    wait = request.app[API_FAILURES].fail(request.remote)
+    wait = request.app[API_FAILURES].fail(client_address(request))
     if wait is not None:
         raise too_many_failures(wait, "too many requests without a valid token from this address")
     raise ApiError(401, "unauthorized", refusal)

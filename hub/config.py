@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hub.client_addresses import ProxyListError, TrustedProxies
 from hub.secret_key import key_from_data_folder, make_private_folder
 
 DEFAULT_DATA_DIR = "var"
@@ -56,6 +57,8 @@ class Settings:
     audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
     """Audit entries older than this are removed by the scheduler."""
     sign_in: SignInSettings = SignInSettings()
+    trusted_proxies: TrustedProxies = TrustedProxies()
+    """Reverse proxies whose X-Forwarded-For names the client (rate limits, lockouts, audit)."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -102,7 +105,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         data_dir,
         retention,
         _sign_in(env, base_url),
+        _trusted_proxies(env.get("SWITCHBOARD_TRUSTED_PROXIES", "")),
     )
+
+
+def _trusted_proxies(text: str) -> TrustedProxies:
+    try:
+        return TrustedProxies.parse(text)
+    except ProxyListError as error:
+        raise ConfigError(f"SWITCHBOARD_TRUSTED_PROXIES: {error}") from None
 
 
 def _sign_in(env: Mapping[str, str], base_url: str) -> SignInSettings:

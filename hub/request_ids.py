@@ -1,6 +1,7 @@
-"""Each request's id: the client's X-Request-Id if it is a plain token, else a new one. It is
-echoed in the answer, written on the access log line and on every audit entry the request
-causes, with the client's address."""
+"""Each request's id and client address, settled once as it arrives. The id is the client's
+X-Request-Id if it is a plain token, else a new one; it is echoed in the answer, written on the
+access log line and on every audit entry the request causes, with the client's address (the
+peer, or the client a trusted proxy names: hub.client_addresses)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import re
 from aiohttp import web
 
 from hub.errors import Handler
+from hub.web_keys import HUB
 from timeline.audit import Origin, acting_from
 
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+CLIENT_ADDRESS: web.RequestKey[str | None] = web.RequestKey("client_address")
+AUDITED_ADDRESS_LENGTH = 64
 _ACCEPTED = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 """What a client's id may be (anything else is replaced): it reaches logs and the database."""
 
@@ -23,7 +27,15 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
     given = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = given if _ACCEPTED.fullmatch(given) else new_request_id()
     request[REQUEST_ID] = request_id
-    with acting_from(Origin(client_address=client_address(request), request_id=request_id)):
+    proxies = request.app[HUB].settings.trusted_proxies
+    address = (
+        proxies.client_of(request.remote, request.headers.getall("X-Forwarded-For", ()))
+        if proxies
+        else request.remote
+    )
+    request[CLIENT_ADDRESS] = address
+    audited = address[:AUDITED_ADDRESS_LENGTH] if address else None
+    with acting_from(Origin(client_address=audited, request_id=request_id)):
         return await handler(request)
 
 
@@ -41,5 +53,6 @@ async def echo_request_id(request: web.Request, response: web.StreamResponse) ->
 
 
 def client_address(request: web.BaseRequest) -> str | None:
-    """The peer's address as the audit log keeps it (at most 64 characters)."""
-    return request.remote[:64] if request.remote else None
+    """Who sent the request (the peer's address for one refused before the middleware ran:
+    unparsable HTTP)."""
+    return request.get(CLIENT_ADDRESS, request.remote)

@@ -19,6 +19,7 @@ from hub.errors import error_response, too_many_failures
 from hub.intake import take_in
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
+from hub.request_ids import client_address
 from hub.web_keys import HUB, WEBHOOK_FAILURES
 
 log = logging.getLogger(__name__)
@@ -106,14 +107,14 @@ async def _body_within(request: web.Request, limit: int) -> bytes | None:
 def _refused(request: web.Request, status: int, code: str, message: str) -> web.Response:
     """Answer a request that is not known to come from the provider, counting the failure
     against its address; an address past its budget is told to come back later (429)."""
-    wait = request.app[WEBHOOK_FAILURES].fail(request.remote)
+    wait = request.app[WEBHOOK_FAILURES].fail(client_address(request))
     if wait is not None:
         raise too_many_failures(wait, "too many refused webhooks from this address; retry later")
     log.warning(
         "webhook %s refused (%s) from %s: %s",
         printable(request.path),
         status,
-        printable(request.remote),
+        printable(client_address(request)),
         printable(message),
     )
     return error_response(status, code, message)

@@ -17,6 +17,7 @@ from hub.passwords import (
     change_own_password,
     set_temporary_password,
 )
+from hub.request_ids import client_address
 from hub.two_factor import AlreadyEnrolled
 from hub.web_keys import HUB
 from timeline import audit
@@ -225,7 +226,7 @@ async def request_password_reset(call: Call[ResetRequestIn, Any]) -> ResetReques
     hub = call.request.app[HUB]
     async with hub.engine.begin() as conn:
         queued = await hub.password_resets.send_links(
-            conn, call.body.email, call.body.workspace_id, call.request.remote or "unknown"
+            conn, call.body.email, call.body.workspace_id, client_address(call.request) or "unknown"
         )
     for link in queued:
         await hub.jobs.enqueue("send_message", link.message_id)

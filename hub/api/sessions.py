@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from hub.api.framework import NO_NUL, Access, ApiRoutes, Call, Cookie, Id
 from hub.errors import not_found
+from hub.request_ids import client_address
 from hub.sessions import MAX_DEVICE, SESSION_COOKIE
 from hub.sign_in import Client, SignInForm
 from hub.web_keys import HUB
@@ -81,7 +82,7 @@ async def sign_in(call: Call[SignInIn, Any]) -> SessionOut:
     hub = call.request.app[HUB]
     form = SignInForm(**call.body.model_dump())
     client = Client(
-        call.request.remote or "unknown",
+        client_address(call.request) or "unknown",
         call.request.headers.get("User-Agent", "")[:MAX_DEVICE],
     )
     previous = call.request.cookies.get(SESSION_COOKIE)

@@ -1,0 +1,101 @@
+"""Client addresses behind a reverse proxy: X-Forwarded-For is read only from a trusted proxy,
+so lockouts and the audit log see each real client, and nobody else can pick their address."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from hub.app import create_app
+from hub.client_addresses import TrustedProxies
+from hub.config import ConfigError, Settings, load_settings
+from hub.context import Hub
+from tests.conftest import TEST_SECRET_KEY, HubTestServer
+from tests.hub.signing_in import PASSWORD, sign_in_request, user_with_password
+from tests.workspace import seed_workspace
+from timeline.models import AuditEntry
+
+PROXIES = TrustedProxies.parse("10.0.0.0/8, 127.0.0.1, ::1")
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        ("203.0.113.9", ["198.51.100.1"], "203.0.113.9"),  # not a proxy: its header is a claim
+        ("127.0.0.1", [], "127.0.0.1"),  # a proxy's own request
+        ("127.0.0.1", ["198.51.100.1"], "198.51.100.1"),
+        ("127.0.0.1", ["6.6.6.6, 198.51.100.1"], "198.51.100.1"),  # the client's own claim first
+        ("127.0.0.1", ["198.51.100.1, 10.1.2.3"], "198.51.100.1"),  # through two proxies
+        ("127.0.0.1", ["198.51.100.1", "10.1.2.3"], "198.51.100.1"),  # the header twice
+        ("127.0.0.1", ["10.9.9.9, 10.1.2.3"], "10.9.9.9"),  # all trusted: the farthest
+        ("127.0.0.1", ["junk, 10.1.2.3"], "10.1.2.3"),  # a forgery ends the walk
+        ("::1", ["2001:db8::7"], "2001:db8::7"),
+        (None, ["198.51.100.1"], None),
+    ],
+)
+def test_the_client_is_the_nearest_hop_that_is_not_a_trusted_proxy(
+    peer: str | None, forwarded: list[str], client: str | None
+) -> None:
+    assert PROXIES.client_of(peer, forwarded) == client
+
+
+def test_without_trusted_proxies_the_peer_is_the_client() -> None:
+    assert TrustedProxies().client_of("127.0.0.1", ["198.51.100.1"]) == "127.0.0.1"
+
+
+def test_the_setting_is_read_and_a_bad_entry_named(tmp_path: Path) -> None:
+    base = {"SWITCHBOARD_SECRET_KEY": TEST_SECRET_KEY, "SWITCHBOARD_DATA_DIR": str(tmp_path)}
+    settings = load_settings({**base, "SWITCHBOARD_TRUSTED_PROXIES": " 10.0.0.0/8 ,::1,"})
+    assert settings.trusted_proxies.trust("10.200.0.1") and settings.trusted_proxies.trust("::1")
+    assert not load_settings(base).trusted_proxies
+    with pytest.raises(ConfigError, match="SWITCHBOARD_TRUSTED_PROXIES.*'proxy.local'"):
+        load_settings({**base, "SWITCHBOARD_TRUSTED_PROXIES": "10.0.0.1, proxy.local"})
+
+
+@pytest.fixture
+async def proxied(settings: Settings, aiohttp_client: Any) -> AsyncIterator[tuple[Hub, TestClient]]:
+    """The app behind a proxy on the test client's own address (127.0.0.1)."""
+    hub = Hub(dataclasses.replace(settings, trusted_proxies=PROXIES), pull_channels=False)
+    yield hub, await aiohttp_client(HubTestServer(create_app(hub)))
+    await hub.stop()
+
+
+async def test_behind_a_trusted_proxy_one_client_s_failures_lock_out_only_that_client(
+    proxied: tuple[Hub, TestClient],
+) -> None:
+    hub, client = proxied
+    ws = await seed_workspace(hub)
+    await user_with_password(hub, ws.id, "ann@acme.test")
+    attacker = {"X-Forwarded-For": "203.0.113.7"}
+    for _ in range(hub.settings.sign_in.max_failures):
+        await sign_in_request(client, "ann@acme.test", "guess", headers=attacker)
+    assert (await sign_in_request(client, "ann@acme.test", headers=attacker))[0] == 429
+    owner = {"X-Forwarded-For": "198.51.100.20"}
+    assert (await sign_in_request(client, "ann@acme.test", headers=owner))[0] == 201
+    async with hub.engine.connect() as conn:
+        addresses = await conn.execute(
+            select(AuditEntry.action, AuditEntry.client_address).where(
+                AuditEntry.action.in_(["user.sign_in_failed", "user.signed_in"])
+            )
+        )
+        seen = set(addresses.all())
+    assert seen == {("user.sign_in_failed", "203.0.113.7"), ("user.signed_in", "198.51.100.20")}
+
+
+async def test_from_an_untrusted_peer_a_forwarded_address_changes_nothing(
+    hub: Hub, client: TestClient
+) -> None:
+    ws = await seed_workspace(hub)
+    await user_with_password(hub, ws.id, "ann@acme.test")
+    for n in range(hub.settings.sign_in.max_failures):
+        claimed = {"X-Forwarded-For": f"198.51.100.{n}"}
+        await sign_in_request(client, "ann@acme.test", "guess", headers=claimed)
+    fresh = {"X-Forwarded-For": "198.51.100.250"}
+    status, _, _ = await sign_in_request(client, "ann@acme.test", PASSWORD, headers=fresh)
+    assert status == 429
