@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from hub.api.framework import Access, Caller, Endpoint
 from hub.auth import Principal
@@ -72,6 +73,12 @@ async def _session_caller(request: web.Request, endpoint: Endpoint, cookie: str)
         session = await hub.sessions.find(conn, cookie)
     if session is None:
         return None
+    if not _from_own_site(request, hub.settings.base_url, upgrading=endpoint.token_in_query):
+        raise ApiError(
+            403,
+            "cross_origin",
+            "a request signed in by cookie must come from the hub's own pages",
+        )
     csrf = hub.sessions.csrf_token(cookie)
     if request.method not in SAFE_METHODS and not _csrf_matches(request, csrf):
         raise ApiError(
@@ -90,6 +97,26 @@ async def _session_caller(request: web.Request, endpoint: Endpoint, cookie: str)
         async with hub.engine.begin() as conn:
             await hub.sessions.touch(conn, session.id)
     return Caller(session.principal, session.id, session.enrolling)
+
+
+def _from_own_site(request: web.Request, base_url: str, *, upgrading: bool) -> bool:
+    """Whether the browser says the request comes from the hub's own pages: an `Origin` naming
+    another site is refused (a sibling subdomain is same-site, so SameSite=Lax sends it our
+    cookie). A WebSocket handshake must carry it (browsers always do; the handshake is a GET,
+    so no CSRF token guards it); other requests without one come from no page at all."""
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is None:
+        return not upgrading
+    return origin.rstrip("/").lower() == web_origin(base_url)
+
+
+def web_origin(url: str) -> str:
+    """An http(s) URL's origin as browsers write it: scheme, host, and the port unless it is
+    the scheme's default."""
+    parts = urlsplit(url.lower())
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    port = f":{parts.port}" if parts.port is not None and parts.port != default else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 def _csrf_matches(request: web.Request, expected: str) -> bool:

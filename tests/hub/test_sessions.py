@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from aiohttp import WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from hub.auth import hash_password
+from hub.callers import web_origin
 from hub.context import Hub
 from hub.models import UserSession
 from hub.sessions import SESSION_COOKIE
@@ -107,6 +110,44 @@ async def test_a_cookie_request_that_changes_state_needs_its_csrf_token(
     # A bearer token needs no CSRF token.
     response = await client.post("/api/v1/session/end-others", headers=bearer(ws.token))
     assert response.status == 200
+
+
+async def test_a_cookie_request_from_another_site_is_refused_the_stream_s_included(
+    hub: Hub, client: TestClient
+) -> None:
+    ws = await seed_workspace(hub)
+    await user_with_password(hub, ws.id, "ann@acme.test")
+    browser = await sign_in(client, "ann@acme.test")
+    ours = hub.settings.base_url
+    for origin in ("https://evil.example", "http://evil.hub.test", f"{ours}:8443", "null"):
+        response = await client.get(
+            "/api/v1/customers", headers={**browser.headers(), "Origin": origin}
+        )
+        assert response.status == 403, origin
+        assert (await response.json())["error"]["code"] == "cross_origin"
+        with pytest.raises(WSServerHandshakeError) as refused:
+            await client.ws_connect(
+                "/api/v1/stream", headers={**browser.headers(), "Origin": origin}
+            )
+        assert refused.value.status == 403
+    for headers in ({"Origin": ours}, {"Origin": ours.upper() + "/"}, {}):
+        response = await client.get("/api/v1/customers", headers={**browser.headers(), **headers})
+        assert response.status == 200
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await client.ws_connect("/api/v1/stream", headers=browser.headers())
+    assert refused.value.status == 403  # a browser's handshake always says where it comes from
+    socket = await client.ws_connect(
+        "/api/v1/stream", headers={**browser.headers(), "Origin": ours}
+    )
+    await socket.close()
+    # A bearer token is not a browser's ambient credential: no origin asked.
+    headers = {**bearer(ws.token), "Origin": "https://evil.example"}
+    assert (await client.get("/api/v1/customers", headers=headers)).status == 200
+
+
+def test_an_origin_is_written_as_browsers_write_it() -> None:
+    assert web_origin("https://Hub.Example.com:443/inbox") == "https://hub.example.com"
+    assert web_origin("http://hub.example.com:8080") == "http://hub.example.com:8080"
 
 
 async def test_a_stolen_cookie_is_dead_after_end_others_and_after_sign_out(
