@@ -127,9 +127,7 @@ async def test_thousands_of_customers_stream_in_batches_and_the_export_is_audite
     assert batches == [500] * 5 + [1]
     async with hub.engine.connect() as conn:
         [entry] = (
-            await conn.execute(
-                select(AuditEntry).where(AuditEntry.action == "customers.exported")
-            )
+            await conn.execute(select(AuditEntry).where(AuditEntry.action == "customers.exported"))
         ).all()
     assert entry.workspace_id == ws.id and entry.actor_user_id == ws.admin_id
     assert entry.request_id == "export-1"
