@@ -303,10 +303,12 @@ class ApiRoutes:
         return register
 
     def install(self, app: web.Application, caller_of: CallerOf) -> None:
+        """Route each endpoint; a path parameter matches digits only, so that a literal path
+        beside it (`/conversations/bulk` by `/conversations/{conversation_id}`) is never
+        taken for an id (its Allow header names its own methods); other text there is 404."""
         for endpoint in self.endpoints:
-            app.router.add_route(
-                endpoint.method, self.prefix + endpoint.path, _view(endpoint, caller_of)
-            )
+            path = re.sub(r"{(\w+)}", r"{\1:[0-9]+}", self.prefix + endpoint.path)
+            app.router.add_route(endpoint.method, path, _view(endpoint, caller_of))
 
 
 def _path_parameters(handler: str, path: str, types: Mapping[str, Any]) -> type[BaseModel]:
