@@ -4,6 +4,7 @@ customer API applies, with one audit entry per export; the API and the CLI both 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,9 +94,10 @@ async def export_lines(
     complete = False
     try:
         yield header_line(export.export_format, export.columns)
-        async for row in _rows(reads, export):
-            yield row_line(export.export_format, export.columns, row)
-            export.rows += 1
+        async with aclosing(_rows(reads, export)) as rows:
+            async for row in rows:
+                export.rows += 1
+                yield row_line(export.export_format, export.columns, row)
         complete = True
     finally:
         async with engine.begin() as conn:

@@ -212,9 +212,12 @@ class Streamed:
         )
         async with aclosing(self.chunks) as chunks:
             await response.prepare(request)
-            async for chunk in chunks:
-                if chunk:
-                    await response.write(chunk)
+            try:
+                async for chunk in chunks:
+                    if chunk:
+                        await response.write(chunk)
+            except ConnectionResetError:
+                return response  # the client went away; closing the chunks ends the work
         await response.write_eof()
         return response
 
