@@ -1,5 +1,5 @@
 """The `switchboard` command: serve, worker, migrate, demo, users, tokens, channels, quarantine,
-audit, customers' link tokens."""
+audit, customers' link tokens and export."""
 
 from __future__ import annotations
 
@@ -138,6 +138,13 @@ def _parser() -> argparse.ArgumentParser:
     link_token.add_argument("--workspace", type=int, required=True)
     link_token.add_argument("--json", action="store_true", help="print one JSON object")
     link_token.set_defaults(command=_customer_link_token)
+    export = customer.add_parser(
+        "export", help="write the workspace's customers to stdout as CSV or NDJSON (audited)"
+    )
+    export.add_argument("--workspace", type=_positive_int, required=True)
+    export.add_argument("--format", choices=["csv", "ndjson"], default="csv")
+    export.add_argument("--q", help="only customers this search finds (as the API's q)")
+    export.set_defaults(command=_customer_export)
 
     quarantine = commands.add_parser("quarantine", help="payloads that failed to parse")
     q_commands = quarantine.add_subparsers(required=True)
@@ -408,6 +415,35 @@ async def _customer_link_token(settings: Settings, args: argparse.Namespace) -> 
     print(f"valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC")
     for link in issued.links:
         print(f"{link.kind} channel {link.channel_account_id}: {link.url}")
+    return 0
+
+
+async def _customer_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Everything the workspace holds (an operator's export sees as an admin does), in the
+    API's format and with its audit entry, naming the operating-system user."""
+    from contextlib import aclosing
+
+    from sqlalchemy import select
+
+    from hub.api.framework import MAX_BIGINT
+    from reports.customer_export import Exporter, export_lines, start_export
+    from reports.export_formats import ExportFormat
+    from timeline.models import Workspace
+    from timeline.policy import Permission
+
+    if args.workspace > MAX_BIGINT:
+        raise CommandError(f"no workspace {args.workspace}")
+    async with command_hub(settings) as hub:
+        async with hub.reads.connect() as conn:
+            found = await conn.execute(select(Workspace.id).where(Workspace.id == args.workspace))
+            if found.first() is None:
+                raise CommandError(f"no workspace {args.workspace}")
+        exporter = Exporter(args.workspace, frozenset(Permission), None)
+        export = await start_export(hub.reads, exporter, ExportFormat(args.format), args.q)
+        async with aclosing(export_lines(hub.reads, hub.engine, export)) as lines:
+            async for line in lines:
+                sys.stdout.buffer.write(line)
+    sys.stdout.buffer.flush()
     return 0
 
 

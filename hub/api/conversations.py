@@ -3,7 +3,6 @@ note, assign, transfer, resolve, reopen, snooze, mark pending)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal
@@ -14,11 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.api.files import FileIn, decode_files
 from hub.api.framework import ApiRoutes, Call, Id, Instant, Text
 from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
+from hub.bulk_actions import Operation
 from hub.publishing import change
 from hub.web_keys import HUB
-from timeline.actor import Actor
 from timeline.conversation_service import (
-    Changed,
     ConversationService,
     ConversationState,
     ReplyDraft,
@@ -284,10 +282,6 @@ async def snooze(call: Call[SnoozeIn, Any]) -> ConversationOut:
 )
 async def mark_pending(call: Call[Any, Any]) -> ConversationOut:
     return await _change(call, ConversationService.mark_pending)
-
-
-Operation = Callable[[ConversationService, AsyncConnection, Actor, int], Awaitable[Changed]]
-"""One of the service's operations on a conversation, its other arguments given."""
 
 
 async def _change(call: Call[Any, Any], operation: Operation) -> ConversationOut:

@@ -17,20 +17,18 @@ from hub.auth import Principal
 from hub.customer_links import issue_customer_link
 from hub.errors import not_found
 from hub.web_keys import HUB
-from timeline.customer_fields import sensitive_names
-from timeline.identities import parse_query_identity
-from timeline.identity_store import find_identities
-from timeline.models import Customer, Identity, MessageVersion, TimelineEvent, Workspace
-from timeline.policy import (
-    Permission,
-    sees_identity_kind,
-    visible_event_meta,
-    visible_field_values,
+from timeline.customer_view import (
+    hidden_fields,
+    record_sensitive_view,
+    search_condition,
+    sensitive_shown,
+    visible_identities,
 )
+from timeline.models import Customer, MessageVersion, TimelineEvent
+from timeline.policy import Permission, visible_event_meta, visible_field_values
 
 routes = ApiRoutes()
 customers = Customer.__table__
-identities = Identity.__table__
 events = TimelineEvent.__table__
 message_versions = MessageVersion.__table__
 
@@ -159,24 +157,15 @@ class TimelineQuery(BaseModel):
 )
 async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
     """A phone number or an email address finds nobody for a role that may not see them."""
-    workspace_id = call.principal.workspace_id
-    query = select(customers).where(customers.c.workspace_id == workspace_id)
+    principal = call.principal
+    query = select(customers).where(customers.c.workspace_id == principal.workspace_id)
     async with call.request.app[HUB].reads.connect() as conn:
         if call.query.q:
-            country = (
-                await conn.execute(
-                    select(Workspace.default_country).where(Workspace.id == workspace_id)
+            query = query.where(
+                await search_condition(
+                    conn, principal.permissions, principal.workspace_id, call.query.q
                 )
-            ).scalar_one()
-            key = parse_query_identity(call.query.q, country)
-            if key is not None:
-                searchable = sees_identity_kind(call.principal.permissions, key.kind)
-                found = await find_identities(conn, workspace_id, [key]) if searchable else {}
-                query = query.where(customers.c.id.in_([row.customer_id for row in found.values()]))
-            else:
-                # autoescape: a `%` or `_` typed by the caller is a letter, not a LIKE wildcard.
-                prefix = call.query.q.casefold()
-                query = query.where(customers.c.name_folded.startswith(prefix, autoescape=True))
+            )
         if call.query.cursor:
             (after,) = decode_cursor(call.query.cursor, int)
             query = query.where(customers.c.id < after)
@@ -184,7 +173,7 @@ async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
             await conn.execute(query.order_by(customers.c.id.desc()).limit(call.query.limit + 1))
         ).all()
         page = rows[: call.query.limit]
-        seen = await _seen(conn, call.principal, [row.id for row in page])
+        seen = await _seen(conn, principal, [row.id for row in page])
     next_cursor = encode_cursor(page[-1].id) if len(rows) > call.query.limit else None
     return CustomerPage(items=[seen.customer(row) for row in page], next_cursor=next_cursor)
 
@@ -198,18 +187,32 @@ async def list_customers(call: Call[Any, CustomerQuery]) -> CustomerPage:
     permission=Permission.CUSTOMERS_READ,
 )
 async def get_customer(call: Call[Any, Any]) -> CustomerOut:
-    async with call.request.app[HUB].reads.connect() as conn:
+    """Showing sensitive custom fields or contact details writes `customer.sensitive_viewed`
+    to the audit log (names only); a list page does not (timeline.customer_view)."""
+    hub = call.request.app[HUB]
+    principal = call.principal
+    async with hub.reads.connect() as conn:
         row = (
             await conn.execute(
                 select(customers)
                 .where(customers.c.id == call.ids["customer_id"])
-                .where(customers.c.workspace_id == call.principal.workspace_id)
+                .where(customers.c.workspace_id == principal.workspace_id)
             )
         ).first()
         if row is None:
             raise not_found("customer")
-        seen = await _seen(conn, call.principal, [row.id])
-    return seen.customer(row)
+        shown = (await _seen(conn, principal, [row.id])).customer(row)
+        viewed = await sensitive_shown(
+            conn,
+            principal.workspace_id,
+            row.id,
+            field_names=shown.attributes.keys(),
+            identity_kinds=[identity.kind for identity in shown.identities],
+        )
+    if viewed is not None:
+        async with hub.engine.begin() as conn:
+            await record_sensitive_view(conn, principal.workspace_id, principal.user_id, viewed)
+    return shown
 
 
 @routes.add(
@@ -373,32 +376,15 @@ _RULED = ("attributes", "identities")
 
 
 async def _seen(conn: Any, principal: Principal, customer_ids: list[int]) -> _Seen:
-    sensitive = (
-        frozenset()
-        if principal.may(Permission.CUSTOMERS_SENSITIVE_FIELDS)
-        else await sensitive_names(conn, principal.workspace_id)
+    handles = await visible_identities(conn, principal.permissions, customer_ids)
+    return _Seen(
+        principal,
+        {
+            customer_id: [
+                IdentityOut(kind=shown.kind, value=shown.value, unreachable=shown.unreachable)
+                for shown in found
+            ]
+            for customer_id, found in handles.items()
+        },
+        await hidden_fields(conn, principal.permissions, principal.workspace_id),
     )
-    return _Seen(principal, await _identities_of(conn, principal, customer_ids), sensitive)
-
-
-async def _identities_of(
-    conn: Any, principal: Principal, customer_ids: list[int]
-) -> dict[int, list[IdentityOut]]:
-    handles: dict[int, list[IdentityOut]] = {customer_id: [] for customer_id in customer_ids}
-    if customer_ids:
-        rows = await conn.execute(
-            select(
-                identities.c.customer_id,
-                identities.c.kind,
-                identities.c.value,
-                identities.c.unreachable_reason,
-            )
-            .where(identities.c.customer_id.in_(customer_ids))
-            .order_by(identities.c.id)
-        )
-        for row in rows:
-            if sees_identity_kind(principal.permissions, row.kind):
-                handles[row.customer_id].append(
-                    IdentityOut(kind=row.kind, value=row.value, unreachable=row.unreachable_reason)
-                )
-    return handles

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
@@ -189,10 +190,42 @@ class Upgraded:
     response: web.StreamResponse
 
 
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """An answer written chunk by chunk as it is made (an export), as an attachment: declare
+    the endpoint with a subclass naming the media types it may answer in `media_types`.
+    Refusals before the first chunk are still the JSON error shape; the iterator is closed
+    however the answer ends."""
+
+    media_type: str
+    filename: str
+    chunks: AsyncIterator[bytes]
+    media_types: ClassVar[tuple[str, ...]] = ()
+
+    async def respond(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": f"{self.media_type}; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="{self.filename}"',
+                "X-Content-Type-Options": "nosniff",
+            }
+        )
+        async with aclosing(self.chunks) as chunks:
+            await response.prepare(request)
+            try:
+                async for chunk in chunks:
+                    if chunk:
+                        await response.write(chunk)
+            except ConnectionResetError:
+                return response  # the client went away; closing the chunks ends the work
+        await response.write_eof()
+        return response
+
+
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 
-Handler = Callable[[Call[Any, Any]], Awaitable[BaseModel | Download | Upgraded]]
-Response = type[BaseModel] | type[Download] | type[Upgraded]
+Handler = Callable[[Call[Any, Any]], Awaitable[BaseModel | Download | Upgraded | Streamed]]
+Response = type[BaseModel] | type[Download] | type[Upgraded] | type[Streamed]
 CallerOf = Callable[[web.Request, "Endpoint"], Awaitable[Caller]]
 """Who calls an endpoint that is not public: from the bearer token, the `access_token` query
 parameter (where the endpoint allows it) or the session cookie; or an ApiError (401, 403, 429)."""
@@ -273,10 +306,12 @@ class ApiRoutes:
         return register
 
     def install(self, app: web.Application, caller_of: CallerOf) -> None:
+        """Route each endpoint; a path parameter matches digits only, so that a literal path
+        beside it (`/conversations/bulk` by `/conversations/{conversation_id}`) is never
+        taken for an id (its Allow header names its own methods); other text there is 404."""
         for endpoint in self.endpoints:
-            app.router.add_route(
-                endpoint.method, self.prefix + endpoint.path, _view(endpoint, caller_of)
-            )
+            path = re.sub(r"{(\w+)}", r"{\1:[0-9]+}", self.prefix + endpoint.path)
+            app.router.add_route(endpoint.method, path, _view(endpoint, caller_of))
 
 
 def _path_parameters(handler: str, path: str, types: Mapping[str, Any]) -> type[BaseModel]:
@@ -308,6 +343,8 @@ def _view(
             return result.response()
         if isinstance(result, Upgraded):
             return result.response
+        if isinstance(result, Streamed):
+            return await result.respond(request)
         response = web.Response(
             status=endpoint.status,
             text=result.model_dump_json(),

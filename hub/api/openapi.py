@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from hub.api.framework import Access, ApiRoutes, Download, Endpoint, Upgraded
+from hub.api.framework import Access, ApiRoutes, Download, Endpoint, Streamed, Upgraded
 from hub.sessions import SESSION_COOKIE
 
 SIGNED_IN_BY_COOKIE = (
@@ -143,9 +143,18 @@ def _error(status: str) -> dict[str, Any]:
     return response
 
 
-def _success(response: type[BaseModel] | type[Download] | type[Upgraded]) -> dict[str, Any]:
+def _success(
+    response: type[BaseModel] | type[Download] | type[Upgraded] | type[Streamed],
+) -> dict[str, Any]:
     if response is Upgraded:
         return {"description": "switched to the WebSocket protocol"}
+    if issubclass(response, Streamed):
+        return {
+            "description": "the file, written as it is read, as an attachment",
+            "content": {
+                media_type: {"schema": {"type": "string"}} for media_type in response.media_types
+            },
+        }
     if issubclass(response, Download):
         return {
             "description": "the file's bytes, with its own Content-Type, as an attachment",

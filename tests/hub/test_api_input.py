@@ -168,6 +168,9 @@ async def test_a_method_a_path_does_not_have_is_405_with_allow(
     assert response.status == 405
     assert (await _error(response))["code"] == "method_not_allowed"
     assert response.headers["Allow"] == "GET"
+    beside_an_id = await client.get("/api/v1/conversations/bulk", headers=bearer(ws.token))
+    assert beside_an_id.status == 405, "a literal path beside /conversations/{id} is no id"
+    assert beside_an_id.headers["Allow"] == "POST"
 
 
 async def test_percent_and_underscore_in_a_name_search_are_letters(

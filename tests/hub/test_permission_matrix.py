@@ -1,7 +1,7 @@
 """The permission matrix, generated from the policy and checked against the served API: every
 built-in role x every operation of the OpenAPI document (its x-permission, and the record rules
 on a colleague's conversation), and every role x every protected field x every route that shows
-customers (list, get, search, timeline, the stream)."""
+customers (list, get, search, timeline, export, the stream)."""
 
 from __future__ import annotations
 
@@ -217,6 +217,7 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("post", "/api/v1/customers/{customer_id}/link-token"): _fixed(
         "/api/v1/customers/{customer_id}/link-token", status=201
     ),
+    ("get", "/api/v1/customers/export"): _fixed("/api/v1/customers/export"),
     ("get", "/api/v1/custom-fields"): _fixed("/api/v1/custom-fields"),
     ("post", "/api/v1/custom-fields"): _unique(lambda n: {"name": f"f{n}"})(
         "/api/v1/custom-fields"
@@ -241,6 +242,10 @@ OPERATIONS: dict[tuple[str, str], Build] = {
         "snooze", lambda w, r: {"until": "2040-01-31T09:00:00Z"}
     ),
     ("post", "/api/v1/conversations/{conversation_id}/pending"): _on_colleagues("pending"),
+    # Each item answers on its own (tests/hub/test_bulk_actions.py): the call itself is 200.
+    ("post", "/api/v1/conversations/bulk"): _fixed(
+        "/api/v1/conversations/bulk", {"action": "resolve", "ids": [1]}
+    ),
     ("get", "/api/v1/agents"): _fixed("/api/v1/agents"),
     ("put", "/api/v1/agents/{agent_id}/availability"): _availability,
     ("get", "/api/v1/teams"): _fixed("/api/v1/teams"),
@@ -393,6 +398,7 @@ async def test_every_role_sees_every_protected_field_only_as_the_policy_says(
         path = f"/api/v1/customers/{world.customer_id}"
         one = await (await client.get(path, headers=headers)).json()
         timeline = await (await client.get(f"{path}/timeline", headers=headers)).json()
+        exported = await (await client.get("/api/v1/customers/export", headers=headers)).text()
         stream = await _stream_messages(client, world.tokens[role])
         changes = [m["data"]["fields"] for m in stream if m["type"] == "customer.fields_changed"]
         for kind, value in (("phone", PHONE), ("email", EMAIL)):
@@ -406,6 +412,16 @@ async def test_every_role_sees_every_protected_field_only_as_the_policy_says(
             assert bool(found["items"]) == seen, (role, kind, "search")
             shown_anywhere = value in json.dumps(stream) or value in json.dumps(timeline)
             assert not shown_anywhere or seen, (role, kind, "stream and timeline")
+            if Permission.CUSTOMERS_EXPORT in permissions:
+                assert (value in exported) == seen, (role, kind, "export")
+                found_by_export = await client.get(
+                    "/api/v1/customers/export", params={"q": value}, headers=headers
+                )
+                assert (str(world.customer_id) in await found_by_export.text()) == seen, (
+                    role,
+                    kind,
+                    "export search",
+                )
         senders = [event["meta"].get("sender") for event in timeline["items"]]
         expected_meta = visible_event_meta(permissions, {"sender": PHONE})
         assert (PHONE in senders) == ("sender" in expected_meta), (role, "timeline meta")
@@ -413,6 +429,9 @@ async def test_every_role_sees_every_protected_field_only_as_the_policy_says(
         for route, values in (("list", customer["attributes"]), ("get", one["attributes"])):
             assert values.get("tier") == "gold", (role, route)
             assert (values.get("health") == SECRET) == sees_sensitive, (role, "health", route)
+        if Permission.CUSTOMERS_EXPORT in permissions:
+            assert "gold" in exported, (role, "export")
+            assert (SECRET in exported) == sees_sensitive, (role, "health", "export")
         assert changes, (role, "stream")
         assert all(change.get("tier") == "gold" for change in changes), role
         assert any(change.get("health") == SECRET for change in changes) == sees_sensitive, (
