@@ -23,6 +23,7 @@ from hub.api import (
     stream,
     teams,
     tokens,
+    two_factor_changes,
     users,
 )
 from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 API_MODULES = (
     sessions,
     accounts,
+    two_factor_changes,
     customers,
     customer_fields,
     conversations,
