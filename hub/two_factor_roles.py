@@ -15,7 +15,7 @@ from timeline.policy.role_store import unknown_roles
 workspaces = Workspace.__table__
 
 
-async def set_two_factor_roles(
+async def choose_two_factor_roles(
     conn: AsyncConnection, workspace_id: int, roles: Collection[str], *, actor_user_id: int
 ) -> list[str]:
     """The workspace's roles that must use two-factor from now on, sorted; Invalid naming any

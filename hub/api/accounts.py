@@ -18,7 +18,7 @@ from hub.passwords import (
     set_temporary_password,
 )
 from hub.two_factor import AlreadyEnrolled
-from hub.two_factor_roles import set_two_factor_roles
+from hub.two_factor_roles import choose_two_factor_roles
 from hub.web_keys import HUB
 from timeline.policy import Permission
 
@@ -185,11 +185,11 @@ async def set_user_password(call: Call[TemporaryPasswordIn, Any]) -> EndedSessio
     body=TwoFactorRoles,
     permission=Permission.USERS_MANAGE,
 )
-async def put_two_factor_roles(call: Call[TwoFactorRoles, Any]) -> TwoFactorRoles:
+async def set_two_factor_roles(call: Call[TwoFactorRoles, Any]) -> TwoFactorRoles:
     """Any role the workspace has, built-in or custom (422 for another name). Their users
     without two-factor can, after their password, only enrol."""
     async with call.request.app[HUB].engine.begin() as conn:
-        roles = await set_two_factor_roles(
+        roles = await choose_two_factor_roles(
             conn,
             call.principal.workspace_id,
             call.body.roles,
