@@ -21,7 +21,9 @@ from timeline.models import AuditEntry
 HERE = Client("127.0.0.1", "tests")
 
 
-async def test_set_password_and_set_role_end_the_users_sessions(tmp_path: Path) -> None:
+def _database_with_ann(tmp_path: Path) -> tuple[str, str, Hub]:
+    """A migrated database (its URL for the command) with one user, Ann, of password "first
+    password"; her id, and a Hub on the database."""
     url = f"sqlite:///{tmp_path}/cli.db"
     assert run(url, "migrate").returncode == 0
     workspace = run(url, "workspace", "create", "Acme").stdout.strip()
@@ -34,6 +36,11 @@ async def test_set_password_and_set_role_end_the_users_sessions(tmp_path: Path) 
         f"sqlite+aiosqlite:///{tmp_path}/cli.db", None, TEST_SECRET_KEY, TEST_BASE_URL, "h", 1
     )
     hub = Hub(settings, pull_channels=False)
+    return url, user, hub
+
+
+async def test_set_password_and_set_role_end_the_users_sessions(tmp_path: Path) -> None:
+    url, user, hub = _database_with_ann(tmp_path)
     try:
         first = await hub.sign_in.sign_in(
             hub.engine, SignInForm("ann@acme.test", "first password"), HERE, None
@@ -66,18 +73,7 @@ async def test_set_password_and_set_role_end_the_users_sessions(tmp_path: Path) 
 async def test_reset_two_factor_removes_it_ends_the_sessions_and_names_the_os_user(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path}/cli.db"
-    assert run(url, "migrate").returncode == 0
-    workspace = run(url, "workspace", "create", "Acme").stdout.strip()
-    created = run(
-        url, "user", "create", "--workspace", workspace, "--email", "ann@acme.test",
-        "--name", "Ann", "--password", "first password",
-    )  # fmt: skip
-    user = created.stdout.strip()
-    settings = Settings(
-        f"sqlite+aiosqlite:///{tmp_path}/cli.db", None, TEST_SECRET_KEY, TEST_BASE_URL, "h", 1
-    )
-    hub = Hub(settings, pull_channels=False)
+    url, user, hub = _database_with_ann(tmp_path)
     form = SignInForm("ann@acme.test", "first password")
     try:
         first = await hub.sign_in.sign_in(hub.engine, form, HERE, None)
