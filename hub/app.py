@@ -25,6 +25,7 @@ from hub.api import (
     stream,
     teams,
     tokens,
+    two_factor_changes,
     users,
 )
 from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
@@ -45,6 +46,7 @@ API_MODULES = (
     sessions,
     accounts,
     customer_export,
+    two_factor_changes,
     customers,
     customer_fields,
     bulk,

@@ -24,6 +24,7 @@ from hub.config import (
     require_configured_key_beyond_loopback,
 )
 from timeline.audit import Origin, acting_from
+from timeline.errors import Refused
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"switchboard: configuration error: {error}", file=sys.stderr)
         return 2
-    except CommandError as error:
+    except (CommandError, Refused) as error:
         print(f"switchboard: {error}", file=sys.stderr)
         return 1
     return int(result or 0)
@@ -110,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     user_password.add_argument("--user", type=int, required=True)
     user_password.add_argument("--password", help="prompted for when omitted on a terminal")
     user_password.set_defaults(command=_user_set_password)
+    user_two_factor = user.add_parser(
+        "reset-two-factor",
+        help="remove a user's two-factor, for one who lost their app (ends their sessions)",
+    )
+    user_two_factor.add_argument("--user", type=int, required=True)
+    user_two_factor.set_defaults(command=_user_reset_two_factor)
     user_role = user.add_parser("set-role", help="change a user's role (ends their sessions)")
     user_role.add_argument("--user", type=int, required=True)
     user_role.add_argument(
@@ -334,6 +341,14 @@ async def _user_set_password(settings: Settings, args: argparse.Namespace) -> in
             conn, hub.sessions, workspace_id, args.user, password, admin=None
         )
     print(f"password set; {len(ended)} session(s) ended")
+    return 0
+
+
+async def _user_reset_two_factor(settings: Settings, args: argparse.Namespace) -> int:
+    async with command_hub(settings) as hub, hub.engine.begin() as conn:
+        workspace_id = await _workspace_of(conn, args.user)
+        ended = await hub.two_factor_changes.reset(conn, workspace_id, args.user, admin=None)
+    print(f"two-factor removed; {len(ended)} session(s) ended")
     return 0
 
 

@@ -22,6 +22,7 @@ from hub.sessions import SessionStore
 from hub.sign_in import SignInDesk
 from hub.tokens import TokenKey
 from hub.two_factor import TwoFactor
+from hub.two_factor_changes import TwoFactorChanges
 from hub.webhook_registration import register_all
 from routing.round_robin import RoundRobinRouter
 from storage.agent_loads import AgentLoadCounter
@@ -50,6 +51,7 @@ class Hub:
         self.token_key = TokenKey(hashes)
         self.sessions = SessionStore(hashes, settings.sign_in)
         self.two_factor = TwoFactor(self.secrets, hashes)
+        self.two_factor_changes = TwoFactorChanges(self.two_factor, self.sessions)
         self.sign_in = SignInDesk(self.sessions, self.two_factor, settings.sign_in)
         self.password_resets = PasswordResets(hashes, self.sessions, settings.base_url)
         self.channels = ChannelDirectory(self.engine, self.secrets, settings.base_url)

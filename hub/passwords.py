@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.auth import Principal, hash_password, password_matches
 from hub.sessions import SessionStore
+from hub.users import require_managed_user
 from timeline import audit
-from timeline.errors import Invalid, NotFound
+from timeline.errors import Invalid
 from timeline.models import User
-from timeline.policy import Permission, missing_permission
 
 users = User.__table__
 
@@ -28,11 +28,7 @@ async def change_own_password(
     new: str,
 ) -> list[int]:
     """The caller's new password; the ids of the other sessions it ended."""
-    stored = (
-        await conn.execute(select(users.c.password_hash).where(users.c.id == caller.user_id))
-    ).scalar_one_or_none()
-    if stored is None or not password_matches(stored, current):
-        raise Invalid({"current_password": "this is not your current password"})
+    await require_own_password(conn, caller, current, "current_password")
     return await set_password(
         conn,
         sessions,
@@ -42,6 +38,17 @@ async def change_own_password(
         new,
         keep=current_session_id,
     )
+
+
+async def require_own_password(
+    conn: AsyncConnection, caller: Principal, password: str, field: str
+) -> None:
+    """Invalid (on `field`) unless `password` is the caller's current one."""
+    stored = (
+        await conn.execute(select(users.c.password_hash).where(users.c.id == caller.user_id))
+    ).scalar_one_or_none()
+    if stored is None or not password_matches(stored, password):
+        raise Invalid({field: "this is not your current password"})
 
 
 async def set_temporary_password(
@@ -55,13 +62,7 @@ async def set_temporary_password(
 ) -> list[int]:
     """A user manager (None: the operator, at the command line) sets a user's password, to hand
     over and be changed: every session the user had ends; the ids ended."""
-    if admin is not None and not admin.may(Permission.USERS_MANAGE):
-        raise missing_permission(Permission.USERS_MANAGE)
-    found = await conn.execute(
-        select(users.c.id).where(users.c.id == user_id).where(users.c.workspace_id == workspace_id)
-    )
-    if found.first() is None:
-        raise NotFound("user")
+    await require_managed_user(conn, workspace_id, user_id, admin)
     actor_id = None if admin is None else admin.user_id
     return await set_password(conn, sessions, workspace_id, actor_id, user_id, new, keep=None)
 

@@ -142,10 +142,11 @@ class SignInDesk:
         ApiError 401 `two_factor_required` when the user has one and the form gave no code."""
         if not await self._two_factor.enrolled(conn, user.id):
             return None
-        if form.totp_code:
-            return await self._two_factor.verify(conn, user.id, form.totp_code)
-        if form.recovery_code:
-            return await self._two_factor.use_recovery_code(conn, user.id, form.recovery_code)
+        spent = await self._two_factor.spend(
+            conn, user.id, totp_code=form.totp_code, recovery_code=form.recovery_code
+        )
+        if spent is not None:
+            return spent
         raise ApiError(
             401,
             "two_factor_required",

@@ -1,5 +1,5 @@
 """TOTP two-factor: enrol (secret shown once, confirmed by a first code), accept each code once,
-and ten single-use recovery codes."""
+ten single-use recovery codes (replaceable), and removal."""
 
 from __future__ import annotations
 
@@ -84,12 +84,7 @@ class TwoFactor:
             .where(secrets_table.c.user_id == user_id)
             .values(confirmed_at=datetime.now(UTC))
         )
-        recovery = [_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
-        await conn.execute(delete(codes).where(codes.c.user_id == user_id))
-        await conn.execute(
-            codes.insert(),
-            [{"user_id": user_id, "code_hash": self._code_hash(code)} for code in recovery],
-        )
+        recovery = await self.replace_recovery_codes(conn, user_id)
         await audit.record(
             conn,
             workspace_id=user.workspace_id,
@@ -103,6 +98,40 @@ class TwoFactor:
     async def verify(self, conn: AsyncConnection, user_id: int, code: str) -> bool:
         """A confirmed user's code, accepted once: never again, nor any of an earlier step."""
         return await self.enrolled(conn, user_id) and await self._accept(conn, user_id, code)
+
+    async def spend(
+        self,
+        conn: AsyncConnection,
+        user_id: int,
+        *,
+        totp_code: str | None,
+        recovery_code: str | None,
+    ) -> bool | None:
+        """The app's code if given, else the recovery code, spent: whether it was right; None
+        when neither was given."""
+        if totp_code:
+            return await self.verify(conn, user_id, totp_code)
+        if recovery_code:
+            return await self.use_recovery_code(conn, user_id, recovery_code)
+        return None
+
+    async def replace_recovery_codes(self, conn: AsyncConnection, user_id: int) -> list[str]:
+        """Ten new recovery codes, stored hashed; the user's earlier ones stop working at once."""
+        recovery = [_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+        await conn.execute(delete(codes).where(codes.c.user_id == user_id))
+        await conn.execute(
+            codes.insert(),
+            [{"user_id": user_id, "code_hash": self._code_hash(code)} for code in recovery],
+        )
+        return recovery
+
+    async def remove(self, conn: AsyncConnection, user_id: int) -> bool:
+        """Two-factor off: the secret (confirmed or pending) and the recovery codes go; whether
+        it had been confirmed."""
+        was_enrolled = await self.enrolled(conn, user_id)
+        await conn.execute(delete(codes).where(codes.c.user_id == user_id))
+        await conn.execute(delete(secrets_table).where(secrets_table.c.user_id == user_id))
+        return was_enrolled
 
     async def use_recovery_code(self, conn: AsyncConnection, user_id: int, code: str) -> bool:
         """Spend one recovery code; each works once (the conditional UPDATE decides)."""

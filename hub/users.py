@@ -1,5 +1,5 @@
-"""Users of a workspace: list them, add one, change someone else's role (the API and the CLI's
-provisioning share the creation)."""
+"""Users of a workspace: list them, add one, change someone else's role, find a user manager's
+target (the API and the CLI's provisioning share the creation)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.auth import Principal
 from hub.provisioning import create_user
 from hub.sessions import SessionStore
 from timeline import audit
 from timeline.errors import Conflict, NotFound
 from timeline.models import User
+from timeline.policy import Permission, missing_permission
 from timeline.policy.role_store import role_exists
 
 users = User.__table__
@@ -110,6 +112,20 @@ async def set_role(
         conn, workspace_id=workspace_id, actor_user_id=actor_user_id, user_id=user_id
     )
     return UserRow(row.id, row.email, row.name, role)
+
+
+async def require_managed_user(
+    conn: AsyncConnection, workspace_id: int, user_id: int, admin: Principal | None
+) -> None:
+    """The target of a user manager (None: the operator, at the command line): Forbidden
+    unless `admin` may manage users, NotFound for a user of another workspace."""
+    if admin is not None and not admin.may(Permission.USERS_MANAGE):
+        raise missing_permission(Permission.USERS_MANAGE)
+    found = await conn.execute(
+        select(users.c.id).where(users.c.id == user_id).where(users.c.workspace_id == workspace_id)
+    )
+    if found.first() is None:
+        raise NotFound("user")
 
 
 async def _require_role(conn: AsyncConnection, workspace_id: int, role: str) -> None:

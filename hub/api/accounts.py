@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import update
 
 from hub.api.framework import NO_NUL, Access, ApiRoutes, Call, Id
 from hub.api.sessions import TOTP_CODE, EndedSessions, session_cookie
+from hub.api.users import RoleName
 from hub.errors import ApiError, invalid
 from hub.passwords import (
     MAX_PASSWORD_LENGTH,
@@ -19,13 +19,12 @@ from hub.passwords import (
 )
 from hub.request_ids import client_address
 from hub.two_factor import AlreadyEnrolled
+from hub.two_factor_roles import choose_two_factor_roles
 from hub.web_keys import HUB
-from timeline import audit
-from timeline.models import Role, Workspace
 from timeline.policy import Permission
 
 routes = ApiRoutes()
-workspaces = Workspace.__table__
+MAX_TWO_FACTOR_ROLES = 200
 
 
 class EnrolmentOut(BaseModel):
@@ -80,7 +79,7 @@ class ResetIn(BaseModel):
 
 
 class TwoFactorRoles(BaseModel):
-    roles: list[Role] = Field(max_length=len(Role))
+    roles: list[RoleName] = Field(max_length=MAX_TWO_FACTOR_ROLES)
 
 
 @routes.add(
@@ -188,23 +187,14 @@ async def set_user_password(call: Call[TemporaryPasswordIn, Any]) -> EndedSessio
     permission=Permission.USERS_MANAGE,
 )
 async def set_two_factor_roles(call: Call[TwoFactorRoles, Any]) -> TwoFactorRoles:
-    """Their users without two-factor can, after their password, only enrol."""
-    roles = sorted(set(call.body.roles))
-    hub = call.request.app[HUB]
-    async with hub.engine.begin() as conn:
-        await conn.execute(
-            update(workspaces)
-            .where(workspaces.c.id == call.principal.workspace_id)
-            .values(two_factor_roles=roles)
-        )
-        await audit.record(
+    """Any role the workspace has, built-in or custom (422 for another name). Their users
+    without two-factor can, after their password, only enrol."""
+    async with call.request.app[HUB].engine.begin() as conn:
+        roles = await choose_two_factor_roles(
             conn,
-            workspace_id=call.principal.workspace_id,
+            call.principal.workspace_id,
+            call.body.roles,
             actor_user_id=call.principal.user_id,
-            action="workspace.two_factor_roles_set",
-            entity_type="workspace",
-            entity_id=call.principal.workspace_id,
-            changes={"two_factor_roles": roles},
         )
     return TwoFactorRoles(roles=roles)
 

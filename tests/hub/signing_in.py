@@ -3,9 +3,11 @@ out of the client's jar, so that each request says which session (if any) it car
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
+import pyotp
 from aiohttp.test_utils import TestClient
 
 from hub.context import Hub
@@ -59,3 +61,25 @@ async def sign_in(
     assert status == 201, body
     assert cookie
     return Browser(cookie, body["csrf_token"], body["session_id"])
+
+
+async def enrol(client: TestClient, browser: Browser) -> tuple[pyotp.TOTP, list[str], Browser]:
+    """Enrol the browser's user; their TOTP, recovery codes and the renewed browser."""
+    started = await client.post("/api/v1/two-factor", headers=browser.headers())
+    assert started.status == 201
+    enrolment = await started.json()
+    assert enrolment["otpauth_uri"].startswith("otpauth://totp/Switchboard:")
+    totp = pyotp.TOTP(enrolment["secret"])
+    confirmed = await client.post(
+        "/api/v1/two-factor/confirm", json={"code": totp.now()}, headers=browser.headers()
+    )
+    body = await confirmed.json()
+    assert confirmed.status == 200, body
+    renewed = confirmed.cookies["switchboard_session"].value
+    client.session.cookie_jar.clear()
+    return totp, body["recovery_codes"], Browser(renewed, body["csrf_token"], browser.session_id)
+
+
+def next_code(totp: pyotp.TOTP) -> str:
+    """The next time step's code: the current one was spent confirming (drift allows it)."""
+    return totp.at(time.time() + totp.interval)

@@ -46,6 +46,7 @@ _numbers = itertools.count(100)
 CONFIRM_WRONG_CODE = 422  # "wrong code, or no enrolment started"
 CHANGE_WRONG_PASSWORD = 422  # "this is not your current password"
 RESET_BOGUS_TOKEN = 422  # "this reset link is unknown, used or expired"
+TWO_FACTOR_OFF = 409  # `not_enrolled`: the matrix's users have no two-factor to change
 
 
 @dataclass(slots=True)
@@ -285,6 +286,15 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("post", "/api/v1/two-factor"): _fixed("/api/v1/two-factor", status=201),
     ("post", "/api/v1/two-factor/confirm"): _fixed(
         "/api/v1/two-factor/confirm", {"code": "000000"}, CONFIRM_WRONG_CODE
+    ),
+    ("post", "/api/v1/two-factor/disable"): _fixed(
+        "/api/v1/two-factor/disable", {"password": "not it", "totp_code": "000000"}, TWO_FACTOR_OFF
+    ),
+    ("post", "/api/v1/two-factor/recovery-codes"): _fixed(
+        "/api/v1/two-factor/recovery-codes", {"code": "000000"}, TWO_FACTOR_OFF
+    ),
+    ("delete", "/api/v1/users/{user_id}/two-factor"): _fixed(
+        "/api/v1/users/{colleague}/two-factor", status=TWO_FACTOR_OFF
     ),
     ("put", "/api/v1/password"): _fixed(
         "/api/v1/password",

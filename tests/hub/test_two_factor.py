@@ -3,49 +3,32 @@ once, and roles the workspace makes enrol before anything else."""
 
 from __future__ import annotations
 
-import time
-
 import pyotp
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from hub.context import Hub
 from tests.conftest import bearer
-from tests.hub.signing_in import Browser, sign_in, sign_in_request, user_with_password
+from tests.hub.signing_in import (
+    Browser,
+    enrol,
+    next_code,
+    sign_in,
+    sign_in_request,
+    user_with_password,
+)
 from tests.workspace import seed_workspace
 from timeline.models import AuditEntry
-
-
-async def _enrol(client: TestClient, browser: Browser) -> tuple[pyotp.TOTP, list[str], Browser]:
-    """Enrol the browser's user; their TOTP, recovery codes and the renewed browser."""
-    started = await client.post("/api/v1/two-factor", headers=browser.headers())
-    assert started.status == 201
-    enrolment = await started.json()
-    assert enrolment["otpauth_uri"].startswith("otpauth://totp/Switchboard:")
-    totp = pyotp.TOTP(enrolment["secret"])
-    confirmed = await client.post(
-        "/api/v1/two-factor/confirm", json={"code": totp.now()}, headers=browser.headers()
-    )
-    body = await confirmed.json()
-    assert confirmed.status == 200, body
-    renewed = confirmed.cookies["switchboard_session"].value
-    client.session.cookie_jar.clear()
-    return totp, body["recovery_codes"], Browser(renewed, body["csrf_token"], browser.session_id)
-
-
-def _next_code(totp: pyotp.TOTP) -> str:
-    """The next time step's code: the current one was spent confirming (drift allows it)."""
-    return totp.at(time.time() + totp.interval)
 
 
 async def test_a_totp_code_works_once(hub: Hub, client: TestClient) -> None:
     ws = await seed_workspace(hub)
     await user_with_password(hub, ws.id, "ann@acme.test")
-    totp, _, _ = await _enrol(client, await sign_in(client, "ann@acme.test"))
+    totp, _, _ = await enrol(client, await sign_in(client, "ann@acme.test"))
 
     status, body, cookie = await sign_in_request(client, "ann@acme.test")
     assert (status, body["error"]["code"], cookie) == (401, "two_factor_required", None)
-    code = _next_code(totp)
+    code = next_code(totp)
     await sign_in(client, "ann@acme.test", totp_code=code)
     status, body, _ = await sign_in_request(client, "ann@acme.test", totp_code=code)
     assert (status, body["error"]["code"]) == (401, "sign_in_failed")
@@ -57,7 +40,7 @@ async def test_a_totp_code_works_once(hub: Hub, client: TestClient) -> None:
 async def test_a_recovery_code_works_once(hub: Hub, client: TestClient) -> None:
     ws = await seed_workspace(hub)
     await user_with_password(hub, ws.id, "ann@acme.test")
-    _, codes, _ = await _enrol(client, await sign_in(client, "ann@acme.test"))
+    _, codes, _ = await enrol(client, await sign_in(client, "ann@acme.test"))
     assert len(codes) == len(set(codes)) == 10
     await sign_in(client, "ann@acme.test", recovery_code=codes[3].upper())
     status, _, _ = await sign_in_request(client, "ann@acme.test", recovery_code=codes[3])
@@ -79,7 +62,7 @@ async def test_enrolment_needs_the_right_first_code_and_is_audited(
     assert response.status == 422
     # Not enrolled: the password alone still signs in.
     await sign_in(client, "ann@acme.test")
-    await _enrol(client, browser)
+    await enrol(client, browser)
     again = await client.post("/api/v1/two-factor", headers=bearer(ws.token))
     assert again.status == 201  # the admin (token) has none yet
     async with hub.engine.connect() as conn:
@@ -105,7 +88,7 @@ async def test_a_role_that_requires_two_factor_can_only_enrol_first(
     assert (await refused.json())["error"]["code"] == "two_factor_enrolment_required"
     assert (await client.get("/api/v1/session", headers=enrolling.headers())).status == 200
 
-    _, _, full = await _enrol(client, enrolling)
+    _, _, full = await enrol(client, enrolling)
     assert full.cookie != enrolling.cookie  # privileges changed: a new session id
     assert (await client.get("/api/v1/customers", headers=full.headers())).status == 200
     assert (await client.get("/api/v1/customers", headers=enrolling.headers())).status == 401

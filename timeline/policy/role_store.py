@@ -1,4 +1,4 @@
-"""Custom roles kept per workspace: list, create, whether a role name exists there."""
+"""Custom roles kept per workspace: list, create, whether role names exist there."""
 
 from __future__ import annotations
 
@@ -73,11 +73,19 @@ async def create_role(
 
 async def role_exists(conn: AsyncConnection, workspace_id: int, name: str) -> bool:
     """Whether `name` is a built-in role or one of the workspace's own."""
-    if name in BUILT_IN_ROLES:
-        return True
+    return not await unknown_roles(conn, workspace_id, [name])
+
+
+async def unknown_roles(
+    conn: AsyncConnection, workspace_id: int, names: Collection[str]
+) -> list[str]:
+    """The names, sorted, that are neither a built-in role nor one of the workspace's own."""
+    wanted = set(names) - set(BUILT_IN_ROLES)
+    if not wanted:
+        return []
     found = await conn.execute(
-        select(custom_roles.c.id)
+        select(custom_roles.c.name)
         .where(custom_roles.c.workspace_id == workspace_id)
-        .where(custom_roles.c.name == name)
+        .where(custom_roles.c.name.in_(wanted))
     )
-    return found.first() is not None
+    return sorted(wanted - set(found.scalars()))
