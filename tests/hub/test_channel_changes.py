@@ -1,5 +1,5 @@
-"""A channel changed with the CLI (credentials rotated, deactivated) changes in every serving
-process within seconds, without a restart."""
+"""A channel changed with the CLI or the API (credentials rotated, deactivated) changes in
+every serving process within seconds, without a restart."""
 
 from __future__ import annotations
 
@@ -81,4 +81,28 @@ async def test_rotated_credentials_and_deactivation_reach_every_process_within_s
 
     deactivated = run(database_url, "channel", "update", str(ws.sms_channel_id), "--deactivate")
     assert deactivated.returncode == 0, deactivated.stderr
+    await _all_answer(http, urls, rotated, 404)
+
+
+async def test_a_channel_changed_through_the_api_changes_in_every_process_within_seconds(
+    settings: Settings, two_servers: list[str], http: aiohttp.ClientSession
+) -> None:
+    ws = await seed_workspace_apart(settings)
+    path = urlsplit(ws.sms_webhook_url).path
+    urls = [base + path for base in two_servers]
+    for base in two_servers:
+        await ready(http, base)
+    assert [await _text(http, url, SMS_AUTH_TOKEN) for url in urls] == [200, 200]
+
+    rotated = "rotated-auth-token-0123456789abcdef"
+    channel = f"{two_servers[0]}/api/v1/channels/{ws.sms_channel_id}"
+    headers = {"Authorization": f"Bearer {ws.token}"}
+    rotation = {"credentials": {"auth_token": rotated}, "check": False}
+    async with http.patch(channel, json=rotation, headers=headers) as response:
+        assert response.status == 200, await response.text()
+    await _all_answer(http, urls, SMS_AUTH_TOKEN, 403)
+    await _all_answer(http, urls, rotated, 200)
+
+    async with http.patch(channel, json={"active": False}, headers=headers) as response:
+        assert response.status == 200, await response.text()
     await _all_answer(http, urls, rotated, 404)
