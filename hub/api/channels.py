@@ -5,9 +5,9 @@ deactivate, and see webhook URLs."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from channels.base import CheckFailed
 from hub.api.framework import MAX_BIGINT, NO_NUL, ApiRoutes, Call, Text
@@ -83,8 +83,11 @@ class ChannelIn(BaseModel):
 
 
 class ChannelPatch(BaseModel):
-    """What to change; what is left out stays. Credentials and settings given are merged into
-    the stored ones (null removes one); the result must satisfy the channel's spec."""
+    """What to change, at least one thing; what is left out stays. Credentials and settings
+    given are merged into the stored ones (null removes one); the result must satisfy the
+    channel's spec."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     name: ChannelName | None = None
     active: bool | None = None
@@ -96,6 +99,12 @@ class ChannelPatch(BaseModel):
         description="ask the provider first, when credentials, settings or its URL change on an "
         "active account",
     )
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("say what to change")
+        return self
 
 
 class ChannelAdded(ChannelOut):

@@ -4,7 +4,6 @@ credentials rotated, workspaces kept apart, secrets never answered, the spec's e
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,23 +14,15 @@ from sqlalchemy import select
 from channels.sms.simulate import inbound_sms_form, signed
 from hub.context import Hub
 from hub.provisioning import create_api_token, create_user
-from tests.channels.sms.fake_twilio import FakeTwilio
+from tests.channels.sms.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.conftest import bearer
 from tests.workspace import SeededWorkspace, seed_workspace
 from timeline.models import AuditEntry, Role
 
-SID = "AC" + "5" * 32
-TOKEN = "the-first-auth-token-0123456789"
+SID = DEFAULT_ACCOUNT_SID
+TOKEN = DEFAULT_AUTH_TOKEN
 ROTATED = "the-rotated-auth-token-987654321"
 NUMBER = "+14155550100"
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio(account_sid=SID, auth_token=TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 def _sms(base_url: str, auth_token: str = TOKEN, **more: Any) -> dict[str, Any]:
@@ -214,3 +205,11 @@ async def test_a_patch_the_spec_refuses_is_422(hub: Hub, client: TestClient) -> 
     )
     assert response.status == 422, await response.text()
     assert "credentials.auth_token" in (await response.json())["error"]["fields"]
+
+
+async def test_a_patch_that_changes_nothing_is_422(hub: Hub, client: TestClient) -> None:
+    ws = await seed_workspace(hub)
+    path = f"/api/v1/channels/{ws.sms_channel_id}"
+    for body in (None, {}):
+        response = await client.patch(path, json=body, headers=bearer(ws.token))
+        assert response.status == 422, await response.text()
