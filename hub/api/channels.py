@@ -35,8 +35,6 @@ SettingValue = (
 )
 ProviderUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://[!-~]+$")]
 ChannelName = Annotated[Text, Field(min_length=1, max_length=200)]
-PROVIDER_CHECK_FAILED = 502
-"""The provider refused the account, or could not be reached, when asked to check it."""
 
 
 class ChannelOut(BaseModel):
@@ -143,7 +141,6 @@ async def get_channel(call: Call[Any, Any]) -> ChannelOut:
     body=ChannelIn,
     status=201,
     permission=Permission.CHANNELS_MANAGE,
-    more_errors=(PROVIDER_CHECK_FAILED,),
 )
 async def post_channel(call: Call[ChannelIn, Any]) -> ChannelAdded:
     body = call.body
@@ -181,7 +178,6 @@ async def post_channel(call: Call[ChannelIn, Any]) -> ChannelAdded:
     response=ChannelOut,
     body=ChannelPatch,
     permission=Permission.CHANNELS_MANAGE,
-    more_errors=(PROVIDER_CHECK_FAILED,),
 )
 async def patch_channel(call: Call[ChannelPatch, Any]) -> ChannelOut:
     body = call.body
@@ -213,10 +209,13 @@ async def patch_channel(call: Call[ChannelPatch, Any]) -> ChannelOut:
 
 
 def _check_failed(error: CheckFailed) -> ApiError:
+    """422, not 502: the account as given cannot be used (whether the provider refused it or
+    cannot be reached at its URL), and the hub itself did not fail."""
     return ApiError(
-        PROVIDER_CHECK_FAILED,
+        422,
         "provider_check_failed",
         f"the provider did not accept the account: {error} (`check`: false skips asking it)",
+        {"provider": str(error)},
     )
 
 

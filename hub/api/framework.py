@@ -218,8 +218,6 @@ class Endpoint:
     otherwise); None (reading operations only): any user. Record and field rules are the
     core's, on top."""
     access: Access = Access.SIGNED_IN
-    more_errors: tuple[int, ...] = ()
-    """Statuses it answers besides those every endpoint of its shape may (a provider's 502)."""
 
 
 @dataclass(slots=True)
@@ -242,7 +240,6 @@ class ApiRoutes:
         token_in_query: bool = False,
         permission: Permission | None = None,
         access: Access = Access.SIGNED_IN,
-        more_errors: tuple[int, ...] = (),
     ) -> Callable[[Handler], Handler]:
         """Declare an endpoint; each `{name}` in `path` is an Id unless `path_types` says.
         A GET may leave `permission` out (any user reads it); any other method must name a
@@ -269,7 +266,6 @@ class ApiRoutes:
                     token_in_query,
                     permission,
                     access,
-                    more_errors,
                 )
             )
             return handler

@@ -16,6 +16,7 @@ from hub.context import Hub
 from hub.provisioning import create_api_token, create_user
 from tests.channels.sms.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.conftest import bearer
+from tests.timeline.conversation_helpers import text
 from tests.workspace import SeededWorkspace, seed_workspace
 from timeline.models import AuditEntry, Role
 
@@ -78,7 +79,7 @@ async def test_an_sms_channel_added_through_the_api_takes_signed_texts(
     assert TOKEN not in audited[0][1]
 
 
-async def test_a_provider_that_refuses_or_cannot_be_reached_is_502_and_nothing_is_stored(
+async def test_a_provider_that_refuses_or_cannot_be_reached_is_422_and_nothing_is_stored(
     hub: Hub, client: TestClient, twilio: FakeTwilio
 ) -> None:
     ws = await seed_workspace(hub)
@@ -86,7 +87,7 @@ async def test_a_provider_that_refuses_or_cannot_be_reached_is_502_and_nothing_i
         response = await client.post(
             "/api/v1/channels", json=_sms(base_url, auth_token), headers=bearer(ws.token)
         )
-        assert response.status == 502, await response.text()
+        assert response.status == 422, await response.text()
         assert (await response.json())["error"]["code"] == "provider_check_failed"
     listed = await (await client.get("/api/v1/channels", headers=bearer(ws.token))).json()
     assert [channel["id"] for channel in listed["items"]] == [ws.sms_channel_id]
@@ -127,7 +128,7 @@ async def test_rotated_credentials_refuse_the_old_signature(
     assert not any(ROTATED in changes or TOKEN in changes for _, changes in audited)
 
 
-async def test_a_rotation_the_provider_refuses_is_502_and_changes_nothing(
+async def test_a_rotation_the_provider_refuses_is_422_and_changes_nothing(
     hub: Hub, client: TestClient, twilio: FakeTwilio
 ) -> None:
     ws = await seed_workspace(hub)
@@ -139,7 +140,8 @@ async def test_a_rotation_the_provider_refuses_is_502_and_changes_nothing(
         json={"credentials": {"auth_token": ROTATED}},
         headers=bearer(ws.token),
     )
-    assert refused.status == 502, await refused.text()
+    assert refused.status == 422, await refused.text()
+    assert (await refused.json())["error"]["code"] == "provider_check_failed"
     assert await _text(client, channel["webhook_url"], TOKEN) == 200
 
 
@@ -213,3 +215,17 @@ async def test_a_patch_that_changes_nothing_is_422(hub: Hub, client: TestClient)
     for body in (None, {}):
         response = await client.patch(path, json=body, headers=bearer(ws.token))
         assert response.status == 422, await response.text()
+
+
+async def test_a_reply_on_a_deactivated_channel_is_409(hub: Hub, client: TestClient) -> None:
+    ws = await seed_workspace(hub)
+    conversation_id = await text(hub, ws, "+14155550123", "SM1")
+    path = f"/api/v1/channels/{ws.sms_channel_id}"
+    await client.patch(path, json={"active": False}, headers=bearer(ws.token))
+    replied = await client.post(
+        f"/api/v1/conversations/{conversation_id}/replies",
+        json={"body": "hello"},
+        headers=bearer(ws.token),
+    )
+    assert replied.status == 409, await replied.text()
+    assert (await replied.json())["error"]["code"] == "channel_inactive"
