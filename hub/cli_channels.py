@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -15,7 +14,6 @@ from channels import registry
 from channels.base import ChannelSpec, CheckFailed, SyncCounts
 from hub.commands import CommandError, command_hub
 from hub.config import Settings
-from hub.webhook_registration import register_webhook
 
 _CREDENTIAL = "credential:"
 _SETTING = "setting:"
@@ -107,7 +105,8 @@ def _add_fields(
 
 
 async def _add(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.provisioning import create_channel, draft_account
+    from hub.channel_accounts import add_channel
+    from hub.provisioning import draft_account
 
     given = {name: value for name, value in vars(args).items() if value is not None}
     try:
@@ -121,26 +120,21 @@ async def _add(settings: Settings, args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
-    check = registry.provider_spec(draft.kind, draft.provider).check
-    if check is not None and not args.no_check:
+    name = args.name or f"{args.kind} {draft.address}"
+    async with command_hub(settings) as hub:
         try:
-            await check(draft.config())
+            added = await add_channel(
+                hub, args.workspace, draft, name=name, check=not args.no_check
+            )
         except CheckFailed as error:
             raise CommandError(f"{args.kind} check failed: {error} (--no-check skips it)") from None
-    name = args.name or f"{args.kind} {draft.address}"
-    async with command_hub(settings) as hub, hub.engine.begin() as conn:
-        channel = await create_channel(conn, hub.secrets, args.workspace, draft, name=name)
-    print(channel.id)
-    url = hub.channels.webhook_url(channel.kind, channel.provider, channel.webhook_key)
-    print(f"webhook URL: {url}", file=sys.stderr)
-    config = replace(draft.config(channel.id, args.workspace), webhook_url=url)
-    try:
-        await register_webhook(config, draft.kind, draft.provider)
-    except CheckFailed as error:
+    print(added.channel.id)
+    print(f"webhook URL: {added.channel.webhook_url}", file=sys.stderr)
+    if added.unregistered is not None:
         raise CommandError(
-            f"channel {channel.id} added, but the provider was not told its webhook URL: {error}"
-            " (the hub tries again whenever it starts)"
-        ) from None
+            f"channel {added.channel.id} added, but the provider was not told its webhook URL:"
+            f" {added.unregistered} (the hub tries again whenever it starts)"
+        )
     return 0
 
 
@@ -149,26 +143,21 @@ def _prefixed(given: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from hub.channel_accounts import list_channels
 
-    from timeline.models import ChannelAccount
-
-    query = select(ChannelAccount.__table__).order_by(ChannelAccount.id)
-    if args.workspace is not None:
-        query = query.where(ChannelAccount.workspace_id == args.workspace)
     async with command_hub(settings) as hub, hub.engine.connect() as conn:
         rows = [
             {
-                "id": row.id,
-                "workspace_id": row.workspace_id,
-                "kind": row.kind,
-                "provider": row.provider,
-                "name": row.name,
-                "address": row.address,
-                "active": row.active,
-                "webhook_url": hub.channels.webhook_url(row.kind, row.provider, row.webhook_key),
+                "id": channel.id,
+                "workspace_id": channel.workspace_id,
+                "kind": channel.kind,
+                "provider": channel.provider,
+                "name": channel.name,
+                "address": channel.address,
+                "active": channel.active,
+                "webhook_url": channel.webhook_url,
             }
-            for row in await conn.execute(query)
+            for channel in await list_channels(hub, conn, args.workspace)
         ]
     if args.json:
         print(json.dumps(rows))
@@ -183,7 +172,8 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _update(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.provisioning import ChannelChange, update_channel
+    from hub.channel_accounts import change_channel
+    from hub.provisioning import ChannelChange
 
     change = ChannelChange(
         active=args.active,
@@ -191,12 +181,12 @@ async def _update(settings: Settings, args: argparse.Namespace) -> int:
         settings=_assignments(args.setting, "--setting"),
         provider_base_url=args.provider_base_url,
     )
-    async with command_hub(settings) as hub, hub.engine.begin() as conn:
+    async with command_hub(settings) as hub:
         try:
-            revision = await update_channel(conn, hub.secrets, args.channel, change)
+            channel = await change_channel(hub, None, args.channel, change)
         except (LookupError, ValueError) as error:
             raise CommandError(str(error)) from None
-    print(f"channel {args.channel} is at revision {revision}")
+    print(f"channel {args.channel} is at revision {channel.revision}")
     return 0
 
 

@@ -184,6 +184,15 @@ class AccountDraft:
         )
 
 
+class DraftInvalid(ValueError):
+    """An account its channel's spec refuses; `problems` names each offending part (`kind`,
+    `address`, `credentials.<name>`, `settings.<name>`), the message says it in one line."""
+
+    def __init__(self, problems: dict[str, str], message: str) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 def draft_account(
     kind: str,
     provider: str | None = None,
@@ -194,17 +203,25 @@ def draft_account(
     provider_base_url: str | None = None,
 ) -> AccountDraft:
     """Validate an account against its channel's spec (the default provider unless named):
-    ValueError says which credential or setting is wrong, in one line."""
+    DraftInvalid says which credential or setting is wrong, in one line."""
     try:
-        spec = registry.spec(kind).provider(provider)
+        channel = registry.spec(kind)
     except LookupError as error:
-        raise ValueError(str(error)) from None
+        raise DraftInvalid({"kind": str(error)}, str(error)) from None
+    try:
+        spec = channel.provider(provider)
+    except LookupError as error:
+        raise DraftInvalid({"provider": str(error)}, str(error)) from None
     valid_credentials = _validated(spec.credentials, credentials, "credential")
     valid_settings = _validated(spec.settings, settings or {}, "setting")
+    try:
+        own_address = spec.address(address, valid_credentials)
+    except ValueError as error:
+        raise DraftInvalid({"address": str(error)}, str(error)) from None
     return AccountDraft(
         kind=kind,
         provider=spec.name,
-        address=spec.address(address, valid_credentials),
+        address=own_address,
         credentials=valid_credentials,
         settings=valid_settings,
         provider_base_url=provider_base_url,
@@ -238,16 +255,28 @@ def demo_draft(spec: ChannelSpec, provider_base_url: str | None) -> DemoDraft:
 
 def _validated(model: type[BaseModel], values: Mapping[str, Any], what: str) -> dict[str, Any]:
     """The values the model accepts, without defaults the caller did not give (the adapter
-    applies its own); ValueError naming each offending field."""
+    applies its own); DraftInvalid naming each offending field."""
     try:
         valid = model.model_validate(dict(values))
     except ValidationError as error:
-        problems = "; ".join(
+        problems = {
+            ".".join((what + "s", *(str(part) for part in issue["loc"]))): issue["msg"]
+            for issue in error.errors()
+        }
+        message = "; ".join(
             f"{what} {'.'.join(str(part) for part in issue['loc']) or what}: {issue['msg']}"
             for issue in error.errors()
         )
-        raise ValueError(problems) from None
+        raise DraftInvalid(problems, message) from None
     return valid.model_dump(exclude_unset=True, exclude_none=True)
+
+
+async def check_account(draft: AccountDraft) -> None:
+    """Ask the provider whether the drafted account works, when its channel can tell:
+    CheckFailed says why not (refused, or unreachable)."""
+    check = registry.provider_spec(draft.kind, draft.provider).check
+    if check is not None:
+        await check(draft.config())
 
 
 async def create_channel(
@@ -258,6 +287,7 @@ async def create_channel(
     *,
     name: str,
     active: bool = True,
+    actor_user_id: int | None = None,
 ) -> NewChannel:
     """Store a drafted account (its check with the provider, if wanted, is the caller's)."""
     webhook_key = new_webhook_key()
@@ -282,11 +312,17 @@ async def create_channel(
     await audit.record(
         conn,
         workspace_id=workspace_id,
-        actor_user_id=None,
+        actor_user_id=actor_user_id,
         action="channel.created",
         entity_type="channel_account",
         entity_id=channel_id,
-        changes={"kind": draft.kind, "provider": draft.provider, "address": draft.address},
+        changes={
+            "kind": draft.kind,
+            "provider": draft.provider,
+            "address": draft.address,
+            "name": name,
+            "credentials": sorted(draft.credentials),
+        },
     )
     return NewChannel(channel_id, draft.kind, draft.provider, webhook_key)
 
@@ -297,9 +333,15 @@ class ChannelChange:
     settings given are merged into the stored ones (a value of None removes that name)."""
 
     active: bool | None = None
+    name: str | None = None
     credentials: Mapping[str, str | None] | None = None
     settings: Mapping[str, Any] | None = None
     provider_base_url: str | None = None
+
+    @property
+    def reaches_provider(self) -> bool:
+        """Whether it changes what the provider is asked with (worth checking again)."""
+        return bool(self.credentials or self.settings or self.provider_base_url)
 
 
 async def update_channel(
@@ -308,18 +350,24 @@ async def update_channel(
     channel_id: int,
     change: ChannelChange,
     *,
+    workspace_id: int | None = None,
+    check: bool = False,
     actor_user_id: int | None = None,
 ) -> int:
     """Apply `change` and raise the account's revision, so that every serving process rebuilds
     or drops its adapter within seconds (hub.channel_directory); returns the new revision.
 
     The changed account must still satisfy its channel's spec and build an adapter: ValueError
-    says what is wrong, and nothing is stored. LookupError: no such channel.
+    says what is wrong, and nothing is stored. With `check`, a change that reaches the provider
+    (credentials, settings, its URL) of an account left active is checked with it first:
+    CheckFailed says why not, and nothing is stored. LookupError: no such channel (in
+    `workspace_id`, when given).
     """
     table = ChannelAccount.__table__
-    row = (
-        await conn.execute(select(table).where(table.c.id == channel_id).with_for_update())
-    ).first()
+    query = select(table).where(table.c.id == channel_id)
+    if workspace_id is not None:
+        query = query.where(table.c.workspace_id == workspace_id)
+    row = (await conn.execute(query.with_for_update())).first()
     if row is None:
         raise LookupError(f"no channel {channel_id}")
     draft = draft_account(
@@ -331,39 +379,60 @@ async def update_channel(
         provider_base_url=change.provider_base_url or row.provider_base_url,
     )
     registry.build_adapter(row.kind, row.provider, draft.config(row.id, row.workspace_id))
-    credentials, settings, base_url = draft.credentials, draft.settings, draft.provider_base_url
+    active = row.active if change.active is None else change.active
+    if check and active and change.reaches_provider:
+        await check_account(draft)
     revision = row.revision + 1
     await conn.execute(
         update(table)
         .where(table.c.id == channel_id)
         .values(
-            active=row.active if change.active is None else change.active,
-            credentials_encrypted=secrets_box.seal(credentials),
-            settings=settings,
-            provider_base_url=base_url,
+            active=active,
+            name=row.name if change.name is None else change.name,
+            credentials_encrypted=secrets_box.seal(draft.credentials),
+            settings=draft.settings,
+            provider_base_url=draft.provider_base_url,
             revision=revision,
         )
     )
-    await audit.record(
+    await audit.record_all(
         conn,
-        workspace_id=row.workspace_id,
-        actor_user_id=actor_user_id,
-        action="channel.changed",
-        entity_type="channel_account",
-        entity_id=channel_id,
-        changes={
-            **({"active": [row.active, change.active]} if change.active is not None else {}),
-            **({"credentials": sorted(change.credentials)} if change.credentials else {}),
-            **({"settings": sorted(change.settings)} if change.settings else {}),
-            **(
-                {"provider_base_url": [row.provider_base_url, base_url]}
-                if change.provider_base_url
-                else {}
-            ),
-            "revision": [row.revision, revision],
-        },
+        [
+            audit.Audited(
+                row.workspace_id,
+                actor_user_id,
+                action,
+                "channel_account",
+                channel_id,
+                {**changes, "revision": [row.revision, revision]},
+            )
+            for action, changes in _audited_changes(row, change, draft.provider_base_url)
+        ],
     )
     return revision
+
+
+def _audited_changes(
+    row: Any, change: ChannelChange, base_url: str | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """What a change did, as audit actions: credentials by name only, never their values."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if change.credentials:
+        found.append(("channel.credentials_rotated", {"credentials": sorted(change.credentials)}))
+    updated = {
+        **({"name": [row.name, change.name]} if change.name is not None else {}),
+        **({"settings": sorted(change.settings)} if change.settings else {}),
+        **(
+            {"provider_base_url": [row.provider_base_url, base_url]}
+            if change.provider_base_url
+            else {}
+        ),
+    }
+    if updated:
+        found.append(("channel.updated", updated))
+    if change.active is not None and change.active != row.active:
+        found.append(("channel.activated" if change.active else "channel.deactivated", {}))
+    return found or [("channel.updated", {})]
 
 
 def _merged(stored: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict[str, Any]:

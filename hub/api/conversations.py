@@ -14,6 +14,8 @@ from hub.api.files import FileIn, decode_files
 from hub.api.framework import ApiRoutes, Call, Id, Instant, Text
 from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
 from hub.bulk_actions import Operation
+from hub.channel_directory import UnknownChannel
+from hub.errors import ApiError
 from hub.publishing import change
 from hub.web_keys import HUB
 from timeline.conversation_service import (
@@ -171,7 +173,12 @@ async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
     # the one connection the transaction would hold.
     async with hub.reads.connect() as conn:
         conversation = await _find(conn, call)
-    channel = await hub.channels.get(conversation.channel_account_id)
+    try:
+        channel = await hub.channels.get(conversation.channel_account_id)
+    except UnknownChannel:
+        raise ApiError(
+            409, "channel_inactive", "this conversation's channel is deactivated"
+        ) from None
     draft = ReplyDraft(call.body.body, call.body.html, decode_files(call.body.attachments))
     async with change(hub) as changing:
         replied = changing.caused(

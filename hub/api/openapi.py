@@ -102,7 +102,8 @@ _ERRORS = {
     "404": "no such object in the caller's workspace",
     "409": "the object's state does not allow this",
     "413": "the request body is larger than the server reads",
-    "422": "invalid input; `fields` names each offending field",
+    "422": "invalid input; `fields` names each offending field (`code` provider_check_failed: "
+    "the provider refused a channel account, or could not be reached, when asked to check it)",
     "426": "a WebSocket endpoint asked without the WebSocket upgrade",
     "429": "too many requests without a valid token from this address (or failed sign-ins for "
     "this email from it); retry after Retry-After",

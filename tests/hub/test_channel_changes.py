@@ -1,5 +1,5 @@
-"""A channel changed with the CLI (credentials rotated, deactivated) changes in every serving
-process within seconds, without a restart."""
+"""A channel changed with the CLI or the API (credentials rotated, deactivated) changes in
+every serving process within seconds, without a restart."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ from channels.sms.simulate import inbound_sms_form, signed
 from hub.config import Settings
 from tests.hub.test_cli import run
 from tests.serve_processes import ready, serving
-from tests.workspace import OUR_NUMBER, SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace_apart
+from tests.workspace import (
+    OUR_NUMBER,
+    SMS_ACCOUNT_SID,
+    SMS_AUTH_TOKEN,
+    SeededWorkspace,
+    seed_workspace_apart,
+)
 
 WITHIN_SECONDS = 5.0
 
@@ -56,15 +62,23 @@ async def _all_answer(
         await asyncio.sleep(0.2)
 
 
+async def _served_sms_channel(
+    settings: Settings, servers: list[str], http: aiohttp.ClientSession
+) -> tuple[SeededWorkspace, list[str]]:
+    """A seeded workspace and its SMS channel's webhook URL on each server, each taking texts."""
+    ws = await seed_workspace_apart(settings)
+    path = urlsplit(ws.sms_webhook_url).path
+    urls = [base + path for base in servers]
+    for base in servers:
+        await ready(http, base)
+    assert [await _text(http, url, SMS_AUTH_TOKEN) for url in urls] == [200, 200]
+    return ws, urls
+
+
 async def test_rotated_credentials_and_deactivation_reach_every_process_within_seconds(
     settings: Settings, database_url: str, two_servers: list[str], http: aiohttp.ClientSession
 ) -> None:
-    ws = await seed_workspace_apart(settings)
-    path = urlsplit(ws.sms_webhook_url).path
-    urls = [base + path for base in two_servers]
-    for base in two_servers:
-        await ready(http, base)
-    assert [await _text(http, url, SMS_AUTH_TOKEN) for url in urls] == [200, 200]
+    ws, urls = await _served_sms_channel(settings, two_servers, http)
 
     rotated = "rotated-auth-token-0123456789abcdef"
     changed = run(
@@ -81,4 +95,23 @@ async def test_rotated_credentials_and_deactivation_reach_every_process_within_s
 
     deactivated = run(database_url, "channel", "update", str(ws.sms_channel_id), "--deactivate")
     assert deactivated.returncode == 0, deactivated.stderr
+    await _all_answer(http, urls, rotated, 404)
+
+
+async def test_a_channel_changed_through_the_api_changes_in_every_process_within_seconds(
+    settings: Settings, two_servers: list[str], http: aiohttp.ClientSession
+) -> None:
+    ws, urls = await _served_sms_channel(settings, two_servers, http)
+
+    rotated = "rotated-auth-token-0123456789abcdef"
+    channel = f"{two_servers[0]}/api/v1/channels/{ws.sms_channel_id}"
+    headers = {"Authorization": f"Bearer {ws.token}"}
+    rotation = {"credentials": {"auth_token": rotated}, "check": False}
+    async with http.patch(channel, json=rotation, headers=headers) as response:
+        assert response.status == 200, await response.text()
+    await _all_answer(http, urls, SMS_AUTH_TOKEN, 403)
+    await _all_answer(http, urls, rotated, 200)
+
+    async with http.patch(channel, json={"active": False}, headers=headers) as response:
+        assert response.status == 200, await response.text()
     await _all_answer(http, urls, rotated, 404)

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from tests.channels.sms.fake_twilio import FakeTwilio
+from tests.channels.sms.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.hub.test_cli import run
 
-SID = "AC" + "3" * 32
-TOKEN = "the-right-auth-token"
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio(account_sid=SID, auth_token=TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
+SID = DEFAULT_ACCOUNT_SID
+TOKEN = DEFAULT_AUTH_TOKEN
 
 
 def _add_sms(url: str, base_url: str, token: str, *extra: str) -> tuple[int, str, str]:

@@ -147,6 +147,7 @@ def _ids(world: World) -> dict[str, int]:
         "message_id": world.message_id,
         "team_id": world.team_id,
         "colleague": world.colleague,
+        "channel_id": world.ws.sms_channel_id,
     }
 
 
@@ -265,6 +266,21 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("post", "/api/v1/roles"): _unique(
         lambda n: {"name": f"role{n}", "permissions": ["customers.read"]}
     )("/api/v1/roles"),
+    ("get", "/api/v1/channels"): _fixed("/api/v1/channels"),
+    ("get", "/api/v1/channels/{channel_id}"): _fixed("/api/v1/channels/{channel_id}"),
+    ("post", "/api/v1/channels"): _unique(
+        lambda n: {
+            "kind": "sms",
+            "name": f"SMS {n}",
+            "address": "+15005550006",
+            "credentials": {"account_sid": f"AC{n}", "auth_token": "a token"},
+            "provider_base_url": "http://127.0.0.1:9",
+            "check": False,
+        }
+    )("/api/v1/channels"),
+    ("patch", "/api/v1/channels/{channel_id}"): _fixed(
+        "/api/v1/channels/{channel_id}", {"name": "SMS"}
+    ),
     ("get", "/api/v1/messages/{message_id}"): _fixed("/api/v1/messages/{message_id}"),
     # The note has no attachment: a role that may read gets past the permission to 404.
     ("get", "/api/v1/events/{event_id}/attachments/{attachment}"): _fixed(

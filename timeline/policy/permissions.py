@@ -38,6 +38,11 @@ class Permission(StrEnum):
     """List and create users and change their roles."""
     ROLES_MANAGE = "roles.manage"
     """List and create custom roles."""
+    CHANNELS_MANAGE = "channels.manage"
+    """Add channel accounts, rotate their credentials, change, deactivate them, and see their
+    webhook URLs (which carry each channel's public key). Admins only, not managers: a
+    channel's credentials spend the workspace's provider account and its webhook receives
+    every customer's messages, which is the installation's trust, not the team's running."""
     CUSTOM_FIELDS_MANAGE = "custom_fields.manage"
     """Define customers' custom fields and whether each is sensitive."""
     ACCOUNT_OWN = "account.own"
