@@ -59,6 +59,8 @@ class Settings:
     sign_in: SignInSettings = SignInSettings()
     trusted_proxies: TrustedProxies = TrustedProxies()
     """Reverse proxies whose X-Forwarded-For names the client (rate limits, lockouts, audit)."""
+    provider_urls_by_api: bool = False
+    """Whether a channel's provider URL may be set through the API (it always may by the CLI)."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,7 +108,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retention,
         _sign_in(env, base_url),
         _trusted_proxies(env.get("SWITCHBOARD_TRUSTED_PROXIES", "")),
+        _switch(env, "SWITCHBOARD_API_PROVIDER_URLS"),
     )
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "") or "false"
+    if value not in ("true", "false"):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value == "true"
 
 
 def _trusted_proxies(text: str) -> TrustedProxies:

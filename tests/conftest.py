@@ -4,11 +4,12 @@ an API client and a checker of its answers against the OpenAPI document."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ def settings(database_url: str) -> Settings:
         base_url=TEST_BASE_URL,
         host="127.0.0.1",
         port=0,
+        provider_urls_by_api=True,  # channels are checked against the suite's fake providers
     )
 
 
@@ -168,6 +170,27 @@ async def client(hub: object, aiohttp_client: Any) -> AsyncIterator[TestClient]:
     from hub.app import create_app
 
     yield await aiohttp_client(HubTestServer(create_app(hub)))
+
+
+HubAndClient = Callable[..., Awaitable[tuple[Any, TestClient]]]
+
+
+@pytest.fixture
+async def hub_and_client(settings: Settings, aiohttp_client: Any) -> AsyncIterator[HubAndClient]:
+    """Makes a Hub whose settings differ from the test's by the keywords given, and a test
+    client of its app."""
+    from hub.app import create_app
+    from hub.context import Hub
+
+    made: list[Hub] = []
+
+    async def make(**changed: Any) -> tuple[Hub, TestClient]:
+        made.append(Hub(dataclasses.replace(settings, **changed), pull_channels=False))
+        return made[-1], await aiohttp_client(HubTestServer(create_app(made[-1])))
+
+    yield make
+    for hub in made:
+        await hub.stop()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -144,6 +144,7 @@ async def get_channel(call: Call[Any, Any]) -> ChannelOut:
 )
 async def post_channel(call: Call[ChannelIn, Any]) -> ChannelAdded:
     body = call.body
+    _provider_url_allowed(call, body.provider_base_url)
     try:
         draft = draft_account(
             body.kind,
@@ -181,6 +182,7 @@ async def post_channel(call: Call[ChannelIn, Any]) -> ChannelAdded:
 )
 async def patch_channel(call: Call[ChannelPatch, Any]) -> ChannelOut:
     body = call.body
+    _provider_url_allowed(call, body.provider_base_url)
     change = ChannelChange(
         active=body.active,
         name=body.name,
@@ -206,6 +208,18 @@ async def patch_channel(call: Call[ChannelPatch, Any]) -> ChannelOut:
     except LookupError:
         raise not_found("channel") from None
     return _out(call, channel)
+
+
+def _provider_url_allowed(call: Call[Any, Any], url: str | None) -> None:
+    """Another URL for the provider makes the hub send requests (the check, every message) where
+    a workspace's admin says: on a hub that serves several organisations, anywhere its network
+    reaches. The operator allows it (SWITCHBOARD_API_PROVIDER_URLS); the CLI always may."""
+    if url is not None and not call.request.app[HUB].settings.provider_urls_by_api:
+        raise invalid(
+            {"provider_base_url": "not allowed through the API on this hub"},
+            "the operator sets a channel's provider URL (switchboard channel add/update), "
+            "or allows it through the API with SWITCHBOARD_API_PROVIDER_URLS=true",
+        )
 
 
 def _check_failed(error: CheckFailed) -> ApiError:

@@ -4,6 +4,7 @@ credentials rotated, workspaces kept apart, secrets never answered, the spec's e
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,10 +13,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from channels.sms.simulate import inbound_sms_form, signed
+from hub.config import ConfigError, load_settings
 from hub.context import Hub
 from hub.provisioning import create_api_token, create_user
 from tests.channels.sms.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
-from tests.conftest import bearer
+from tests.conftest import TEST_SECRET_KEY, HubAndClient, bearer
 from tests.timeline.conversation_helpers import text
 from tests.workspace import SeededWorkspace, seed_workspace
 from timeline.models import AuditEntry, Role
@@ -229,3 +231,33 @@ async def test_a_reply_on_a_deactivated_channel_is_409(hub: Hub, client: TestCli
     )
     assert replied.status == 409, await replied.text()
     assert (await replied.json())["error"]["code"] == "channel_inactive"
+
+
+async def test_a_provider_url_through_the_api_needs_the_operator_s_leave(
+    hub_and_client: HubAndClient, twilio: FakeTwilio
+) -> None:
+    hub, client = await hub_and_client(provider_urls_by_api=False)  # the default
+    ws = await seed_workspace(hub)
+    refused = await client.post(
+        "/api/v1/channels", json=_sms(twilio.base_url), headers=bearer(ws.token)
+    )
+    assert refused.status == 422
+    assert "provider_base_url" in (await refused.json())["error"]["fields"]
+    assert twilio.requests == []  # nothing was asked of the URL
+    patched = await client.patch(
+        f"/api/v1/channels/{ws.sms_channel_id}",
+        json={"provider_base_url": twilio.base_url},
+        headers=bearer(ws.token),
+    )
+    assert patched.status == 422
+    listed = await client.get("/api/v1/channels", headers=bearer(ws.token))
+    assert [c["id"] for c in (await listed.json())["items"]] == [ws.sms_channel_id]
+
+
+def test_the_operator_allows_provider_urls_through_the_api_by_setting(tmp_path: Path) -> None:
+    base = {"SWITCHBOARD_SECRET_KEY": TEST_SECRET_KEY, "SWITCHBOARD_DATA_DIR": str(tmp_path)}
+    assert not load_settings(base).provider_urls_by_api
+    allowed = {**base, "SWITCHBOARD_API_PROVIDER_URLS": "true"}
+    assert load_settings(allowed).provider_urls_by_api
+    with pytest.raises(ConfigError, match="SWITCHBOARD_API_PROVIDER_URLS"):
+        load_settings({**base, "SWITCHBOARD_API_PROVIDER_URLS": "yes"})

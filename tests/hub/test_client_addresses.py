@@ -3,20 +3,16 @@ so lockouts and the audit log see each real client, and nobody else can pick the
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from hub.app import create_app
 from hub.client_addresses import TrustedProxies
-from hub.config import ConfigError, Settings, load_settings
+from hub.config import ConfigError, load_settings
 from hub.context import Hub
-from tests.conftest import TEST_SECRET_KEY, HubTestServer
+from tests.conftest import TEST_SECRET_KEY, HubAndClient
 from tests.hub.signing_in import PASSWORD, sign_in_request, user_with_password
 from tests.workspace import seed_workspace
 from timeline.models import AuditEntry
@@ -58,18 +54,10 @@ def test_the_setting_is_read_and_a_bad_entry_named(tmp_path: Path) -> None:
         load_settings({**base, "SWITCHBOARD_TRUSTED_PROXIES": "10.0.0.1, proxy.local"})
 
 
-@pytest.fixture
-async def proxied(settings: Settings, aiohttp_client: Any) -> AsyncIterator[tuple[Hub, TestClient]]:
-    """The app behind a proxy on the test client's own address (127.0.0.1)."""
-    hub = Hub(dataclasses.replace(settings, trusted_proxies=PROXIES), pull_channels=False)
-    yield hub, await aiohttp_client(HubTestServer(create_app(hub)))
-    await hub.stop()
-
-
 async def test_behind_a_trusted_proxy_one_client_s_failures_lock_out_only_that_client(
-    proxied: tuple[Hub, TestClient],
+    hub_and_client: HubAndClient,
 ) -> None:
-    hub, client = proxied
+    hub, client = await hub_and_client(trusted_proxies=PROXIES)  # the client is on 127.0.0.1
     ws = await seed_workspace(hub)
     await user_with_password(hub, ws.id, "ann@acme.test")
     attacker = {"X-Forwarded-For": "203.0.113.7"}
