@@ -1,5 +1,6 @@
-"""The audit log's hash chain: an edited or deleted entry is found, concurrent writers keep one
-chain, and retention keeps what remains verifiable."""
+"""The audit log's hash chain: the database refuses to change an entry, what a tamperer who
+drops that guard edits or deletes is found, concurrent writers keep one chain, and retention
+keeps what remains verifiable."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from tests.workspace import seed_workspace
@@ -39,6 +42,29 @@ async def _ids(hub: Hub, workspace_id: int) -> list[int]:
         return list((await conn.execute(query.order_by(audit_log.c.id))).scalars())
 
 
+async def _as_a_tamperer(conn: AsyncConnection) -> None:
+    """Someone who owns the database can drop the trigger that keeps the log append-only."""
+    on_table = " ON audit_log" if conn.dialect.name == "postgresql" else ""
+    await conn.execute(text("DROP TRIGGER audit_log_append_only" + on_table))
+
+
+async def test_the_database_refuses_to_change_an_entry(hub: Hub) -> None:
+    ws = await seed_workspace(hub)
+    await _record(hub, ws.id, 2)
+    first = (await _ids(hub, ws.id))[0]
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with hub.engine.begin() as conn:
+            await conn.execute(
+                update(audit_log).where(audit_log.c.id == first).values(action="test.forged")
+            )
+    if hub.engine.dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with hub.engine.begin() as conn:
+                await conn.execute(delete(audit_log).where(audit_log.c.id == first))
+    async with hub.engine.connect() as conn:
+        assert (await verify_chains(conn)).broken is None
+
+
 async def test_an_untouched_log_verifies_and_chains_each_workspace_apart(hub: Hub) -> None:
     ours = await seed_workspace(hub, name="ours")
     theirs = await seed_workspace(hub, name="theirs")
@@ -63,6 +89,7 @@ async def test_an_entry_edited_in_the_database_is_found(hub: Hub) -> None:
     await _record(hub, ws.id, 4)
     edited = (await _ids(hub, ws.id))[-3]
     async with hub.engine.begin() as conn:
+        await _as_a_tamperer(conn)
         await conn.execute(
             update(audit_log).where(audit_log.c.id == edited).values(actor_user_id=ws.admin_id)
         )
@@ -76,6 +103,7 @@ async def test_an_edit_with_its_hash_rewritten_breaks_the_next_link(hub: Hub) ->
     await _record(hub, ws.id, 4)
     ids = await _ids(hub, ws.id)
     async with hub.engine.begin() as conn:
+        await _as_a_tamperer(conn)
         row = (await conn.execute(select(audit_log).where(audit_log.c.id == ids[-3]))).one()
         forged = {**row._mapping, "action": "test.forged"}
         await conn.execute(
@@ -92,6 +120,7 @@ async def test_a_deleted_entry_is_found(hub: Hub) -> None:
     await _record(hub, ws.id, 4)
     ids = await _ids(hub, ws.id)
     async with hub.engine.begin() as conn:
+        await _as_a_tamperer(conn)
         await conn.execute(delete(audit_log).where(audit_log.c.id == ids[-3]))
         outcome = await verify_chains(conn)
     assert outcome.broken is not None
