@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.blobs import keep_files, kept_files
@@ -21,6 +21,14 @@ conversations = Conversation.__table__
 identities = Identity.__table__
 
 CLAIM_LEASE = timedelta(minutes=2)
+
+_NOTICE_TEXT_GONE = "(this notice's text is not kept once it has been sent or has failed)"
+_NOTICE_TEXT_FORGOTTEN = {
+    "body": case((outbound.c.event_id.is_(None), _NOTICE_TEXT_GONE), else_=outbound.c.body)
+}
+"""A notice carries a secret (a password-reset link): once it is out of the outbox's hands its
+text goes, so the database holds the link only while the message waits to be sent. A reply's
+text stays: it is the conversation's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +243,12 @@ async def record_sent(
     await conn.execute(
         update(outbound)
         .where(outbound.c.id == message.id)
-        .values(external_id=external_id, claimed_until=None, updated_at=datetime.now(UTC))
+        .values(
+            external_id=external_id,
+            claimed_until=None,
+            updated_at=datetime.now(UTC),
+            **_NOTICE_TEXT_FORGOTTEN,
+        )
     )
     if status is not DeliveryStatus.QUEUED:
         await advance_status(conn, outbound.c.id == message.id, status=status)
@@ -262,7 +275,7 @@ async def record_failure(conn: AsyncConnection, message: ClaimedMessage, reason:
     await conn.execute(
         update(outbound)
         .where(outbound.c.id == message.id)
-        .values(claimed_until=None, updated_at=datetime.now(UTC))
+        .values(claimed_until=None, updated_at=datetime.now(UTC), **_NOTICE_TEXT_FORGOTTEN)
     )
     await advance_status(
         conn, outbound.c.id == message.id, status=DeliveryStatus.FAILED, error=storable_text(reason)

@@ -65,7 +65,8 @@ async def test_a_mailed_link_sets_the_password_once_and_ends_every_session(
     await sign_in(client, "ann@acme.test", NEW_PASSWORD)
     # The mail is a notice of the user's, not a message of a conversation: no API shows it.
     async with hub.engine.connect() as conn:
-        notice = (await conn.execute(select(OutboundMessage.id))).scalar_one()
+        notice, text = (await conn.execute(select(OutboundMessage.id, OutboundMessage.body))).one()
+        assert token not in text, "a sent link's text is not kept"
         actions = (await conn.execute(select(AuditEntry.action).order_by(AuditEntry.id))).scalars()
         assert {"user.password_reset_sent", "user.password_changed"} <= set(actions)
     assert (await client.get(f"/api/v1/messages/{notice}", headers=bearer(ws.token))).status == 404
