@@ -13,12 +13,13 @@ from hub.db import create_engine, read_only
 from hub.dispatch import Dispatcher
 from hub.jobs import InProcessJobs, JobFunction, JobQueue, RqJobs
 from hub.listeners import LISTENERS
-from hub.password_reset import PasswordResets
+from hub.password_reset import REQUEST_WINDOW_SECONDS, REQUESTS_PER_WINDOW, PasswordResets
 from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
 from hub.sending import send_message
 from hub.sessions import SessionStore
+from hub.shared_failures import failure_counts
 from hub.sign_in import SignInDesk
 from hub.tokens import TokenKey
 from hub.two_factor import TwoFactor
@@ -52,8 +53,27 @@ class Hub:
         self.sessions = SessionStore(hashes, settings.sign_in)
         self.two_factor = TwoFactor(self.secrets, hashes)
         self.two_factor_changes = TwoFactorChanges(self.two_factor, self.sessions)
-        self.sign_in = SignInDesk(self.sessions, self.two_factor, settings.sign_in)
-        self.password_resets = PasswordResets(hashes, self.sessions, settings.base_url)
+        self._failure_counts = [
+            failure_counts(
+                settings.redis_url,
+                hashes,
+                "sign-in",
+                max_failures=settings.sign_in.max_failures,
+                window_seconds=settings.sign_in.lockout_seconds,
+            ),
+            failure_counts(
+                settings.redis_url,
+                hashes,
+                "reset-links",
+                max_failures=REQUESTS_PER_WINDOW,
+                window_seconds=REQUEST_WINDOW_SECONDS,
+            ),
+        ]
+        sign_in_failures, reset_requests = self._failure_counts
+        self.sign_in = SignInDesk(self.sessions, self.two_factor, sign_in_failures)
+        self.password_resets = PasswordResets(
+            hashes, self.sessions, reset_requests, settings.base_url
+        )
         self.channels = ChannelDirectory(self.engine, self.secrets, settings.base_url)
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()
         self.router = RoundRobinRouter(StoredPools())
@@ -110,5 +130,7 @@ class Hub:
         await self.batcher.stop()
         await self.jobs.stop()
         await self.bus.stop()
+        for counts in self._failure_counts:
+            await counts.close()
         await self.channels.close()
         await self.engine.dispose()

@@ -16,8 +16,8 @@ from hub.crypto import KeyedHash
 from hub.errors import too_many_failures
 from hub.models import PasswordResetLink
 from hub.passwords import set_password
-from hub.rate_limit import FailureLimiter
 from hub.sessions import SessionStore
+from hub.shared_failures import FailureCounts
 from timeline import audit
 from timeline.errors import Conflict, Invalid
 from timeline.events import ExternalIdentity, IdentityKind
@@ -47,12 +47,14 @@ class QueuedLink:
 class PasswordResets:
     """Reset links of one hub: hashed with its key, pointing at its base URL."""
 
-    def __init__(self, hasher: KeyedHash, sessions: SessionStore, base_url: str) -> None:
+    def __init__(
+        self, hasher: KeyedHash, sessions: SessionStore, requests: FailureCounts, base_url: str
+    ) -> None:
+        """`requests`: counts of links asked per (email, address), within REQUESTS_PER_WINDOW
+        per REQUEST_WINDOW_SECONDS."""
         self._hasher = hasher
         self._sessions = sessions
-        self._requests = FailureLimiter(
-            max_failures=REQUESTS_PER_WINDOW, window_seconds=REQUEST_WINDOW_SECONDS
-        )
+        self._requests = requests
         self._base_url = base_url
 
     async def send_links(
@@ -63,10 +65,12 @@ class PasswordResets:
         `no_mail_channel` when an account's workspace has no active channel that sends mail:
         only an admin can help then. 429 past the requests allowed for the (email, address)."""
         email = email.strip().lower()
-        if (wait := self._requests.fail(f"{email}\n{address}")) is not None:
+        asked = f"{email}\n{address}"
+        if (wait := await self._requests.retry_after(asked)) is not None:
             raise too_many_failures(
                 wait, f"reset links were asked for this email too often: try again in {wait} s"
             )
+        await self._requests.record_failure(asked)
         query = select(users.c.id, users.c.workspace_id, users.c.email).where(
             users.c.email == email
         )

@@ -24,10 +24,9 @@ from hub.auth import (
     principal_from,
     principal_of_users,
 )
-from hub.config import SignInSettings
 from hub.errors import ApiError, invalid, too_many_failures
-from hub.rate_limit import FailureLimiter
 from hub.sessions import SessionStore, StartedSession
+from hub.shared_failures import FailureCounts
 from hub.two_factor import TwoFactor
 from timeline import audit
 from timeline.models import User, Workspace
@@ -65,17 +64,14 @@ class SignedIn:
 
 
 class SignInDesk:
-    """Checks sign-ins for one process; the failure counts live in its memory."""
+    """Checks sign-ins; failures counted per (email, address) in `failures`."""
 
     def __init__(
-        self, sessions: SessionStore, two_factor: TwoFactor, settings: SignInSettings
+        self, sessions: SessionStore, two_factor: TwoFactor, failures: FailureCounts
     ) -> None:
         self._sessions = sessions
         self._two_factor = two_factor
-        self._max_failures = settings.max_failures
-        self._failures = FailureLimiter(
-            max_failures=settings.max_failures, window_seconds=settings.lockout_seconds
-        )
+        self._failures = failures
 
     async def sign_in(
         self, engine: AsyncEngine, form: SignInForm, client: Client, previous: str | None
@@ -85,7 +81,7 @@ class SignInDesk:
         factor, 422 workspace needed, 429 locked with Retry-After."""
         email = form.email.strip().lower()
         pair = f"{email}\n{client.address}"
-        if (wait := self._failures.retry_after(pair)) is not None:
+        if (wait := await self._failures.retry_after(pair)) is not None:
             raise _locked(wait)
         async with engine.begin() as conn:
             candidates = await _accounts(conn, email, form.workspace_id)
@@ -161,8 +157,8 @@ class SignInDesk:
         client: Client,
         what: str,
     ) -> NoReturn:
-        self._failures.record_failure(pair)
-        wait = self._failures.retry_after(pair)
+        await self._failures.record_failure(pair)
+        wait = await self._failures.retry_after(pair)
         async with engine.begin() as conn:
             await audit.record_all(
                 conn,

@@ -1,15 +1,21 @@
 """Sign-in lockout: an (email, address) pair is locked after repeated failures, with a clear
-429 and Retry-After, while the same user still signs in from another address."""
+429 and Retry-After, while the same user still signs in from another address; the count is
+shared by every process of a hub with Redis, and kept per process while Redis is away."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+import redis
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from hub.config import Settings
 from hub.context import Hub
 from hub.errors import ApiError
 from hub.sign_in import Client, SignInForm
+from tests.conftest import free_port
 from tests.hub.signing_in import PASSWORD, sign_in_request, user_with_password
 from tests.workspace import seed_workspace
 from timeline.models import AuditEntry
@@ -56,3 +62,51 @@ async def test_another_address_still_signs_in(hub: Hub) -> None:
     # Another email from the locked address is not locked either.
     await user_with_password(hub, ws.id, "bob@acme.test")
     await hub.sign_in.sign_in(hub.engine, SignInForm("bob@acme.test", PASSWORD), attacker, None)
+
+
+async def _refusals(hub: Hub, form: SignInForm, client: Client) -> int:
+    with pytest.raises(ApiError) as refused:
+        await hub.sign_in.sign_in(hub.engine, form, client, None)
+    return refused.value.status
+
+
+async def test_every_process_of_a_hub_with_redis_counts_the_same_failures(
+    settings: Settings, redis_url: str
+) -> None:
+    shared = replace(settings, redis_url=redis_url)
+    first, second = Hub(shared, jobs_in_process=True), Hub(shared, jobs_in_process=True)
+    try:
+        ws = await seed_workspace(first)
+        await user_with_password(first, ws.id, "ann@acme.test")
+        attacker = Client("203.0.113.7", "curl")
+        wrong = SignInForm("ann@acme.test", "guess")
+        limit = settings.sign_in.max_failures
+        statuses = [await _refusals((first, second)[n % 2], wrong, attacker) for n in range(limit)]
+        assert statuses == [401] * (limit - 1) + [429]
+        right = SignInForm("ann@acme.test", PASSWORD)
+        assert [await _refusals(hub, right, attacker) for hub in (first, second)] == [429, 429]
+        kept = [key.decode() for key in redis.Redis.from_url(redis_url).keys("*")]
+        assert kept and not any("ann" in key or "203.0.113.7" in key for key in kept)
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_without_redis_in_reach_the_process_still_locks(settings: Settings) -> None:
+    hub = Hub(replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    try:
+        ws = await seed_workspace(hub)
+        await user_with_password(hub, ws.id, "ann@acme.test")
+        attacker = Client("203.0.113.7", "curl")
+        wrong = SignInForm("ann@acme.test", "guess")
+        statuses = [
+            await _refusals(hub, wrong, attacker) for _ in range(settings.sign_in.max_failures)
+        ]
+        assert statuses[-1] == 429
+        owner = Client("198.51.100.20", "Firefox")
+        signed_in = await hub.sign_in.sign_in(
+            hub.engine, SignInForm("ann@acme.test", PASSWORD), owner, None
+        )
+        assert signed_in.session.token
+    finally:
+        await hub.stop()
