@@ -17,6 +17,7 @@ from hub.provisioning import (
     ChannelChange,
     check_account,
     create_channel,
+    plan_change,
     update_channel,
 )
 from hub.webhook_registration import register_webhook
@@ -49,7 +50,9 @@ class ChannelSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class AddedChannel:
+class SavedChannel:
+    """A channel account as added or changed, and what its provider said of its webhook."""
+
     channel: ChannelSummary
     unregistered: str | None
     """Why the provider was not told the webhook URL (the hub tries again whenever it starts
@@ -85,7 +88,7 @@ async def add_channel(
     name: str,
     check: bool = True,
     actor_user_id: int | None = None,
-) -> AddedChannel:
+) -> SavedChannel:
     """Check the drafted account with its provider (unless not to), store it, then tell the
     provider its webhook URL where the channel asks for that. CheckFailed: the provider refused
     or could not be reached, and nothing is stored."""
@@ -97,12 +100,7 @@ async def add_channel(
         )
         channel = await find_channel(hub, conn, workspace_id, made.id)
     assert channel is not None
-    config = replace(draft.config(made.id, workspace_id), webhook_url=channel.webhook_url)
-    try:
-        await register_webhook(config, draft.kind, draft.provider)
-    except CheckFailed as error:
-        return AddedChannel(channel, str(error))
-    return AddedChannel(channel, None)
+    return SavedChannel(channel, await _registered(channel, draft))
 
 
 async def change_channel(
@@ -113,22 +111,49 @@ async def change_channel(
     *,
     check: bool = False,
     actor_user_id: int | None = None,
-) -> ChannelSummary:
-    """Apply `change` (hub.provisioning.update_channel: ValueError, CheckFailed, LookupError)
-    and answer the account as it now is."""
+) -> SavedChannel:
+    """Apply `change` (hub.provisioning.update_channel: ValueError, LookupError, Conflict) and
+    answer the account as it now is. With `check`, a change the provider should see is checked
+    with it first, outside the transaction (no row stays locked while the provider answers):
+    CheckFailed says why not, and nothing is stored. The provider is then told the webhook URL
+    again where it asks for that (new credentials, new settings, an account switched on)."""
+    expected_revision = None
+    if check:
+        async with hub.engine.connect() as conn:
+            planned = await plan_change(
+                conn, hub.secrets, channel_id, change, workspace_id=workspace_id
+            )
+        if planned.asks_provider(change):
+            await check_account(planned.draft)
+            expected_revision = planned.revision
     async with hub.engine.begin() as conn:
-        await update_channel(
+        planned = await update_channel(
             conn,
             hub.secrets,
             channel_id,
             change,
             workspace_id=workspace_id,
-            check=check,
             actor_user_id=actor_user_id,
+            expected_revision=expected_revision,
         )
         channel = await find_channel(hub, conn, workspace_id, channel_id)
     assert channel is not None
-    return channel
+    if not planned.asks_provider(change):
+        return SavedChannel(channel, None)
+    return SavedChannel(channel, await _registered(channel, planned.draft))
+
+
+async def _registered(channel: ChannelSummary, draft: AccountDraft) -> str | None:
+    """Tell the provider the channel's webhook URL, where it asks for that; why it could not
+    be told (None: it was, or needs not be)."""
+    config = replace(
+        draft.config(channel.id, channel.workspace_id), webhook_url=channel.webhook_url
+    )
+    try:
+        await register_webhook(config, draft.kind, draft.provider)
+    except CheckFailed as error:
+        return str(error)
+    return None
 
 
 def _summary(hub: Hub, row: Any) -> ChannelSummary:

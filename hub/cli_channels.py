@@ -183,10 +183,15 @@ async def _update(settings: Settings, args: argparse.Namespace) -> int:
     )
     async with command_hub(settings) as hub:
         try:
-            channel = await change_channel(hub, None, args.channel, change)
+            saved = await change_channel(hub, None, args.channel, change)
         except (LookupError, ValueError) as error:
             raise CommandError(str(error)) from None
-    print(f"channel {args.channel} is at revision {channel.revision}")
+    print(f"channel {args.channel} is at revision {saved.channel.revision}")
+    if saved.unregistered is not None:
+        raise CommandError(
+            f"channel {args.channel} changed, but the provider was not told its webhook URL:"
+            f" {saved.unregistered} (the hub tries again whenever it starts)"
+        )
     return 0
 
 

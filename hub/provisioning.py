@@ -17,6 +17,7 @@ from hub.auth import hash_password
 from hub.crypto import SecretBox
 from hub.tokens import TokenKey, TokenRow, create_token, revoke_token, token_by_id
 from timeline import audit
+from timeline.errors import Conflict
 from timeline.models import ChannelAccount, Role, User, Workspace
 from timeline.models.channels import new_webhook_key
 from timeline.models.people import Availability
@@ -344,30 +345,42 @@ class ChannelChange:
         return bool(self.credentials or self.settings or self.provider_base_url)
 
 
-async def update_channel(
+@dataclass(frozen=True, slots=True)
+class PlannedChange:
+    """A channel account as a change would leave it, read at `revision`."""
+
+    row: Any
+    draft: AccountDraft
+    active: bool
+
+    @property
+    def revision(self) -> int:
+        return int(self.row.revision)
+
+    def asks_provider(self, change: ChannelChange) -> bool:
+        """Whether the provider should see the account again: it stays or becomes active and
+        what it is asked with changed, or it is switched on."""
+        switched_on = self.active and not self.row.active
+        return self.active and (change.reaches_provider or switched_on)
+
+
+async def plan_change(
     conn: AsyncConnection,
     secrets_box: SecretBox,
     channel_id: int,
     change: ChannelChange,
     *,
     workspace_id: int | None = None,
-    check: bool = False,
-    actor_user_id: int | None = None,
-) -> int:
-    """Apply `change` and raise the account's revision, so that every serving process rebuilds
-    or drops its adapter within seconds (hub.channel_directory); returns the new revision.
-
-    The changed account must still satisfy its channel's spec and build an adapter: ValueError
-    says what is wrong, and nothing is stored. With `check`, a change that reaches the provider
-    (credentials, settings, its URL) of an account left active is checked with it first:
-    CheckFailed says why not, and nothing is stored. LookupError: no such channel (in
-    `workspace_id`, when given).
-    """
+    lock: bool = False,
+) -> PlannedChange:
+    """The account `change` would make, which must still satisfy its channel's spec and build
+    an adapter (ValueError says what is wrong). LookupError: no such channel (in
+    `workspace_id`, when given). `lock` holds the row until the transaction ends."""
     table = ChannelAccount.__table__
     query = select(table).where(table.c.id == channel_id)
     if workspace_id is not None:
         query = query.where(table.c.workspace_id == workspace_id)
-    row = (await conn.execute(query.with_for_update())).first()
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         raise LookupError(f"no channel {channel_id}")
     draft = draft_account(
@@ -379,15 +392,42 @@ async def update_channel(
         provider_base_url=change.provider_base_url or row.provider_base_url,
     )
     registry.build_adapter(row.kind, row.provider, draft.config(row.id, row.workspace_id))
-    active = row.active if change.active is None else change.active
-    if check and active and change.reaches_provider:
-        await check_account(draft)
+    return PlannedChange(row, draft, row.active if change.active is None else change.active)
+
+
+async def update_channel(
+    conn: AsyncConnection,
+    secrets_box: SecretBox,
+    channel_id: int,
+    change: ChannelChange,
+    *,
+    workspace_id: int | None = None,
+    actor_user_id: int | None = None,
+    expected_revision: int | None = None,
+) -> PlannedChange:
+    """Apply `change` and raise the account's revision, so that every serving process rebuilds
+    or drops its adapter within seconds (hub.channel_directory); the account as changed.
+
+    ValueError and LookupError as `plan_change`; nothing is stored then. With
+    `expected_revision` (the one a change was checked against, outside this transaction),
+    Conflict `channel_changed` when someone changed the account in between.
+    """
+    planned = await plan_change(
+        conn, secrets_box, channel_id, change, workspace_id=workspace_id, lock=True
+    )
+    row, draft = planned.row, planned.draft
+    if expected_revision is not None and row.revision != expected_revision:
+        raise Conflict(
+            "channel_changed",
+            "the channel was changed by someone else while this change was checked: "
+            "read it and send the change again",
+        )
     revision = row.revision + 1
     await conn.execute(
-        update(table)
-        .where(table.c.id == channel_id)
+        update(ChannelAccount.__table__)
+        .where(ChannelAccount.__table__.c.id == channel_id)
         .values(
-            active=active,
+            active=planned.active,
             name=row.name if change.name is None else change.name,
             credentials_encrypted=secrets_box.seal(draft.credentials),
             settings=draft.settings,
@@ -409,7 +449,7 @@ async def update_channel(
             for action, changes in _audited_changes(row, change, draft.provider_base_url)
         ],
     )
-    return revision
+    return planned
 
 
 def _audited_changes(

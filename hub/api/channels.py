@@ -13,6 +13,7 @@ from channels.base import CheckFailed
 from hub.api.framework import MAX_BIGINT, NO_NUL, ApiRoutes, Call, Text
 from hub.channel_accounts import (
     ChannelSummary,
+    SavedChannel,
     add_channel,
     change_channel,
     find_channel,
@@ -105,7 +106,7 @@ class ChannelPatch(BaseModel):
         return self
 
 
-class ChannelAdded(ChannelOut):
+class ChannelSaved(ChannelOut):
     webhook_unregistered: str | None = Field(
         description="why the provider could not be told the webhook URL (the hub tries again "
         "whenever it starts serving); null when it was, or needs not be"
@@ -137,12 +138,12 @@ async def get_channel(call: Call[Any, Any]) -> ChannelOut:
     "/channels",
     summary="Add a channel account (checked with its provider first)",
     tag="channels",
-    response=ChannelAdded,
+    response=ChannelSaved,
     body=ChannelIn,
     status=201,
     permission=Permission.CHANNELS_MANAGE,
 )
-async def post_channel(call: Call[ChannelIn, Any]) -> ChannelAdded:
+async def post_channel(call: Call[ChannelIn, Any]) -> ChannelSaved:
     body = call.body
     _provider_url_allowed(call, body.provider_base_url)
     try:
@@ -166,9 +167,7 @@ async def post_channel(call: Call[ChannelIn, Any]) -> ChannelAdded:
         raise invalid(error.problems, str(error)) from None
     except CheckFailed as error:
         raise _check_failed(error) from None
-    return ChannelAdded(
-        **_out(call, added.channel).model_dump(), webhook_unregistered=added.unregistered
-    )
+    return _saved(call, added)
 
 
 @routes.add(
@@ -176,11 +175,11 @@ async def post_channel(call: Call[ChannelIn, Any]) -> ChannelAdded:
     "/channels/{channel_id}",
     summary="Change a channel account: rename, reconfigure, rotate credentials, (de)activate",
     tag="channels",
-    response=ChannelOut,
+    response=ChannelSaved,
     body=ChannelPatch,
     permission=Permission.CHANNELS_MANAGE,
 )
-async def patch_channel(call: Call[ChannelPatch, Any]) -> ChannelOut:
+async def patch_channel(call: Call[ChannelPatch, Any]) -> ChannelSaved:
     body = call.body
     _provider_url_allowed(call, body.provider_base_url)
     change = ChannelChange(
@@ -191,7 +190,7 @@ async def patch_channel(call: Call[ChannelPatch, Any]) -> ChannelOut:
         provider_base_url=body.provider_base_url,
     )
     try:
-        channel = await change_channel(
+        saved = await change_channel(
             call.request.app[HUB],
             call.principal.workspace_id,
             call.ids["channel_id"],
@@ -207,7 +206,13 @@ async def patch_channel(call: Call[ChannelPatch, Any]) -> ChannelOut:
         raise _check_failed(error) from None
     except LookupError:
         raise not_found("channel") from None
-    return _out(call, channel)
+    return _saved(call, saved)
+
+
+def _saved(call: Call[Any, Any], saved: SavedChannel) -> ChannelSaved:
+    return ChannelSaved(
+        **_out(call, saved.channel).model_dump(), webhook_unregistered=saved.unregistered
+    )
 
 
 def _provider_url_allowed(call: Call[Any, Any], url: str | None) -> None:

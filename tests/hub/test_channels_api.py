@@ -3,6 +3,7 @@ credentials rotated, workspaces kept apart, secrets never answered, the spec's e
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from channels.sms.simulate import inbound_sms_form, signed
+from hub import channel_accounts
+from hub.channel_accounts import change_channel
 from hub.config import ConfigError, load_settings
 from hub.context import Hub
-from hub.provisioning import create_api_token, create_user
+from hub.provisioning import AccountDraft, ChannelChange, create_api_token, create_user
 from tests.channels.sms.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.conftest import TEST_SECRET_KEY, HubAndClient, bearer
 from tests.timeline.conversation_helpers import text
@@ -145,6 +148,38 @@ async def test_a_rotation_the_provider_refuses_is_422_and_changes_nothing(
     assert refused.status == 422, await refused.text()
     assert (await refused.json())["error"]["code"] == "provider_check_failed"
     assert await _text(client, channel["webhook_url"], TOKEN) == 200
+
+
+async def test_the_row_is_not_held_while_the_provider_answers_and_a_change_meanwhile_is_409(
+    hub: Hub, client: TestClient, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = await seed_workspace(hub)
+    channel = await (
+        await client.post("/api/v1/channels", json=_sms(twilio.base_url), headers=bearer(ws.token))
+    ).json()
+    checked = channel_accounts.check_account
+
+    async def slow_provider(draft: AccountDraft) -> None:
+        # Another admin renames the channel while the provider is still thinking: a lock held
+        # over the check would make this wait for the check, and the check for this.
+        renaming = change_channel(hub, ws.id, channel["id"], ChannelChange(name="Renamed"))
+        await asyncio.wait_for(renaming, timeout=10)
+        await checked(draft)
+
+    monkeypatch.setattr(channel_accounts, "check_account", slow_provider)
+    twilio.auth_token = ROTATED
+    response = await client.patch(
+        f"/api/v1/channels/{channel['id']}",
+        json={"credentials": {"auth_token": ROTATED}},
+        headers=bearer(ws.token),
+    )
+    assert response.status == 409, await response.text()
+    assert (await response.json())["error"]["code"] == "channel_changed"
+    assert await _text(client, channel["webhook_url"], TOKEN) == 200, "the rotation was not kept"
+    read = await (
+        await client.get(f"/api/v1/channels/{channel['id']}", headers=bearer(ws.token))
+    ).json()
+    assert read["name"] == "Renamed"
 
 
 async def test_another_workspaces_channel_is_not_found(hub: Hub, client: TestClient) -> None:

@@ -1,5 +1,6 @@
-"""The webhook is set with Telegram by `channel add` and when the hub starts; Telegram then
-delivers to it with the secret token, and the hub takes the updates in."""
+"""The webhook is set with Telegram by `channel add`, when the hub starts and when a change
+gives Telegram something new to know; Telegram then delivers to it with the secret token, and
+the hub takes the updates in."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from channels.telegram.webhook_secret import webhook_secret
+from hub.channel_accounts import change_channel
 from hub.context import Hub
+from hub.provisioning import ChannelChange
 from hub.webhook_registration import register_all
 from tests.conftest import ServedHub
 from tests.hub.test_cli import run
@@ -71,3 +74,37 @@ async def test_channel_add_sets_the_webhook(tmp_path: Path, telegram: FakeBotApi
     assert telegram.webhook.url == printed
     assert telegram.webhook.secret_token == webhook_secret({"bot_token": DEFAULT_TOKEN})
     assert [call.method for call in telegram.calls] == ["getMe", "setWebhook"]
+
+
+async def test_a_changed_secret_is_told_to_telegram_at_once(hub: Hub, telegram: FakeBotApi) -> None:
+    ws = await seed_workspace(hub)
+    channel = await telegram_channel(
+        hub, ws.id, provider_base_url=telegram.base_url.removesuffix("/bot")
+    )
+    rotated = "a-new-webhook-secret_987654321"
+    saved = await change_channel(
+        hub,
+        ws.id,
+        channel.context.channel_account_id,
+        ChannelChange(credentials={"webhook_secret": rotated}),
+        check=True,
+    )
+    assert saved.unregistered is None
+    assert (telegram.webhook.url, telegram.webhook.secret_token) == (channel.webhook_url, rotated)
+    assert [call.method for call in telegram.calls] == ["getMe", "setWebhook"]
+
+    telegram.token = "999:" + "x" * 35  # the bot's token revoked at BotFather meanwhile
+    renamed = await change_channel(
+        hub,
+        ws.id,
+        channel.context.channel_account_id,
+        ChannelChange(name="Bot", active=True),
+        check=True,
+    )
+    assert renamed.unregistered is None, "a rename asks nothing of the provider"
+    switched_off = ChannelChange(active=False)
+    await change_channel(hub, ws.id, channel.context.channel_account_id, switched_off, check=True)
+    back_on = await change_channel(
+        hub, ws.id, channel.context.channel_account_id, ChannelChange(active=True), check=False
+    )
+    assert back_on.unregistered is not None and "bot token" in back_on.unregistered
