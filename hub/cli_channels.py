@@ -51,6 +51,11 @@ def add_channel_commands(commands: Any) -> None:
         "--setting", action="append", default=[], metavar="NAME=VALUE", help="likewise, a setting"
     )
     update.add_argument("--provider-base-url", default=None)
+    update.add_argument(
+        "--rotate-webhook-key",
+        action="store_true",
+        help="give the channel a new webhook URL (printed); the old one answers 404 from then on",
+    )
     update.set_defaults(command=_update)
 
     sync = channel.add_parser("sync", help="fetch what is new for a channel that fetches")
@@ -180,6 +185,7 @@ async def _update(settings: Settings, args: argparse.Namespace) -> int:
         credentials=_assignments(args.credential, "--credential"),
         settings=_assignments(args.setting, "--setting"),
         provider_base_url=args.provider_base_url,
+        new_webhook_key=args.rotate_webhook_key,
     )
     async with command_hub(settings) as hub:
         try:
@@ -187,6 +193,8 @@ async def _update(settings: Settings, args: argparse.Namespace) -> int:
         except (LookupError, ValueError) as error:
             raise CommandError(str(error)) from None
     print(f"channel {args.channel} is at revision {saved.channel.revision}")
+    if args.rotate_webhook_key:
+        print(f"webhook URL: {saved.channel.webhook_url}", file=sys.stderr)
     if saved.unregistered is not None:
         raise CommandError(
             f"channel {args.channel} changed, but the provider was not told its webhook URL:"

@@ -338,6 +338,8 @@ class ChannelChange:
     credentials: Mapping[str, str | None] | None = None
     settings: Mapping[str, Any] | None = None
     provider_base_url: str | None = None
+    new_webhook_key: bool = False
+    """Give the account a new webhook URL: the old one answers 404 from then on."""
 
     @property
     def reaches_provider(self) -> bool:
@@ -361,7 +363,7 @@ class PlannedChange:
         """Whether the provider should see the account again: it stays or becomes active and
         what it is asked with changed, or it is switched on."""
         switched_on = self.active and not self.row.active
-        return self.active and (change.reaches_provider or switched_on)
+        return self.active and (change.reaches_provider or change.new_webhook_key or switched_on)
 
 
 async def plan_change(
@@ -432,6 +434,7 @@ async def update_channel(
             credentials_encrypted=secrets_box.seal(draft.credentials),
             settings=draft.settings,
             provider_base_url=draft.provider_base_url,
+            webhook_key=new_webhook_key() if change.new_webhook_key else row.webhook_key,
             revision=revision,
         )
     )
@@ -459,6 +462,8 @@ def _audited_changes(
     found: list[tuple[str, dict[str, Any]]] = []
     if change.credentials:
         found.append(("channel.credentials_rotated", {"credentials": sorted(change.credentials)}))
+    if change.new_webhook_key:
+        found.append(("channel.webhook_key_rotated", {}))
     updated = {
         **({"name": [row.name, change.name]} if change.name is not None else {}),
         **({"settings": sorted(change.settings)} if change.settings else {}),

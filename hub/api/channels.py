@@ -93,6 +93,12 @@ class ChannelPatch(BaseModel):
     credentials: dict[FieldName, CredentialValue | None] | None = Field(None, max_length=20)
     settings: dict[FieldName, SettingValue | None] | None = Field(None, max_length=20)
     provider_base_url: ProviderUrl | None = None
+    rotate_webhook_key: bool = Field(
+        False,
+        description="give the channel a new webhook URL (answered as webhook_url); the old one "
+        "answers 404 from then on. Where the provider registers webhooks (Telegram) it is told "
+        "at once; elsewhere (Twilio) enter the new URL in the provider's console",
+    )
     check: bool = Field(
         True,
         description="ask the provider first, when credentials, settings or its URL change on an "
@@ -188,6 +194,7 @@ async def patch_channel(call: Call[ChannelPatch, Any]) -> ChannelSaved:
         credentials=body.credentials,
         settings=body.settings,
         provider_base_url=body.provider_base_url,
+        new_webhook_key=body.rotate_webhook_key,
     )
     try:
         saved = await change_channel(

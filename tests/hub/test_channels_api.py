@@ -182,6 +182,30 @@ async def test_the_row_is_not_held_while_the_provider_answers_and_a_change_meanw
     assert read["name"] == "Renamed"
 
 
+async def test_a_rotated_webhook_key_retires_the_old_url(
+    hub: Hub, client: TestClient, twilio: FakeTwilio
+) -> None:
+    ws = await seed_workspace(hub)
+    channel = await (
+        await client.post("/api/v1/channels", json=_sms(twilio.base_url), headers=bearer(ws.token))
+    ).json()
+    response = await client.patch(
+        f"/api/v1/channels/{channel['id']}",
+        json={"rotate_webhook_key": True},
+        headers=bearer(ws.token),
+    )
+    assert response.status == 200, await response.text()
+    rotated = await response.json()
+    assert rotated["webhook_url"] != channel["webhook_url"]
+    assert rotated["webhook_unregistered"] is None
+    assert await _text(client, channel["webhook_url"], TOKEN) == 404
+    assert await _text(client, rotated["webhook_url"], TOKEN) == 200
+    assert [action for action, _ in await _audited(hub, channel["id"])] == [
+        "channel.created",
+        "channel.webhook_key_rotated",
+    ]
+
+
 async def test_another_workspaces_channel_is_not_found(hub: Hub, client: TestClient) -> None:
     ours = await seed_workspace(hub)
     theirs = await seed_workspace(hub, name="Other")

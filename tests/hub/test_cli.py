@@ -111,6 +111,11 @@ def test_users_tokens_and_channels_from_the_command_line(tmp_path: Path) -> None
     emptied = run(url, "channel", "update", str(channel_id), "--credential", "auth_token=")
     assert emptied.returncode == 1 and "auth_token" in emptied.stderr
     assert json.loads(run(url, "channel", "list", "--json").stdout)[0]["active"] is False
+    rotated = run(url, "channel", "update", str(channel_id), "--rotate-webhook-key")
+    assert rotated.returncode == 0, rotated.stderr
+    new_url = rotated.stderr.strip().removeprefix("webhook URL: ")
+    assert new_url != webhook_url
+    assert json.loads(run(url, "channel", "list", "--json").stdout)[0]["webhook_url"] == new_url
     missing = run(url, "token", "create", "--user", "4242")
     assert missing.returncode == 1 and "no user 4242" in missing.stderr
 
