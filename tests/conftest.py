@@ -139,12 +139,16 @@ class ServedHub:
 
 
 class HubTestServer(TestServer):
-    """aiohttp's test server, running the app the way `switchboard serve` does."""
+    """aiohttp's test server, running the app the way `switchboard serve` does: its connection
+    handlers, and handlers left to finish when their client goes away (aiohttp's test server
+    would cancel them, which `serve` never does; a cancel that lands while SQLAlchemy checks a
+    connection out of its pool loses that connection, and with SQLite's single one every
+    request after it waited out the pool's timeout)."""
 
     async def _make_runner(self, **kwargs: Any) -> BaseRunner:
         from hub.serving import HubRunner
 
-        return HubRunner(self.app, **kwargs)
+        return HubRunner(self.app, **{**kwargs, "handler_cancellation": False})
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ is audited once."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -134,6 +135,40 @@ async def test_thousands_of_customers_stream_in_batches_and_the_export_is_audite
     assert entry.changes["rows"] == 2501 and entry.changes["complete"] is True
     assert entry.changes["filter"] == {"q": None} and entry.changes["format"] == "ndjson"
     assert {"id", "name", "phone", "email"} <= set(entry.changes["columns"])
+
+
+async def test_a_client_that_goes_away_leaves_the_hub_serving_and_the_export_audited(
+    hub: Hub, client: TestClient
+) -> None:
+    ws = await seed_workspace(hub)
+    async with hub.engine.begin() as conn:
+        await conn.execute(
+            Customer.__table__.insert(),
+            [{"workspace_id": ws.id, "name": f"c{n}" * 40} for n in range(3000)],
+        )
+    response = await client.get("/api/v1/customers/export", headers=bearer(ws.token))
+    assert response.status == 200
+    assert await response.content.read(100)
+    response.close()  # the connection goes with it, mid-file
+
+    async def audited() -> Any:
+        while True:
+            async with hub.engine.connect() as conn:
+                entry = (
+                    await conn.execute(
+                        select(AuditEntry.changes).where(AuditEntry.action == "customers.exported")
+                    )
+                ).scalar_one_or_none()
+            if entry is not None:
+                return entry
+            await asyncio.sleep(0.05)
+
+    entry = await asyncio.wait_for(audited(), timeout=20)
+    assert entry["complete"] is False and entry["rows"] < 3000
+    listed = await asyncio.wait_for(
+        client.get("/api/v1/customers", headers=bearer(ws.token)), timeout=10
+    )
+    assert listed.status == 200
 
 
 def test_the_command_line_exports_with_the_same_code(tmp_path: Path) -> None:
