@@ -30,9 +30,12 @@ class FieldChanged:
     source: ChangeSource
 
 
+CUSTOM_FIELD_PREFIX = "field:"
+
+
 def custom_field(name: str) -> str:
     """How history names a customer's custom field."""
-    return f"field:{name}"
+    return CUSTOM_FIELD_PREFIX + name
 
 
 def change_rows(changes: Sequence[FieldChanged], at: datetime) -> list[dict[str, Any]]:
