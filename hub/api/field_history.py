@@ -4,7 +4,7 @@ rules let the caller see them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -13,7 +13,7 @@ from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
 from hub.web_keys import HUB
 from timeline.customer_view import record_sensitive_view
 from timeline.field_history import HistoryEntry, read_history
-from timeline.models import RecordType
+from timeline.models import ChangeSource, RecordType
 from timeline.policy import Permission
 
 routes = ApiRoutes()
@@ -24,7 +24,7 @@ SYSTEM = "system"
 class ChangedBy(BaseModel):
     user_id: int | None = Field(description="the user who made the change; null: the hub")
     name: str = Field(description=f"the user's name, or `{SYSTEM}` for the hub itself")
-    source: Literal["user", "ingest", "scheduler", "routing"] = Field(
+    source: ChangeSource = Field(
         description="user: a person; ingest: a customer's message (opening a conversation) or "
         "a provider vouching for an identity (merging customers); scheduler: a snoozed "
         "conversation waking; routing: an agent chosen for a conversation"
@@ -111,7 +111,7 @@ def _out(entry: HistoryEntry) -> FieldChangeOut:
     by = ChangedBy.model_construct(
         user_id=entry.actor_user_id,
         name=entry.actor_name if entry.actor_user_id is not None else SYSTEM,
-        source=entry.source,
+        source=ChangeSource(entry.source),
     )
     return FieldChangeOut.model_construct(
         id=entry.id,

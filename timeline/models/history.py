@@ -18,7 +18,7 @@ class RecordType(StrEnum):
 
 
 class ChangeSource(StrEnum):
-    """What made a change: a user (named by `actor_user_id`), or the hub itself."""
+    """What made a change: a user (the change names them), or the hub itself."""
 
     USER = "user"
     INGEST = "ingest"
