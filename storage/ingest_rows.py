@@ -100,10 +100,10 @@ def field_changes(plan: IngestPlan) -> list[FieldChanged]:
     a customer's message opens, and the agent routing gave one it reopened."""
     changed = []
     for change in plan.conversations:
-        row = change.existing
-        if row is None:
-            continue
-        values = {"status": new_status(change) or row.status}
+        row, status = change.existing, new_status(change)
+        if row is None or (status is None and not change.reopened):
+            continue  # opened by the batch, or only counted: most messages
+        values = {"status": status or row.status}
         if change.reopened:
             values["assignee_id"] = change.assignee_id
         changed += [
