@@ -17,7 +17,7 @@ from tests.timeline.conversation_helpers import admin, text
 from tests.timeline.test_vouched_identities import vouching
 from tests.workspace import SeededWorkspace, seed_workspace
 from timeline.customer_fields import define_field
-from timeline.models import Customer, Role
+from timeline.models import Customer, FieldChange, Role
 
 PHONE = "+14155550123"
 
@@ -159,3 +159,21 @@ async def test_another_workspaces_records_are_not_found(hub: Hub, client: TestCl
         assert (refused.status, (await refused.json())["error"]["code"]) == (404, "not_found")
     missing = await client.get("/api/v1/customers/999999/history", headers=bearer(ws.token))
     assert missing.status == 404
+
+
+async def test_a_change_made_through_the_api_keeps_its_request_id(
+    hub: Hub, client: TestClient
+) -> None:
+    ws = await seed_workspace(hub)
+    customer_id = await _customer(hub, ws)
+    response = await client.put(
+        f"/api/v1/customers/{customer_id}/fields",
+        json={"fields": {"tier": "gold"}},
+        headers={**bearer(ws.token), "X-Request-Id": "change-7"},
+    )
+    assert response.status == 200
+    async with hub.engine.connect() as conn:
+        rows = await conn.execute(
+            select(FieldChange.field, FieldChange.request_id).order_by(FieldChange.id)
+        )
+        assert rows.all() == [("phone", None), ("field:tier", "change-7")]
