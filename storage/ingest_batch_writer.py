@@ -16,14 +16,16 @@ from storage.ingest_rows import (
     conversation_row,
     customer_row,
     event_row,
+    field_changes,
     key_owners,
     new_status,
     save_consents,
 )
 from timeline.event_log import as_logged, log_rows
+from timeline.field_changes import change_rows
 from timeline.identity_store import Activity, IdentityRow, identity_row
 from timeline.ingest_plan import IngestPlan
-from timeline.models import Conversation, Customer, Identity, TimelineEvent
+from timeline.models import Conversation, Customer, FieldChange, Identity, TimelineEvent
 from timeline.models.base import UtcDateTime
 from timeline.thread_keys import key_rows
 
@@ -31,6 +33,7 @@ conversations = Conversation.__table__
 customers = Customer.__table__
 identities = Identity.__table__
 timeline_events = TimelineEvent.__table__
+history = FieldChange.__table__
 
 _UPDATE_CONVERSATIONS = RowsUpdate(
     conversations,
@@ -76,8 +79,8 @@ async def write_batch(
     events_of: EventsOf,
 ) -> Written:
     """The plan's updates and `also` (the router's) in one statement that draws the new rows'
-    ids, then its inserts with `raw` and the log's rows for `events_of` in one more; the
-    consents after them.
+    ids, then its inserts with `raw`, the conversations' field history and the log's rows for
+    `events_of` in one more; the consents after them.
 
     New rows are inserted with what the batch brings them already counted, never updated
     after: updating a row in the transaction that inserted it checks its foreign keys again.
@@ -144,6 +147,7 @@ async def write_batch(
             ],
         ),
         key_rows(key_owners(plan, written)),
+        RowsInsert(history, change_rows(field_changes(plan), now)),
         appending=log_rows(events, now),
     )
     written.logged = as_logged(events, logged_ids, now)

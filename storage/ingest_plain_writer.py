@@ -16,11 +16,13 @@ from storage.ingest_rows import (
     conversation_row,
     customer_row,
     event_row,
+    field_changes,
     key_owners,
     new_status,
     save_consents,
 )
 from timeline.event_log import record
+from timeline.field_changes import record_changes
 from timeline.identity_store import IdentityRow, identity_row
 from timeline.ingest_plan import ConversationChange, IngestPlan
 from timeline.models import Conversation, Customer, Identity, TimelineEvent
@@ -40,8 +42,8 @@ async def write_plainly(
     events_of: EventsOf,
 ) -> Written:
     """New customers and identities, conversations opened or counted, the customers' counters,
-    `also` (the router's updates), the raw payloads, the events, their thread keys, the log's
-    rows for `events_of`, consents."""
+    `also` (the router's updates), the conversations' field history, the raw payloads, the
+    events, their thread keys, the log's rows for `events_of`, consents."""
     now = datetime.now(UTC)
     written = Written()
     for sender in plan.new_senders:
@@ -65,6 +67,7 @@ async def write_plainly(
             )
         )
     await update_rows(conn, *also)
+    await record_changes(conn, field_changes(plan))
     await raw.insert(conn)
     for appended in plan.appended:
         event_id = await _insert(conn, timeline_events, event_row(appended, written))

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.sql import insert_ignoring_conflicts
 from timeline.domain import DomainEvent, LoggedEvent
 from timeline.events import ConsentChanged, MessageEdited, MessageReceived, ThreadKey
+from timeline.field_changes import FieldChanged
 from timeline.identity_store import IdentityRow
 from timeline.ingest_plan import (
     AppendedEvent,
@@ -23,7 +24,7 @@ from timeline.ingest_plan import (
     Sender,
     event_kind,
 )
-from timeline.models import Consent, ConversationStatus
+from timeline.models import ChangeSource, Consent, ConversationStatus, RecordType
 from timeline.thread_keys import KeyOwner
 
 
@@ -92,6 +93,33 @@ def new_status(change: ConversationChange) -> str | None:
     if change.activates and change.status != ConversationStatus.OPEN:
         return ConversationStatus.OPEN
     return None
+
+
+def field_changes(plan: IngestPlan) -> list[FieldChanged]:
+    """What the batch changes of stored conversations' fields, for their history: the status
+    a customer's message opens, and the agent routing gave one it reopened."""
+    changed = []
+    for change in plan.conversations:
+        row, status = change.existing, new_status(change)
+        if row is None or (status is None and not change.reopened):
+            continue  # opened by the batch, or only counted: most messages
+        values = {"status": status or row.status}
+        if change.reopened:
+            values["assignee_id"] = change.assignee_id
+        changed += [
+            FieldChanged(
+                row.workspace_id,
+                RecordType.CONVERSATION,
+                row.id,
+                name,
+                getattr(row, name),
+                value,
+                None,
+                ChangeSource.INGEST,
+            )
+            for name, value in values.items()
+        ]
+    return changed
 
 
 def event_row(appended: AppendedEvent, written: Written) -> dict[str, object]:

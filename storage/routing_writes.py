@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.agent_loads import load_changes
 from storage.bulk import RowsUpdate, UpdateRows, update_rows
 from storage.routing_reads import pool_key
-from timeline.domain import Assignment, RoutingChoice
-from timeline.models import Conversation, RoutingCursor
+from timeline.domain import Assignment, RoutingChoice, RoutingRequest
+from timeline.field_changes import FieldChanged, record_changes
+from timeline.models import ChangeSource, Conversation, RecordType, RoutingCursor
 from timeline.models.base import UtcDateTime
 
 cursors = RoutingCursor.__table__
@@ -49,19 +50,38 @@ def choice_updates(choice: RoutingChoice) -> list[UpdateRows]:
 
 
 async def write_choice(
-    conn: AsyncConnection, conversation_ids: Sequence[int], choice: RoutingChoice
+    conn: AsyncConnection, requests: Sequence[RoutingRequest], choice: RoutingChoice
 ) -> list[Assignment]:
-    """Give each stored conversation the agent chosen for it (the choice's needs were theirs,
-    in this order), with the choice's other updates, in one statement; the assignments made."""
-    assignments = [
-        Assignment(conversation_id, agent_id)
-        for conversation_id, agent_id in zip(conversation_ids, choice.agents, strict=True)
+    """Give each stored conversation the agent chosen for it (the choice's needs were the
+    requests', in this order), with the choice's other updates, in one statement, and write
+    each assignment to the conversation's history; the assignments made.
+
+    Routing is asked only for conversations nobody holds, so each had no agent before."""
+    chosen = [
+        (request, agent_id)
+        for request, agent_id in zip(requests, choice.agents, strict=True)
         if agent_id is not None
     ]
     now = datetime.now(UTC)
     assigned = [
-        {"conversation_id": a.conversation_id, "agent_id": a.agent_id, "now": now}
-        for a in sorted(assignments, key=lambda a: a.conversation_id)
+        {"conversation_id": request.conversation_id, "agent_id": agent_id, "now": now}
+        for request, agent_id in sorted(chosen, key=lambda pair: pair[0].conversation_id)
     ]
     await update_rows(conn, UpdateRows(_ASSIGN, assigned), *choice_updates(choice))
-    return assignments
+    await record_changes(
+        conn,
+        [
+            FieldChanged(
+                request.workspace_id,
+                RecordType.CONVERSATION,
+                request.conversation_id,
+                "assignee_id",
+                None,
+                agent_id,
+                None,
+                ChangeSource.ROUTING,
+            )
+            for request, agent_id in chosen
+        ],
+    )
+    return [Assignment(request.conversation_id, agent_id) for request, agent_id in chosen]

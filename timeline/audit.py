@@ -47,6 +47,11 @@ def acting_from(origin: Origin) -> Iterator[None]:
         _current_origin.reset(token)
 
 
+def current_origin() -> Origin:
+    """The origin `acting_from` set for the changes being made (NO_ORIGIN outside one)."""
+    return _current_origin.get()
+
+
 @dataclass(frozen=True, slots=True)
 class Audited:
     """One change to record: who made it (None: the hub itself, or someone unknown), what, to
@@ -90,7 +95,7 @@ async def record_all(
     """
     if not entries:
         return
-    source = origin or _current_origin.get()
+    source = origin or current_origin()
     chains = {entry.workspace_id for entry in entries}
     await lock_keys(conn, [("audit", chain_of(chain)) for chain in chains])
     previous = {chain: await _chain_head(conn, chain) for chain in chains}

@@ -10,11 +10,20 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline import audit
+from timeline.field_changes import FieldChanged, record_changes
 from timeline.identities import IdentityKey
 from timeline.identity_store import attach_identity, find_identities
-from timeline.models import Conversation, Customer, Identity, TimelineEvent
+from timeline.models import (
+    ChangeSource,
+    Conversation,
+    Customer,
+    Identity,
+    RecordType,
+    TimelineEvent,
+)
 
 customers = Customer.__table__
+identities = Identity.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +50,10 @@ async def join_vouched(conn: AsyncConnection, vouched: list[VouchedIdentity]) ->
         known = (await find_identities(conn, item.workspace_id, [item.key])).get(item.key)
         if known is None:
             await attach_identity(conn, item.workspace_id, customer_id, item.key)
+            await record_changes(
+                conn,
+                [_ingest_change(item.workspace_id, customer_id, item.key.kind, item.key.value)],
+            )
         elif known.customer_id != customer_id:
             await merge_customers(
                 conn, item.workspace_id, keep=known.customer_id, absorb=customer_id
@@ -52,7 +65,20 @@ async def merge_customers(
     conn: AsyncConnection, workspace_id: int, *, keep: int, absorb: int
 ) -> None:
     """Move the identities, conversations and timeline of `absorb` to `keep`, add up their
-    counters, and delete `absorb`; recorded in the audit log."""
+    counters, and delete `absorb`; recorded in the audit log, and in the history of `keep`
+    (the customer it absorbed, each identity it gained)."""
+    moved = await conn.execute(
+        select(identities.c.kind, identities.c.value)
+        .where(identities.c.customer_id == absorb)
+        .order_by(identities.c.id)
+    )
+    await record_changes(
+        conn,
+        [
+            _ingest_change(workspace_id, keep, "merged_customer", absorb),
+            *(_ingest_change(workspace_id, keep, row.kind, row.value) for row in moved),
+        ],
+    )
     for model in (Identity, Conversation, TimelineEvent):
         table = model.__table__
         await conn.execute(
@@ -85,4 +111,18 @@ async def merge_customers(
         entity_type="customer",
         entity_id=keep,
         changes={"absorbed": absorb},
+    )
+
+
+def _ingest_change(workspace_id: int, customer_id: int, field: str, added: object) -> FieldChanged:
+    """A value the customer gained through the ingest (none before)."""
+    return FieldChanged(
+        workspace_id,
+        RecordType.CUSTOMER,
+        customer_id,
+        field,
+        None,
+        added,
+        None,
+        ChangeSource.INGEST,
     )

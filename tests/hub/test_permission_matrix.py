@@ -1,7 +1,7 @@
 """The permission matrix, generated from the policy and checked against the served API: every
 built-in role x every operation of the OpenAPI document (its x-permission, and the record rules
 on a colleague's conversation), and every role x every protected field x every route that shows
-customers (list, get, search, timeline, export, the stream)."""
+customers (list, get, search, timeline, field history, export, the stream)."""
 
 from __future__ import annotations
 
@@ -213,6 +213,9 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("get", "/api/v1/customers/{customer_id}/timeline"): _fixed(
         "/api/v1/customers/{customer_id}/timeline"
     ),
+    ("get", "/api/v1/customers/{customer_id}/history"): _fixed(
+        "/api/v1/customers/{customer_id}/history"
+    ),
     ("put", "/api/v1/customers/{customer_id}/fields"): _fixed(
         "/api/v1/customers/{customer_id}/fields", {"fields": {"tier": "silver"}}
     ),
@@ -226,6 +229,9 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ),
     ("get", "/api/v1/conversations"): _fixed("/api/v1/conversations"),
     ("get", "/api/v1/conversations/{conversation_id}"): _fixed("/api/v1/conversations/1"),
+    ("get", "/api/v1/conversations/{conversation_id}/history"): _fixed(
+        "/api/v1/conversations/1/history"
+    ),
     ("post", "/api/v1/conversations/{conversation_id}/replies"): _on_colleagues(
         "replies", lambda w, r: {"body": "hi"}
     ),
@@ -424,6 +430,7 @@ async def test_every_role_sees_every_protected_field_only_as_the_policy_says(
         path = f"/api/v1/customers/{world.customer_id}"
         one = await (await client.get(path, headers=headers)).json()
         timeline = await (await client.get(f"{path}/timeline", headers=headers)).json()
+        history = await (await client.get(f"{path}/history", headers=headers)).json()
         exported = await (await client.get("/api/v1/customers/export", headers=headers)).text()
         stream = await _stream_messages(client, world.tokens[role])
         changes = [m["data"]["fields"] for m in stream if m["type"] == "customer.fields_changed"]
@@ -455,6 +462,9 @@ async def test_every_role_sees_every_protected_field_only_as_the_policy_says(
         for route, values in (("list", customer["attributes"]), ("get", one["attributes"])):
             assert values.get("tier") == "gold", (role, route)
             assert (values.get("health") == SECRET) == sees_sensitive, (role, "health", route)
+        changed = {item["field"]: item["new"] for item in history["items"]}
+        assert changed["field:tier"] == "gold", (role, "history")
+        assert (changed.get("field:health") == SECRET) == sees_sensitive, (role, "history")
         if Permission.CUSTOMERS_EXPORT in permissions:
             assert "gold" in exported, (role, "export")
             assert (SECRET in exported) == sees_sensitive, (role, "health", "export")

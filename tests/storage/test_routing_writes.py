@@ -9,7 +9,7 @@ from storage.routing_reads import StoredPools
 from storage.routing_writes import write_choice
 from tests.timeline.conversation_helpers import assignees, loads_and_holdings, text
 from tests.workspace import seed_workspace
-from timeline.domain import Assignment, PoolCursor, RoutingChoice
+from timeline.domain import Assignment, PoolCursor, RoutingChoice, RoutingRequest
 
 
 async def test_a_choice_gives_conversations_their_agents_and_moves_cursor_and_loads(
@@ -22,7 +22,7 @@ async def test_a_choice_gives_conversations_their_agents_and_moves_cursor_and_lo
     pools = StoredPools()
     async with hub.engine.begin() as conn:
         assert await pools.lock_cursor(conn, ws.id, None) == 0  # as the router does, first
-        made = await write_choice(conn, ids, choice)
+        made = await write_choice(conn, [RoutingRequest(ws.id, i) for i in ids], choice)
         assert await pools.lock_cursor(conn, ws.id, None) == second
     assert made == [Assignment(ids[0], second), Assignment(ids[2], second)]
     assert await assignees(hub, *ids) == [second, None, second]

@@ -38,6 +38,8 @@ from timeline.conversation_service.state import (
 from timeline.domain import AgentLoad, Assignment, DomainEvent, Router, RoutingRequest
 from timeline.domain_events import appended, assigned, conversation_event, each_assigned
 from timeline.errors import Forbidden
+from timeline.field_changes import FieldChanged, record_changes
+from timeline.models import ChangeSource, RecordType
 from timeline.models import ConversationStatus as Status
 from timeline.models.people import Availability
 from timeline.outbox import queue_reply
@@ -136,7 +138,7 @@ class ConversationService:
             await agents.require_agent(conn, actor.workspace_id, agent_id)
         if not conversation.resolved:
             await self._load.hand_over(conn, conversation.assignee_id, agent_id)
-        await set_columns(conn, conversation.id, assignee_id=agent_id)
+        await set_columns(conn, actor, conversation, assignee_id=agent_id)
         await _audit(
             conn,
             actor,
@@ -161,7 +163,7 @@ class ConversationService:
         if not conversation.resolved:
             await self._load.hand_over(conn, conversation.assignee_id, None)
             routed = [RoutingRequest(actor.workspace_id, conversation.id, team_id)]
-        await set_columns(conn, conversation.id, team_id=team_id, assignee_id=None)
+        await set_columns(conn, actor, conversation, team_id=team_id, assignee_id=None)
         assignments = await self._route(conn, routed)
         await _audit(
             conn,
@@ -189,7 +191,8 @@ class ConversationService:
         await self._load.hand_over(conn, conversation.assignee_id, None)
         await set_columns(
             conn,
-            conversation.id,
+            actor,
+            conversation,
             status=Status.RESOLVED,
             resolved_at=datetime.now(UTC),
             waiting_since=None,
@@ -207,14 +210,14 @@ class ConversationService:
         workspace_id, team_id = actor.workspace_id, conversation.team_id
         if conversation.resolved:
             await set_columns(
-                conn, conversation.id, status=Status.OPEN, resolved_at=None, assignee_id=None
+                conn, actor, conversation, status=Status.OPEN, resolved_at=None, assignee_id=None
             )
             # Its last agent first, if they still have room.
             routed = [
                 RoutingRequest(workspace_id, conversation.id, team_id, conversation.assignee_id)
             ]
         else:
-            await set_columns(conn, conversation.id, status=Status.OPEN, snoozed_until=None)
+            await set_columns(conn, actor, conversation, status=Status.OPEN, snoozed_until=None)
             held = conversation.assignee_id is not None
             routed = [] if held else [RoutingRequest(workspace_id, conversation.id, team_id)]
         assignments = await self._route(conn, routed)
@@ -231,7 +234,7 @@ class ConversationService:
         wakes_at = wake_time(until, datetime.now(UTC))
         conversation = await _locked(conn, actor, conversation_id)
         refuse_if_resolved(conversation, "snoozed")
-        await set_columns(conn, conversation.id, status=Status.SNOOZED, snoozed_until=wakes_at)
+        await set_columns(conn, actor, conversation, status=Status.SNOOZED, snoozed_until=wakes_at)
         return await _status_changed(
             conn, actor, conversation, Status.SNOOZED, until=wakes_at.isoformat()
         )
@@ -246,7 +249,7 @@ class ConversationService:
         if conversation.status == Status.PENDING:
             return Changed(conversation, [])
         refuse_if_resolved(conversation, "marked pending")
-        await set_columns(conn, conversation.id, status=Status.PENDING, snoozed_until=None)
+        await set_columns(conn, actor, conversation, status=Status.PENDING, snoozed_until=None)
         return await _status_changed(conn, actor, conversation, Status.PENDING)
 
     async def wake_due(self, conn: AsyncConnection, *, limit: int = WAKE_BATCH) -> Woken:
@@ -269,6 +272,22 @@ class ConversationService:
                     "conversation",
                     c.id,
                     {"status": [Status.SNOOZED, Status.OPEN]},
+                )
+                for c in due
+            ],
+        )
+        await record_changes(
+            conn,
+            [
+                FieldChanged(
+                    c.workspace_id,
+                    RecordType.CONVERSATION,
+                    c.id,
+                    "status",
+                    Status.SNOOZED,
+                    Status.OPEN,
+                    None,
+                    ChangeSource.SCHEDULER,
                 )
                 for c in due
             ],
@@ -324,7 +343,7 @@ class ConversationService:
     ) -> list[Assignment]:
         """Agents chosen for stored conversations, and given them."""
         choice = await self._router.choose(conn, [request.need for request in requests])
-        return await write_choice(conn, [request.conversation_id for request in requests], choice)
+        return await write_choice(conn, requests, choice)
 
 
 _STATUS_EVENTS = {

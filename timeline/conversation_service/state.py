@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import Select, case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from timeline.actor import Actor
 from timeline.errors import Conflict, NotFound
-from timeline.models import Conversation, ConversationStatus
+from timeline.field_changes import FieldChanged, record_changes
+from timeline.models import ChangeSource, Conversation, ConversationStatus, RecordType
 
 conversations = Conversation.__table__
 
@@ -68,11 +70,36 @@ async def find_conversation(
     return ConversationState(**row._mapping)
 
 
-async def set_columns(conn: AsyncConnection, conversation_id: int, **values: Any) -> None:
+HISTORY_FIELDS = ("status", "assignee_id", "team_id", "snoozed_until")
+"""The fields whose changes a conversation's history keeps (not its counters and times)."""
+
+
+async def set_columns(
+    conn: AsyncConnection, actor: Actor, conversation: ConversationState, **values: Any
+) -> None:
+    """Write `values` to the conversation, and the actor's changes of HISTORY_FIELDS to its
+    history."""
     await conn.execute(
         update(conversations)
-        .where(conversations.c.id == conversation_id)
+        .where(conversations.c.id == conversation.id)
         .values(**values, updated_at=datetime.now(UTC))
+    )
+    await record_changes(
+        conn,
+        [
+            FieldChanged(
+                actor.workspace_id,
+                RecordType.CONVERSATION,
+                conversation.id,
+                name,
+                getattr(conversation, name),
+                values[name],
+                actor.user_id,
+                ChangeSource.USER,
+            )
+            for name in HISTORY_FIELDS
+            if name in values
+        ],
     )
 
 

@@ -18,6 +18,7 @@ from timeline.models.conversations import (
 )
 from timeline.models.customers import Consent, Customer, Identity
 from timeline.models.domain_log import LoggedDomainEvent
+from timeline.models.history import ChangeSource, FieldChange, RecordType
 from timeline.models.intake import QuarantinedPayload, RawPayloadRecord
 from timeline.models.people import Role, Team, TeamMember, User, Workspace
 from timeline.models.policy import CustomField, CustomRole
@@ -28,6 +29,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Blob",
+    "ChangeSource",
     "ChannelAccount",
     "ChannelCursor",
     "Consent",
@@ -38,6 +40,7 @@ __all__ = [
     "Customer",
     "DeliveryReceipt",
     "EventAttachment",
+    "FieldChange",
     "Identity",
     "LoggedDomainEvent",
     "MessageVersion",
@@ -45,6 +48,7 @@ __all__ = [
     "PullLease",
     "QuarantinedPayload",
     "RawPayloadRecord",
+    "RecordType",
     "Role",
     "RoutingCursor",
     "Team",
