@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Integer, bindparam, select, tuple_
 
 from hub.api.framework import ApiRoutes, Call, Text
-from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
+from hub.api.paging import Cursor, PageLimit, PageQuery, decode_cursor, encode_cursor
 from hub.auth import Principal
 from hub.customer_links import issue_customer_link
 from hub.errors import not_found
@@ -141,11 +141,6 @@ class TimelinePage(BaseModel):
     next_cursor: str | None
 
 
-class TimelineQuery(BaseModel):
-    limit: PageLimit = 50
-    cursor: Cursor | None = None
-
-
 @routes.add(
     "GET",
     "/customers",
@@ -252,10 +247,10 @@ async def post_link_token(call: Call[Any, Any]) -> LinkTokenOut:
     summary="A customer's timeline, newest first",
     tag="customers",
     response=TimelinePage,
-    query=TimelineQuery,
+    query=PageQuery,
     permission=Permission.CUSTOMERS_READ,
 )
-async def customer_timeline(call: Call[Any, TimelineQuery]) -> TimelinePage:
+async def customer_timeline(call: Call[Any, PageQuery]) -> TimelinePage:
     customer_id = call.ids["customer_id"]
     workspace_id = call.principal.workspace_id
     async with call.request.app[HUB].reads.connect() as conn:
@@ -333,7 +328,7 @@ _NEWEST_PAGE, _PAGE_AFTER = _timeline_pages()
 
 
 def timeline_page_query(
-    customer_id: int, workspace_id: int, page: TimelineQuery
+    customer_id: int, workspace_id: int, page: PageQuery
 ) -> tuple[Any, dict[str, Any]]:
     """Keyset pagination on (occurred_at, id): a deep page costs what the first one does.
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from hub.api.framework import ApiRoutes, Call
-from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
+from hub.api.paging import PageQuery, decode_cursor, encode_cursor
 from hub.web_keys import HUB
 from timeline.customer_view import record_sensitive_view
 from timeline.field_history import HistoryEntry, read_history
@@ -49,21 +49,16 @@ class HistoryPage(BaseModel):
     next_cursor: str | None
 
 
-class HistoryQuery(BaseModel):
-    limit: PageLimit = 50
-    cursor: Cursor | None = None
-
-
 @routes.add(
     "GET",
     "/customers/{customer_id}/history",
     summary="A customer's field history, newest first",
     tag="customers",
     response=HistoryPage,
-    query=HistoryQuery,
+    query=PageQuery,
     permission=Permission.CUSTOMERS_READ,
 )
-async def customer_history(call: Call[Any, HistoryQuery]) -> HistoryPage:
+async def customer_history(call: Call[Any, PageQuery]) -> HistoryPage:
     """Changes of a detail you may not see (a contact detail without customers.contact_details,
     a sensitive custom field without customers.sensitive_fields) are left out. A page showing
     sensitive details writes `customer.sensitive_viewed` to the audit log, as the customer's
@@ -77,15 +72,15 @@ async def customer_history(call: Call[Any, HistoryQuery]) -> HistoryPage:
     summary="A conversation's field history (status, agent, team, snooze), newest first",
     tag="conversations",
     response=HistoryPage,
-    query=HistoryQuery,
+    query=PageQuery,
     permission=Permission.CONVERSATIONS_READ,
 )
-async def conversation_history(call: Call[Any, HistoryQuery]) -> HistoryPage:
+async def conversation_history(call: Call[Any, PageQuery]) -> HistoryPage:
     return await _history(call, RecordType.CONVERSATION, call.ids["conversation_id"])
 
 
 async def _history(
-    call: Call[Any, HistoryQuery], record_type: RecordType, record_id: int
+    call: Call[Any, PageQuery], record_type: RecordType, record_id: int
 ) -> HistoryPage:
     hub, principal = call.request.app[HUB], call.principal
     before_id = decode_cursor(call.query.cursor, int)[0] if call.query.cursor else None

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from hub.api.framework import DIGITS_ONLY, MAX_BIGINT
 from hub.errors import invalid
@@ -25,6 +25,13 @@ Cursor = Annotated[
     ),
 ]
 PageLimit = Annotated[int, Field(ge=1, le=200, description="items per page"), DIGITS_ONLY]
+
+
+class PageQuery(BaseModel):
+    """A paged list's query: how many items, and where the previous page ended."""
+
+    limit: PageLimit = 50
+    cursor: Cursor | None = None
 
 
 def encode_cursor(*key: Any) -> str:

@@ -48,6 +48,16 @@ async def _text(client: TestClient, webhook_url: str, auth_token: str) -> int:
     return response.status
 
 
+async def _added(client: TestClient, ws: SeededWorkspace, twilio: FakeTwilio) -> dict[str, Any]:
+    """An SMS channel added through the API, checked with the fake provider."""
+    response = await client.post(
+        "/api/v1/channels", json=_sms(twilio.base_url), headers=bearer(ws.token)
+    )
+    assert response.status == 201, await response.text()
+    added: dict[str, Any] = await response.json()
+    return added
+
+
 async def _audited(hub: Hub, channel_id: int) -> list[tuple[str, str]]:
     entries = AuditEntry.__table__
     async with hub.engine.connect() as conn:
@@ -137,9 +147,7 @@ async def test_a_rotation_the_provider_refuses_is_422_and_changes_nothing(
     hub: Hub, client: TestClient, twilio: FakeTwilio
 ) -> None:
     ws = await seed_workspace(hub)
-    channel = await (
-        await client.post("/api/v1/channels", json=_sms(twilio.base_url), headers=bearer(ws.token))
-    ).json()
+    channel = await _added(client, ws, twilio)
     refused = await client.patch(
         f"/api/v1/channels/{channel['id']}",
         json={"credentials": {"auth_token": ROTATED}},
@@ -154,9 +162,7 @@ async def test_the_row_is_not_held_while_the_provider_answers_and_a_change_meanw
     hub: Hub, client: TestClient, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ws = await seed_workspace(hub)
-    channel = await (
-        await client.post("/api/v1/channels", json=_sms(twilio.base_url), headers=bearer(ws.token))
-    ).json()
+    channel = await _added(client, ws, twilio)
     checked = channel_accounts.check_account
 
     async def slow_provider(draft: AccountDraft) -> None:
@@ -186,9 +192,7 @@ async def test_a_rotated_webhook_key_retires_the_old_url(
     hub: Hub, client: TestClient, twilio: FakeTwilio
 ) -> None:
     ws = await seed_workspace(hub)
-    channel = await (
-        await client.post("/api/v1/channels", json=_sms(twilio.base_url), headers=bearer(ws.token))
-    ).json()
+    channel = await _added(client, ws, twilio)
     response = await client.patch(
         f"/api/v1/channels/{channel['id']}",
         json={"rotate_webhook_key": True},
