@@ -15,7 +15,7 @@ from hub.config import Settings
 from hub.context import Hub
 from hub.errors import json_errors
 from hub.rate_limit import FailureLimiter
-from tests.conftest import TEST_BASE_URL, TEST_SECRET_KEY, bearer
+from tests.conftest import TEST_BASE_URL, TEST_SECRET_KEY, HubTestServer, bearer
 from tests.workspace import seed_workspace
 
 
@@ -32,7 +32,7 @@ async def test_readyz_answers_a_generic_reason_and_logs_the_error(
     unreachable_database: Hub, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = create_app(unreachable_database, manage_hub=False)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient = await aiohttp_client(HubTestServer(app))
     with caplog.at_level(logging.WARNING, logger="hub.app"):
         response = await client.get("/readyz")
     assert response.status == 503
@@ -49,7 +49,7 @@ async def test_an_unhandled_error_logs_the_path_escaped(
 
     app = web.Application(middlewares=[json_errors])
     app.router.add_get("/{anything}", broken)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient = await aiohttp_client(HubTestServer(app))
     with caplog.at_level(logging.ERROR, logger="hub.errors"):
         response = await client.get("/x%0A2026-12-06%20INFO%20hub:%20admin%20signed%20in")
     assert response.status == 500
@@ -66,7 +66,7 @@ BUDGET = 5
 @pytest.fixture
 async def limited_client(hub: Hub, aiohttp_client: Any) -> TestClient:
     app = create_app(hub, api_failures=FailureLimiter(max_failures=BUDGET, window_seconds=600))
-    return await aiohttp_client(app)
+    return await aiohttp_client(HubTestServer(app))
 
 
 async def test_bad_tokens_from_one_address_get_429_once_over_budget(

@@ -17,6 +17,7 @@ from tests.channels.email import smtp_server as smtp_testing
 from tests.channels.email.dovecot import ImapAccount
 from tests.channels.email.smtp_server import SmtpServer
 from tests.channels.email.test_email_channel import SUPPORT, add_mailbox
+from tests.conftest import HubTestServer
 from tests.workspace import SeededWorkspace, seed_workspace
 from timeline.models import Blob, EventAttachment, RawPayloadRecord, TimelineEvent
 
@@ -80,7 +81,7 @@ async def test_attachments_are_stored_once_and_downloaded_only_in_their_workspac
 
     assert await _count(hub, Blob) == 1  # one file, four messages, two workspaces
     assert await _count(hub, EventAttachment) == 4
-    client: TestClient = await aiohttp_client(create_app(hub))
+    client: TestClient = await aiohttp_client(HubTestServer(create_app(hub)))
     our_auth = {"Authorization": f"Bearer {ours.token}"}
     their_auth = {"Authorization": f"Bearer {theirs.token}"}
     same_label = await _event_id(hub, "Same label")
@@ -139,7 +140,7 @@ async def test_an_attachment_over_the_limit_keeps_its_metadata_and_the_raw_mail_
     kept = message_from_bytes(raw, policy=policy.default)
     assert [part.get_content() for part in kept.iter_attachments()] == [BIG, LABEL]
 
-    client: TestClient = await aiohttp_client(create_app(hub))
+    client: TestClient = await aiohttp_client(HubTestServer(create_app(hub)))
     auth = {"Authorization": f"Bearer {ws.token}"}
     response = await client.get(f"/api/v1/events/{event.id}/attachments/0", headers=auth)
     assert response.status == 404

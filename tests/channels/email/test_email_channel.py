@@ -29,7 +29,7 @@ from tests.channels.email import smtp_server as smtp_testing
 from tests.channels.email.dovecot import ImapAccount
 from tests.channels.email.smtp_server import SmtpServer
 from tests.channels.email.tcp_proxy import TcpProxy
-from tests.conftest import OpenApiChecker, bearer
+from tests.conftest import HubTestServer, OpenApiChecker, bearer
 from tests.hub.test_cli import run
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
 from timeline.models import (
@@ -609,7 +609,7 @@ async def test_the_timeline_shows_a_replys_new_text_and_its_quoted_history_apart
     )
     imap_account.append(mail("ann@customer.test", "Re: Parcel", f"Thanks!\r\n\r\n{history}"))
     await _sync(hub, channel_id)
-    client = await aiohttp_client(create_app(hub))
+    client = await aiohttp_client(HubTestServer(create_app(hub)))
     headers = {"Authorization": f"Bearer {ws.token}"}
     customers = await (await client.get("/api/v1/customers", headers=headers)).json()
     [customer] = customers["items"]
