@@ -41,7 +41,14 @@ SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "random_page_cost": "
 
 def read_only(engine: AsyncEngine) -> AsyncEngine:
     """The engine in autocommit mode, for blocks that only read (each statement sees the latest
-    committed data; use `engine` where several reads must agree or anything is written)."""
+    committed data; use `engine` where several reads must agree or anything is written).
+
+    SQLite's driver begins no transaction before a SELECT anyway, so there the engine is used
+    as it is: setting and resetting the isolation level on every checkout would add two awaits
+    to each read, and a task cancelled inside one (a stream whose client left) lost the pooled
+    connection, SQLite's only one."""
+    if engine.dialect.name == "sqlite":
+        return engine
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 

@@ -111,11 +111,10 @@ async def _sending(
     the log fails (the database went away): either way the client resumes from its last id."""
     try:
         while True:
-            async with hub.reads.connect() as conn:
-                events = await read_after(
-                    conn, position, limit=PAGE, workspace_id=principal.workspace_id
-                )
-                hidden = await _hidden_fields(conn, principal) if events else frozenset()
+            # Shielded: this task is cancelled when its client leaves, and a cancel inside the
+            # pool's checkout would lose the connection (SQLite's only one). The read finishes
+            # and gives its connection back; only then does the cancel end the task.
+            events, hidden = await asyncio.shield(_page(hub, principal, position))
             for event in events:
                 message = _message(principal, event, hidden)
                 if _visible(principal, event) and not await _taken(socket, message):
@@ -129,6 +128,17 @@ async def _sending(
     except Exception:
         log.exception("the stream of workspace %d failed", principal.workspace_id)
         await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"resume from last_event_id")
+
+
+async def _page(
+    hub: Hub, principal: Principal, position: int
+) -> tuple[list[LoggedEvent], frozenset[str]]:
+    """The workspace's next events after `position`, and the custom fields hidden from the
+    caller (read only when there are events)."""
+    async with hub.reads.connect() as conn:
+        events = await read_after(conn, position, limit=PAGE, workspace_id=principal.workspace_id)
+        hidden = await _hidden_fields(conn, principal) if events else frozenset()
+    return events, hidden
 
 
 async def _hidden_fields(conn: Any, principal: Principal) -> frozenset[str]:

@@ -6,7 +6,9 @@ refuses in the API's error shape."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -213,3 +215,32 @@ async def test_a_client_that_stops_reading_is_closed_and_resumes_where_it_stoppe
     async with http.ws_connect(stream, params=params, headers=bearer(ws.token)) as socket:
         rest = [(await socket.receive_json(timeout=5))["id"] for _ in range(5000 - len(received))]
     assert received + rest == sorted(set(received + rest))
+
+
+async def test_clients_that_leave_at_once_leave_every_database_connection_in_the_pool(
+    served_hub: ServedHub, http: aiohttp.ClientSession
+) -> None:
+    """A stream's reader is cancelled when its client leaves; a cancel inside the pool's
+    checkout would lose the connection (SQLite's only one: the whole hub would then wait)."""
+    hub: Hub = served_hub.hub  # type: ignore[assignment]
+    ws = await seed_workspace(hub)
+    stream = f"{served_hub.base_url}/api/v1/stream"
+
+    async def all_returned() -> None:
+        while hub.engine.pool.checkedout():  # type: ignore[attr-defined]
+            await asyncio.sleep(0.02)
+
+    gc.disable()  # the collector would give a lost connection back, some time later
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            for _ in range(30):
+                socket = await http.ws_connect(stream, params={"access_token": ws.token})
+                await socket.close()
+            await asyncio.wait_for(all_returned(), timeout=5)
+    finally:
+        gc.enable()
+    lost = [w for w in seen if "non-checked-in connection" in str(w.message)]
+    assert not lost, "a connection was lost and only found again when it was freed"
+    answered = await http.get(f"{served_hub.base_url}/api/v1/customers", headers=bearer(ws.token))
+    assert answered.status == 200
