@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.sql import insert_ignoring_conflicts
 from timeline.domain import DomainEvent, LoggedEvent
 from timeline.events import ConsentChanged, MessageEdited, MessageReceived, ThreadKey
-from timeline.field_changes import FieldChanged
+from timeline.field_changes import FieldChanged, by_hub
 from timeline.identity_store import IdentityRow
 from timeline.ingest_plan import (
     AppendedEvent,
@@ -107,15 +107,14 @@ def field_changes(plan: IngestPlan) -> list[FieldChanged]:
         if change.reopened:
             values["assignee_id"] = change.assignee_id
         changed += [
-            FieldChanged(
+            by_hub(
+                ChangeSource.INGEST,
                 row.workspace_id,
                 RecordType.CONVERSATION,
                 row.id,
                 name,
                 getattr(row, name),
                 value,
-                None,
-                ChangeSource.INGEST,
             )
             for name, value in values.items()
         ]

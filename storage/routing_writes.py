@@ -12,7 +12,7 @@ from storage.agent_loads import load_changes
 from storage.bulk import RowsUpdate, UpdateRows, update_rows
 from storage.routing_reads import pool_key
 from timeline.domain import Assignment, RoutingChoice, RoutingRequest
-from timeline.field_changes import FieldChanged, record_changes
+from timeline.field_changes import by_hub, record_changes
 from timeline.models import ChangeSource, Conversation, RecordType, RoutingCursor
 from timeline.models.base import UtcDateTime
 
@@ -71,15 +71,14 @@ async def write_choice(
     await record_changes(
         conn,
         [
-            FieldChanged(
+            by_hub(
+                ChangeSource.ROUTING,
                 request.workspace_id,
                 RecordType.CONVERSATION,
                 request.conversation_id,
                 "assignee_id",
                 None,
                 agent_id,
-                None,
-                ChangeSource.ROUTING,
             )
             for request, agent_id in chosen
         ],

@@ -15,8 +15,8 @@ from timeline import audit
 from timeline.actor import Actor
 from timeline.domain import DomainEvent
 from timeline.errors import Conflict, Forbidden, NotFound
-from timeline.field_changes import FieldChanged, custom_field, record_changes
-from timeline.models import ChangeSource, Customer, CustomField, RecordType
+from timeline.field_changes import by_user, custom_field, record_changes
+from timeline.models import Customer, CustomField, RecordType
 from timeline.policy import Permission, missing_permission, visible_field_values
 
 custom_fields = CustomField.__table__
@@ -112,22 +112,8 @@ async def set_values(
     await conn.execute(
         update(customers).where(customers.c.id == customer_id).values(attributes=after)
     )
-    await record_changes(
-        conn,
-        [
-            FieldChanged(
-                actor.workspace_id,
-                RecordType.CUSTOMER,
-                customer_id,
-                custom_field(name),
-                before.get(name),
-                after.get(name),
-                actor.user_id,
-                ChangeSource.USER,
-            )
-            for name in sorted(values)
-        ],
-    )
+    changed = {custom_field(name): (before.get(name), after.get(name)) for name in sorted(values)}
+    await record_changes(conn, by_user(actor, RecordType.CUSTOMER, customer_id, changed))
     # Names only: the audit log is read by more people than may see a sensitive value.
     await audit.record(
         conn,

@@ -3,13 +3,14 @@ the fields whose value changed, each with who changed it and the request it came
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from timeline.actor import Actor
 from timeline.audit import current_origin
 from timeline.models import ChangeSource, FieldChange, RecordType
 
@@ -28,6 +29,38 @@ class FieldChanged:
     new: Any
     actor_user_id: int | None
     source: ChangeSource
+
+
+def by_user(
+    actor: Actor, record_type: RecordType, record_id: int, values: Mapping[str, tuple[Any, Any]]
+) -> list[FieldChanged]:
+    """The actor's changes of one record: each field's (previous, new) value."""
+    return [
+        FieldChanged(
+            actor.workspace_id,
+            record_type,
+            record_id,
+            field,
+            previous,
+            new,
+            actor.user_id,
+            ChangeSource.USER,
+        )
+        for field, (previous, new) in values.items()
+    ]
+
+
+def by_hub(
+    source: ChangeSource,
+    workspace_id: int,
+    record_type: RecordType,
+    record_id: int,
+    field: str,
+    previous: Any,
+    new: Any,
+) -> FieldChanged:
+    """A change the hub made itself (no user), and what made it."""
+    return FieldChanged(workspace_id, record_type, record_id, field, previous, new, None, source)
 
 
 CUSTOM_FIELD_PREFIX = "field:"

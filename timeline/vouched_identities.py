@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline import audit
-from timeline.field_changes import FieldChanged, record_changes
+from timeline.field_changes import FieldChanged, by_hub, record_changes
 from timeline.identities import IdentityKey
 from timeline.identity_store import attach_identity, find_identities
 from timeline.models import (
@@ -52,7 +52,7 @@ async def join_vouched(conn: AsyncConnection, vouched: list[VouchedIdentity]) ->
             await attach_identity(conn, item.workspace_id, customer_id, item.key)
             await record_changes(
                 conn,
-                [_ingest_change(item.workspace_id, customer_id, item.key.kind, item.key.value)],
+                [_gained(item.workspace_id, customer_id, item.key.kind, item.key.value)],
             )
         elif known.customer_id != customer_id:
             await merge_customers(
@@ -75,8 +75,8 @@ async def merge_customers(
     await record_changes(
         conn,
         [
-            _ingest_change(workspace_id, keep, "merged_customer", absorb),
-            *(_ingest_change(workspace_id, keep, row.kind, row.value) for row in moved),
+            _gained(workspace_id, keep, "merged_customer", absorb),
+            *(_gained(workspace_id, keep, row.kind, row.value) for row in moved),
         ],
     )
     for model in (Identity, Conversation, TimelineEvent):
@@ -114,15 +114,8 @@ async def merge_customers(
     )
 
 
-def _ingest_change(workspace_id: int, customer_id: int, field: str, added: object) -> FieldChanged:
+def _gained(workspace_id: int, customer_id: int, field: str, added: object) -> FieldChanged:
     """A value the customer gained through the ingest (none before)."""
-    return FieldChanged(
-        workspace_id,
-        RecordType.CUSTOMER,
-        customer_id,
-        field,
-        None,
-        added,
-        None,
-        ChangeSource.INGEST,
+    return by_hub(
+        ChangeSource.INGEST, workspace_id, RecordType.CUSTOMER, customer_id, field, None, added
     )

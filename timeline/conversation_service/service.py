@@ -38,7 +38,7 @@ from timeline.conversation_service.state import (
 from timeline.domain import AgentLoad, Assignment, DomainEvent, Router, RoutingRequest
 from timeline.domain_events import appended, assigned, conversation_event, each_assigned
 from timeline.errors import Forbidden
-from timeline.field_changes import FieldChanged, record_changes
+from timeline.field_changes import by_hub, record_changes
 from timeline.models import ChangeSource, RecordType
 from timeline.models import ConversationStatus as Status
 from timeline.models.people import Availability
@@ -279,15 +279,14 @@ class ConversationService:
         await record_changes(
             conn,
             [
-                FieldChanged(
+                by_hub(
+                    ChangeSource.SCHEDULER,
                     c.workspace_id,
                     RecordType.CONVERSATION,
                     c.id,
                     "status",
                     Status.SNOOZED,
                     Status.OPEN,
-                    None,
-                    ChangeSource.SCHEDULER,
                 )
                 for c in due
             ],

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline.actor import Actor
 from timeline.errors import Conflict, NotFound
-from timeline.field_changes import FieldChanged, record_changes
-from timeline.models import ChangeSource, Conversation, ConversationStatus, RecordType
+from timeline.field_changes import by_user, record_changes
+from timeline.models import Conversation, ConversationStatus, RecordType
 
 conversations = Conversation.__table__
 
@@ -84,23 +84,12 @@ async def set_columns(
         .where(conversations.c.id == conversation.id)
         .values(**values, updated_at=datetime.now(UTC))
     )
-    await record_changes(
-        conn,
-        [
-            FieldChanged(
-                actor.workspace_id,
-                RecordType.CONVERSATION,
-                conversation.id,
-                name,
-                getattr(conversation, name),
-                values[name],
-                actor.user_id,
-                ChangeSource.USER,
-            )
-            for name in HISTORY_FIELDS
-            if name in values
-        ],
-    )
+    changed = {
+        name: (getattr(conversation, name), values[name])
+        for name in HISTORY_FIELDS
+        if name in values
+    }
+    await record_changes(conn, by_user(actor, RecordType.CONVERSATION, conversation.id, changed))
 
 
 def refuse_if_resolved(conversation: ConversationState, change: str) -> None:
