@@ -53,23 +53,21 @@ class Hub:
         self.sessions = SessionStore(hashes, settings.sign_in)
         self.two_factor = TwoFactor(self.secrets, hashes)
         self.two_factor_changes = TwoFactorChanges(self.two_factor, self.sessions)
-        self._failure_counts = [
-            failure_counts(
-                settings.redis_url,
-                hashes,
-                "sign-in",
-                max_failures=settings.sign_in.max_failures,
-                window_seconds=settings.sign_in.lockout_seconds,
-            ),
-            failure_counts(
-                settings.redis_url,
-                hashes,
-                "reset-links",
-                max_failures=REQUESTS_PER_WINDOW,
-                window_seconds=REQUEST_WINDOW_SECONDS,
-            ),
-        ]
-        sign_in_failures, reset_requests = self._failure_counts
+        sign_in_failures = failure_counts(
+            settings.redis_url,
+            hashes,
+            "sign-in",
+            max_failures=settings.sign_in.max_failures,
+            window_seconds=settings.sign_in.lockout_seconds,
+        )
+        reset_requests = failure_counts(
+            settings.redis_url,
+            hashes,
+            "reset-links",
+            max_failures=REQUESTS_PER_WINDOW,
+            window_seconds=REQUEST_WINDOW_SECONDS,
+        )
+        self._failure_counts = (sign_in_failures, reset_requests)
         self.sign_in = SignInDesk(self.sessions, self.two_factor, sign_in_failures)
         self.password_resets = PasswordResets(
             hashes, self.sessions, reset_requests, settings.base_url

@@ -22,8 +22,9 @@ class FailureCounts(Protocol):
         """Whole seconds until `key` may fail again, or None while it is within budget."""
         ...
 
-    async def record_failure(self, key: str) -> None:
-        """Count one failure of `key`."""
+    async def record_failure(self, key: str) -> int | None:
+        """Count one failure of `key`; then, as `retry_after`, the whole seconds it must wait
+        now (None: still within budget)."""
         ...
 
     async def close(self) -> None: ...
@@ -38,8 +39,9 @@ class ProcessFailureCounts:
     async def retry_after(self, key: str) -> int | None:
         return self._limiter.retry_after(key)
 
-    async def record_failure(self, key: str) -> None:
+    async def record_failure(self, key: str) -> int | None:
         self._limiter.record_failure(key)
+        return self._limiter.retry_after(key)
 
     async def close(self) -> None:
         return None
@@ -76,18 +78,24 @@ class RedisFailureCounts:
         except (redis.RedisError, OSError) as error:
             log.warning("failure counts: Redis out of reach (%s); counting in this process", error)
             return await self._fallback.retry_after(key)
-        if count is None or int(count) < self._max_failures:
-            return None
-        return max(1, ttl if ttl > 0 else self._window)
+        return self._wait(count, ttl)
 
-    async def record_failure(self, key: str) -> None:
+    async def record_failure(self, key: str) -> int | None:
         name = self._name(key)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                await pipe.set(name, 0, ex=self._window, nx=True).incr(name).execute()
+                _, count, ttl = (
+                    await pipe.set(name, 0, ex=self._window, nx=True).incr(name).ttl(name).execute()
+                )
         except (redis.RedisError, OSError) as error:
             log.warning("failure counts: Redis out of reach (%s); counting in this process", error)
-            await self._fallback.record_failure(key)
+            return await self._fallback.record_failure(key)
+        return self._wait(count, ttl)
+
+    def _wait(self, count: bytes | int | None, ttl: int) -> int | None:
+        if count is None or int(count) < self._max_failures:
+            return None
+        return max(1, ttl if ttl > 0 else self._window)
 
     async def close(self) -> None:
         await self._redis.aclose()

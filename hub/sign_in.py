@@ -157,8 +157,7 @@ class SignInDesk:
         client: Client,
         what: str,
     ) -> NoReturn:
-        await self._failures.record_failure(pair)
-        wait = await self._failures.retry_after(pair)
+        wait = await self._failures.record_failure(pair)
         async with engine.begin() as conn:
             await audit.record_all(
                 conn,
