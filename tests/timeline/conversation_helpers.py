@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
+from hub.teams import create_team
 from tests.workspace import SeededWorkspace, sms_request
 from timeline.actor import Actor
 from timeline.domain import DomainEvent
@@ -125,3 +126,26 @@ async def let_time_pass(hub: Hub, *conversation_ids: int) -> None:
             .where(Conversation.id.in_(conversation_ids))
             .values(snoozed_until=datetime.now(UTC) - timedelta(seconds=1))
         )
+
+
+class HeldConversation(NamedTuple):
+    """A customer's conversation that routing gave one agent, and a team of the other one."""
+
+    conversation_id: int
+    holder: int
+    other: int
+    team_id: int
+
+
+async def held_with_a_team_for_the_other(
+    hub: Hub, ws: SeededWorkspace, sender: str
+) -> HeldConversation:
+    """In a workspace of two agents: `sender`'s new conversation, its agent, the other agent,
+    and a team "Billing" of the other agent alone."""
+    conversation_id = await text(hub, ws, sender, "SM1")
+    (holder,) = await assignees(hub, conversation_id)
+    other = next(a for a in ws.agent_ids if a != holder)
+    async with hub.engine.begin() as conn:
+        team = await create_team(conn, ws.id, "Billing", [other])
+    assert holder is not None
+    return HeldConversation(conversation_id, holder, other, team.id)

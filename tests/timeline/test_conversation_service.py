@@ -17,6 +17,7 @@ from tests.timeline.conversation_helpers import (
     audit_actions,
     committed,
     conversation,
+    held_with_a_team_for_the_other,
     text,
 )
 from tests.workspace import seed_workspace, sms_request
@@ -229,28 +230,24 @@ async def test_agents_take_and_let_go_only_managers_give_to_others(hub: Hub) -> 
 
 
 async def test_a_transfer_leaves_the_agent_for_the_teams_next_one(hub: Hub) -> None:
-    from hub.teams import create_team
-
     ws = await seed_workspace(hub, agents=2)
-    conversation_id = await text(hub, ws, CUSTOMER, "SM1")
-    (holder,) = await assignees(hub, conversation_id)
-    other = next(a for a in ws.agent_ids if a != holder)
-    async with hub.engine.begin() as conn:
-        team = await create_team(conn, ws.id, "Billing", [other])
+    conversation_id, holder, other, team_id = await held_with_a_team_for_the_other(
+        hub, ws, CUSTOMER
+    )
     service = hub.conversations
     with pytest.raises(Forbidden):
         await committed(
-            hub, lambda conn: service.transfer(conn, agent(ws, other), conversation_id, team.id)
+            hub, lambda conn: service.transfer(conn, agent(ws, other), conversation_id, team_id)
         )
     with pytest.raises(Invalid) as refused:
         await committed(
-            hub, lambda conn: service.transfer(conn, admin(ws), conversation_id, team.id + 1000)
+            hub, lambda conn: service.transfer(conn, admin(ws), conversation_id, team_id + 1000)
         )
     assert set(refused.value.fields) == {"team_id"}
     moved = await committed(
-        hub, lambda conn: service.transfer(conn, agent(ws, holder), conversation_id, team.id)
+        hub, lambda conn: service.transfer(conn, agent(ws, holder), conversation_id, team_id)
     )
-    assert (moved.conversation.team_id, moved.conversation.assignee_id) == (team.id, other)
+    assert (moved.conversation.team_id, moved.conversation.assignee_id) == (team_id, other)
     assert [e.type for e in moved.events] == ["conversation.transferred", "conversation.assigned"]
     assert assigned(moved.events) == [(conversation_id, other)]
 

@@ -16,6 +16,7 @@ from tests.timeline.conversation_helpers import (
     agent,
     assignees,
     committed,
+    held_with_a_team_for_the_other,
     let_time_pass,
     text,
 )
@@ -67,20 +68,16 @@ async def test_assigning_keeps_the_agent_before_who_and_when(hub: Hub) -> None:
 
 
 async def test_a_transfer_keeps_the_team_and_agent_and_routing_the_next_agent(hub: Hub) -> None:
-    from hub.teams import create_team
-
     ws = await seed_workspace(hub, agents=2)
-    conversation_id = await text(hub, ws, CUSTOMER, "SM1")
-    (holder,) = await assignees(hub, conversation_id)
-    other = next(a for a in ws.agent_ids if a != holder)
-    async with hub.engine.begin() as conn:
-        team = await create_team(conn, ws.id, "Billing", [other])
+    conversation_id, holder, other, team_id = await held_with_a_team_for_the_other(
+        hub, ws, CUSTOMER
+    )
     await committed(
-        hub, lambda conn: hub.conversations.transfer(conn, admin(ws), conversation_id, team.id)
+        hub, lambda conn: hub.conversations.transfer(conn, admin(ws), conversation_id, team_id)
     )
     assert await _history(hub, "conversation", conversation_id) == [
         ("assignee_id", holder, None, ws.admin_id, "user"),
-        ("team_id", None, team.id, ws.admin_id, "user"),
+        ("team_id", None, team_id, ws.admin_id, "user"),
         ("assignee_id", None, other, None, "routing"),
     ]
 
