@@ -32,7 +32,6 @@ from hub.api import (
 )
 from hub.api.framework import MAX_REQUEST_BYTES, ApiRoutes
 from hub.api.openapi import build_openapi
-from hub.api.refusals import audit_refusals
 from hub.callers import caller_of
 from hub.context import Hub
 from hub.errors import Handler, json_errors
@@ -82,7 +81,7 @@ def create_app(
     `api_failures` counts requests without a valid token per address (default: 20 a minute).
     """
     app = web.Application(
-        middlewares=[request_ids, server_timing, json_errors, audit_refusals],
+        middlewares=[request_ids, server_timing, json_errors],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app.on_response_prepare.append(echo_request_id)

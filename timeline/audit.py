@@ -3,8 +3,7 @@ to the one before it in its workspace's chain (timeline.audit_chain)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,15 +35,23 @@ NO_ORIGIN = Origin()
 _current_origin: ContextVar[Origin] = ContextVar("audit_origin", default=NO_ORIGIN)
 
 
-@contextmanager
-def acting_from(origin: Origin) -> Iterator[None]:
+class acting_from:
     """Every entry recorded inside the block (in this task and those it starts) carries
-    `origin`: the API's middleware and the CLI set it once, and no service passes it around."""
-    token = _current_origin.set(origin)
-    try:
-        yield
-    finally:
-        _current_origin.reset(token)
+    `origin`: the API's middleware and the CLI set it once, and no service passes it around.
+
+    A class rather than a generator: the middleware enters it on every request, and a
+    generator-based context manager costs three times as much."""
+
+    __slots__ = ("_origin", "_token")
+
+    def __init__(self, origin: Origin) -> None:
+        self._origin = origin
+
+    def __enter__(self) -> None:
+        self._token = _current_origin.set(self._origin)
+
+    def __exit__(self, *_: object) -> None:
+        _current_origin.reset(self._token)
 
 
 def current_origin() -> Origin:

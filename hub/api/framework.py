@@ -22,6 +22,7 @@ from pydantic import (
     create_model,
 )
 
+from hub.api.refusals import refusals_audited
 from hub.auth import Principal
 from hub.errors import ApiError, invalid, not_found
 from hub.web_keys import PRINCIPAL
@@ -311,7 +312,9 @@ class ApiRoutes:
         taken for an id (its Allow header names its own methods); other text there is 404."""
         for endpoint in self.endpoints:
             path = re.sub(r"{(\w+)}", r"{\1:[0-9]+}", self.prefix + endpoint.path)
-            app.router.add_route(endpoint.method, path, _view(endpoint, caller_of))
+            app.router.add_route(
+                endpoint.method, path, refusals_audited(_view(endpoint, caller_of))
+            )
 
 
 def _path_parameters(handler: str, path: str, types: Mapping[str, Any]) -> type[BaseModel]:

@@ -1,9 +1,13 @@
 """Records the API's refusals (401: no valid credentials, 403: not allowed) in the audit log:
-who was refused (the actor when known), where from, on which operation, and why."""
+who was refused (the actor when known), where from, on which operation, and why.
+
+Only the API's operations are wrapped (hub.api.framework installs them so): a webhook, a page
+or a health check never pays for the check."""
 
 from __future__ import annotations
 
 import logging
+from functools import wraps
 
 from aiohttp import web
 
@@ -15,28 +19,29 @@ from timeline.errors import Forbidden
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/"
 
+def refusals_audited(operation: Handler) -> Handler:
+    """The API operation, its refusals recorded before they propagate to `json_errors` (the
+    middleware that turns them into answers)."""
 
-@web.middleware
-async def audit_refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Install inside `json_errors`, which turns the refusal into its answer."""
-    try:
-        return await handler(request)
-    except ApiError as error:
-        if error.status in (401, 403):
-            await _record(request, error.status, error.message)
-        raise
-    except Forbidden as refusal:
-        await _record(request, 403, refusal.message)
-        raise
+    @wraps(operation)
+    async def audited(request: web.Request) -> web.StreamResponse:
+        try:
+            return await operation(request)
+        except ApiError as error:
+            if error.status in (401, 403):
+                await _record(request, error.status, error.message)
+            raise
+        except Forbidden as refusal:
+            await _record(request, 403, refusal.message)
+            raise
+
+    return audited
 
 
 async def _record(request: web.Request, status: int, reason: str) -> None:
     """A refusal is answered even if it cannot be recorded (the database is down, say): the
     log says so."""
-    if not request.path.startswith(API_PREFIX):
-        return
     principal = request.get(PRINCIPAL)
     try:
         async with request.app[HUB].engine.begin() as conn:
