@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from storage.json_text import json_text
 from timeline.domain import LoggedEvent
 
 CHANNEL = "switchboard:domain-events"
@@ -101,7 +102,7 @@ class RedisBus(LocalBus):
         self._starting_listener = asyncio.Lock()
 
     async def publish(self, events: list[LoggedEvent]) -> None:
-        await self._redis.publish(self._channel, json.dumps([_as_json(e) for e in events]))
+        await self._redis.publish(self._channel, json_text([_as_json(e) for e in events]))
 
     async def subscribe(self, maxsize: int = 1000) -> Subscription:
         """As LocalBus.subscribe, for events from every process; returns once this process's

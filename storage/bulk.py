@@ -8,7 +8,6 @@ the plain per-row statement (it runs in-process; a round trip costs nothing ther
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -35,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Executable, Insert, Update
 from sqlalchemy.sql.type_api import TypeEngine
 
+from storage.json_text import json_text
 from storage.sql import fetch_rows, is_postgres, key_sequence, lock_id
 
 _ORDINAL = "batch_ordinal"
@@ -83,7 +83,7 @@ class _Unnested:
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
         """One list per column, JSON encoded where it travels as text."""
         return {
-            self.prefix + name: [json.dumps(row[name]) for row in rows]
+            self.prefix + name: [json_text(row[name]) for row in rows]
             if name in self.json
             else [row[name] for row in rows]
             for name in rows[0]
