@@ -56,6 +56,9 @@ _ATTRIBUTIONS = [
         r"^\d{4}年\d{1,2}月\d{1,2}日.{3,300}[:：]$",
     )
 ]
+_ATTRIBUTION_ENDINGS = (":", "：")
+"""How every attribution above ends: a line that does not is not tried against the fifteen
+patterns (whose `.{3,300}` made trying them most of the cost of finding the history)."""
 _SEPARATOR = re.compile(
     r"^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original|"
     r"Messaggio originale|Oorspronkelijk bericht|Mensagem original|Originalmeddelande|"
@@ -225,7 +228,7 @@ def _attribution_end(clean: list[str], index: int) -> int | None:
         if not clean[end] or (end > index and clean[end].startswith(">")):
             return None
         window = f"{window} {clean[end]}".strip()
-        if any(p.match(window) for p in _ATTRIBUTIONS):
+        if window.endswith(_ATTRIBUTION_ENDINGS) and any(p.match(window) for p in _ATTRIBUTIONS):
             return end
     return None
 

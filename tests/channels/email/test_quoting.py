@@ -11,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from channels.email.mime import ParsedEmail, parse_email
-from channels.email.quoting import split_reply, split_reply_html
+from channels.email.quoting import (
+    _ATTRIBUTION_ENDINGS,
+    _ATTRIBUTIONS,
+    split_reply,
+    split_reply_html,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -390,3 +395,11 @@ def test_html_split_never_drops_text(parts: list[str]) -> None:
     html = "".join(parts)
     new, quoted = split_reply_html(html)
     assert visible_text(new) + visible_text(quoted) == visible_text(html)
+
+
+def test_every_attribution_pattern_ends_as_the_prefilter_expects() -> None:
+    """Lines are tried against the patterns only when they end with a colon: a pattern that
+    could match another ending would never be tried."""
+    assert set(_ATTRIBUTION_ENDINGS) == {":", "："}
+    for pattern in _ATTRIBUTIONS:
+        assert pattern.pattern.endswith((":$", "[:：]$")), pattern.pattern
