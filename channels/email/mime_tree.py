@@ -22,6 +22,7 @@ from channels.email.parts import (
     part_disposition,
     part_filename,
     part_param,
+    part_params,
     serialized,
 )
 
@@ -165,7 +166,8 @@ def _walk_leaf(part: Message, ctype: str, out: MimeContents, wanted: _Wanted) ->
 def _add_body_text(
     part: Message, ctype: str, payload: bytes, out: MimeContents, wanted: _Wanted
 ) -> None:
-    charset = part_param(part, "charset")
+    params = part_params(part)
+    charset = params.get("charset")
     if out.charset_hint is None and usable_as_hint(charset):
         out.charset_hint = charset
     if ctype == "text/html":
@@ -175,8 +177,8 @@ def _add_body_text(
         return
     if wanted.plain:
         text = _lf(decode_text(payload, charset, hint=out.charset_hint))
-        if (part_param(part, "format") or "").lower() == "flowed":
-            text = unflow(text, delsp=(part_param(part, "delsp") or "").lower() == "yes")
+        if params.get("format", "").lower() == "flowed":
+            text = unflow(text, delsp=params.get("delsp", "").lower() == "yes")
         out.plain.append(text)
 
 

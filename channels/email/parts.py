@@ -34,24 +34,30 @@ def part_disposition(part: Message) -> str | None:
     return value.lower() if value else None
 
 
+def part_params(part: Message, header: str = "content-type") -> dict[str, str]:
+    """A header's parameters from one reading of it (each reading parses the header anew):
+    names lower-cased, the first of each name kept, RFC 2231 continuations joined."""
+    try:
+        pairs = part.get_params(header=header) or []
+    except Exception:
+        return {}
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        text = collapse_rfc2231_value(value) if isinstance(value, tuple) else value
+        params.setdefault(name.lower(), str(text).strip())
+    return params
+
+
 def part_param(part: Message, name: str, header: str = "content-type") -> str | None:
     """A header parameter's value (RFC 2231 continuations joined), or None."""
-    try:
-        value = part.get_param(name, header=header)
-    except Exception:
-        return None
-    if isinstance(value, tuple):
-        value = collapse_rfc2231_value(value)
-    return str(value).strip() if value is not None else None
+    return part_params(part, header).get(name.lower())
 
 
 def part_filename(part: Message) -> str | None:
     """The filename from Content-Disposition, else Content-Type's name, as written, or None."""
     try:
-        name = part.get_filename()
-    except Exception:
-        name = None
-    if name is None:
+        name = part.get_filename()  # falls back to Content-Type's name itself
+    except Exception:  # an unreadable Content-Disposition: Content-Type's name, if readable
         name = part_param(part, "name")
     return fix_surrogates(str(name), None) if name else None
 
