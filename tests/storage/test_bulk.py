@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     func,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -61,6 +62,14 @@ parts = Table(
     Column("thing_id", BigId, ForeignKey("bulk_test_things.id"), primary_key=True),
     Column("name", String(50), nullable=False),
 )
+notes = Table(
+    "bulk_test_notes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("text", String(50), nullable=False),
+)
+"""Ids from its own sequence, which shows whether an insert has run (sequences ignore
+transactions)."""
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 _BUMP = RowsUpdate(
@@ -281,3 +290,41 @@ async def test_appended_ids_ascend_in_commit_order(engine: AsyncEngine, append: 
     async with engine.connect() as conn:
         names = dict((await conn.execute(select(things.c.id, things.c.name))).all())
     assert [names[i] for i in (*first_ids, *second_ids)] == ["a", "b", "c"]
+
+
+async def test_a_batch_inserts_its_rows_before_it_waits_to_append_to_the_log(
+    engine: AsyncEngine,
+) -> None:
+    """The log's lock is held from the append to the commit: a batch that waits for it has
+    already inserted what its statement carries, so that other writers wait only for the log's
+    rows and the commit, not for the whole batch's inserts."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serializes writers: there is no lock to wait for")
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold_the_log() -> None:
+        async with engine.begin() as conn:
+            await append_rows(conn, things, [_row("first", [])])
+            holding.set()
+            await release.wait()
+
+    async def write_a_batch() -> list[int]:
+        async with engine.begin() as conn:
+            return await insert_together(
+                conn,
+                RowsInsert(notes, [{"text": "carried"}]),
+                appending=RowsInsert(things, [_row("second", [])]),
+            )
+
+    holder = asyncio.create_task(hold_the_log())
+    await holding.wait()
+    batch = asyncio.create_task(write_a_batch())
+    await asyncio.sleep(0.3)
+    assert not batch.done()  # waiting for the log
+    async with engine.connect() as conn:
+        drawn = await conn.scalar(text("SELECT is_called FROM bulk_test_notes_id_seq"))
+    release.set()
+    await holder
+    assert await batch
+    assert drawn, "the carried insert had not run while the batch waited for the log"
