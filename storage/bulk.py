@@ -266,8 +266,7 @@ def _append(table: Table, names: tuple[str, ...], after: tuple[CTE, ...] = ()) -
 
     The lock is taken once the inserts `after` (CTEs of the same statement) are done: left to
     themselves they would run at the statement's end, with the lock held, and every other
-    writer of the log would wait for them too (4% more CPU per ingested event with two web
-    processes, docs/performance.md)."""
+    writer of the log would wait for them too (docs/performance.md, "The ingest transaction")."""
     done = [select(func.count()).select_from(each).scalar_subquery() >= 0 for each in after]
     lock = (
         select(func.pg_advisory_xact_lock(lock_id("append", table.name)))

@@ -11,9 +11,10 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def json_text(value: object) -> str:
-    """`value` as JSON text: orjson's (a tenth of `json.dumps`'s time, paid for several values
-    of every ingested event), or the standard library's for what orjson refuses (an integer
-    past 64 bits, a lone surrogate), so that every value encodes as it did before."""
+    """`value` as JSON text: orjson's (far cheaper than `json.dumps`, and paid for several
+    values of every ingested event: docs/performance.md), or the standard library's for what
+    orjson refuses (an integer past 64 bits, a lone surrogate), so that every value encodes as
+    it did before."""
     try:
         return orjson.dumps(value, option=_OPTIONS).decode()
     except TypeError:

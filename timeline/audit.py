@@ -39,8 +39,8 @@ class acting_from:
     """Every entry recorded inside the block (in this task and those it starts) carries
     `origin`: the API's middleware and the CLI set it once, and no service passes it around.
 
-    A class rather than a generator: the middleware enters it on every request, and a
-    generator-based context manager costs three times as much."""
+    A class rather than a generator-based context manager, which costs several times as much:
+    the middleware enters it on every request (docs/performance.md)."""
 
     __slots__ = ("_origin", "_token")
 
