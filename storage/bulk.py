@@ -21,7 +21,6 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
-    and_,
     bindparam,
     cast,
     func,
@@ -270,7 +269,7 @@ def _append(table: Table, names: tuple[str, ...], after: tuple[CTE, ...] = ()) -
     done = [select(func.count()).select_from(each).scalar_subquery() >= 0 for each in after]
     lock = (
         select(func.pg_advisory_xact_lock(lock_id("append", table.name)))
-        .where(and_(true(), *done))
+        .where(*done)
         .cte("append_lock")
     )
     batch = _unnest(table, names)
