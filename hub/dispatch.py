@@ -26,6 +26,7 @@ from hub.leases import LISTENER_LEASES, holder_name
 from hub.models import ListenerCursor
 from hub.realtime import LocalBus, Subscription
 from hub.waiting import finished_within
+from storage.uninterrupted import to_the_end
 from timeline.domain import Listener, LoggedEvent
 from timeline.event_log import read_after
 
@@ -83,7 +84,11 @@ class Dispatcher:
 
     async def run_once(self, listener: Listener) -> bool:
         """Hand the listener the next events after its cursor, in one transaction; whether
-        there may be more (False also when another process holds its lease)."""
+        there may be more (False also when another process holds its lease). Cancelled
+        meanwhile (the hub stopping), the transaction is finished first."""
+        return await to_the_end(self._hand_over(listener))
+
+    async def _hand_over(self, listener: Listener) -> bool:
         async with self._engine.begin() as conn:
             held = await LISTENER_LEASES.take(
                 conn, listener.name, holder=self._holder, duration=self._lease, position=0

@@ -27,6 +27,7 @@ from hub.intake import parse_payload, with_files
 from hub.leases import PULL_LEASES, holder_name
 from hub.log_text import printable
 from storage.sql import insert_ignoring_conflicts, refusal
+from storage.uninterrupted import to_the_end
 from timeline.events import RawPayload
 from timeline.ingest import IngestRequest
 from timeline.models import ChannelAccount, ChannelCursor
@@ -72,6 +73,15 @@ class ChannelPullSink:
             replace(request, events=events)
             for request, events in zip(requests, with_bytes, strict=True)
         ]
+        # A reader is cancelled when its channel changes: what it began to store is stored.
+        return await to_the_end(self._store(requests, rejected, cursor))
+
+    async def _store(
+        self,
+        requests: list[IngestRequest],
+        rejected: list[tuple[RawPayload, str]],
+        cursor: Mapping[str, Any],
+    ) -> SyncCounts:
         try:
             async with self._hub.engine.begin() as conn:
                 outcome = await self._hub.pipeline.persist(conn, requests)

@@ -18,6 +18,7 @@ from hub.context import Hub
 from hub.errors import ApiError
 from hub.realtime import Subscription
 from hub.web_keys import HUB
+from storage.uninterrupted import to_the_end
 from timeline.customer_fields import sensitive_names
 from timeline.domain import LoggedEvent
 from timeline.event_log import last_position, read_after
@@ -111,10 +112,9 @@ async def _sending(
     the log fails (the database went away): either way the client resumes from its last id."""
     try:
         while True:
-            # Shielded: this task is cancelled when its client leaves, and a cancel inside the
-            # pool's checkout would lose the connection (SQLite's only one). The read finishes
-            # and gives its connection back; only then does the cancel end the task.
-            events, hidden = await asyncio.shield(_page(hub, principal, position))
+            # This task is cancelled when its client leaves: the read finishes and gives its
+            # connection back first (storage.uninterrupted).
+            events, hidden = await to_the_end(_page(hub, principal, position))
             for event in events:
                 message = _message(principal, event, hidden)
                 if _visible(principal, event) and not await _taken(socket, message):

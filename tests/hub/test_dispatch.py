@@ -19,13 +19,14 @@ from hub.dispatch import Dispatcher, LeaseLost
 from hub.models import ListenerCursor
 from reports.models import CustomerWait
 from reports.response_times import RESPONSE_TIMES, keep_response_times
+from tests.cancelling import cancel_throughout
 from tests.conftest import TEST_SECRET_KEY
 from tests.hub.test_cli import SWITCHBOARD
 from tests.reports.test_response_times import reply
 from tests.timeline.conversation_helpers import T0, text
 from tests.workspace import seed_workspace
-from timeline.domain import Listener, LoggedEvent
-from timeline.event_log import last_position
+from timeline.domain import DomainEvent, Listener, LoggedEvent
+from timeline.event_log import last_position, record
 
 CUSTOMER = "+14155550123"
 
@@ -191,3 +192,33 @@ async def test_a_process_that_lost_the_lease_during_a_run_keeps_nothing_of_it(hu
     with pytest.raises(LeaseLost):
         await Dispatcher(hub.engine, hub.bus, [taken_over]).run_once(taken_over)
     assert await waits(hub) == 0 and not await cursor(hub, RESPONSE_TIMES.name)
+
+
+async def test_a_run_cancelled_at_any_point_moves_the_cursor_whole_or_not_and_loses_nothing(
+    hub: Hub,
+) -> None:
+    """The hub cancels its listeners as it stops: a cancel inside a run's transaction leaves
+    the cursor where it was or past the batch, and the connection in the pool."""
+    ws = await seed_workspace(hub)
+    listener = Listener("test.recording", frozenset({"test.cancelled"}), Recording())
+    dispatcher = Dispatcher(hub.engine, hub.bus, [listener])
+    positions: list[int | None] = [None]
+
+    async def one_more_event() -> int:
+        async with hub.engine.begin() as conn:
+            (logged,) = await record(conn, [DomainEvent(ws.id, "test.cancelled", {})])
+        return logged.id
+
+    newest = [await one_more_event()]
+
+    async def run(_: int) -> None:
+        await dispatcher.run_once(listener)
+
+    async def whole_or_not(point: int) -> None:
+        position = await cursor(hub, listener.name)
+        assert position in (positions[-1], newest[-1]), f"cursor {position} at point {point}"
+        positions.append(position)
+        newest.append(await one_more_event())
+
+    await cancel_throughout(hub.engine, run, whole_or_not)
+    assert positions[-1] != newest[0], "no cancelled run got to its end"
