@@ -5,12 +5,13 @@ by such an identity."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from timeline import audit
-from timeline.field_changes import FieldChanged, by_hub, record_changes
+from timeline.field_changes import FieldChanged, by_hub, custom_field, field_changes, record_changes
 from timeline.identities import IdentityKey
 from timeline.identity_store import attach_identity, find_identities
 from timeline.models import (
@@ -64,9 +65,23 @@ async def join_vouched(conn: AsyncConnection, vouched: list[VouchedIdentity]) ->
 async def merge_customers(
     conn: AsyncConnection, workspace_id: int, *, keep: int, absorb: int
 ) -> None:
-    """Move the identities, conversations and timeline of `absorb` to `keep`, add up their
-    counters, and delete `absorb`; recorded in the audit log, and in the history of `keep`
-    (the customer it absorbed, each identity it gained)."""
+    """Move the identities, conversations, timeline and field history of `absorb` to `keep`,
+    add up their counters, give `keep` what it lacks of `absorb`'s profile and custom field
+    values (where both have a value, `keep`'s stays: `absorb`'s is in the history it now
+    holds), and delete `absorb`; recorded in the audit log, and in the history of `keep` (the
+    customer it absorbed, each identity and field value it gained)."""
+    both = await _profiles(conn, keep, absorb)
+    kept, absorbed = both[keep], both[absorb]
+    carried = {
+        name: value for name, value in absorbed.attributes.items() if name not in kept.attributes
+    }
+    await conn.execute(
+        update(field_changes)
+        .where(field_changes.c.workspace_id == workspace_id)
+        .where(field_changes.c.record_type == RecordType.CUSTOMER)
+        .where(field_changes.c.record_id == absorb)
+        .values(record_id=keep)
+    )
     moved = await conn.execute(
         select(identities.c.kind, identities.c.value)
         .where(identities.c.customer_id == absorb)
@@ -77,6 +92,7 @@ async def merge_customers(
         [
             _gained(workspace_id, keep, "merged_customer", absorb),
             *(_gained(workspace_id, keep, row.kind, row.value) for row in moved),
+            *(_gained(workspace_id, keep, custom_field(name), carried[name]) for name in carried),
         ],
     )
     for model in (Identity, Conversation, TimelineEvent):
@@ -87,19 +103,15 @@ async def merge_customers(
             .where(table.c.customer_id == absorb)
             .values(customer_id=keep)
         )
-    rows = await conn.execute(
-        select(customers.c.id, customers.c.events_count, customers.c.last_seen_at).where(
-            customers.c.id.in_((keep, absorb))
-        )
-    )
-    both = {row.id: row for row in rows}
     seen = [row.last_seen_at for row in both.values() if row.last_seen_at is not None]
     await conn.execute(
         update(customers)
         .where(customers.c.id == keep)
         .values(
-            events_count=sum(row.events_count for row in both.values()),
+            events_count=kept.events_count + absorbed.events_count,
             last_seen_at=max(seen) if seen else None,
+            attributes={**kept.attributes, **carried},
+            **_profile_gaps(kept, absorbed),
         )
     )
     await conn.execute(delete(customers).where(customers.c.id == absorb))
@@ -112,6 +124,41 @@ async def merge_customers(
         entity_id=keep,
         changes={"absorbed": absorb},
     )
+
+
+PROFILE_PARTS = (
+    ("name", "name_folded"),
+    ("birthday", "birth_month", "birth_day"),
+    ("timezone",),
+    ("language",),
+)
+"""A customer's profile columns, each group taken whole from one customer: the first names
+the group, empty or None when the customer lacks it."""
+
+
+async def _profiles(conn: AsyncConnection, *customer_ids: int) -> dict[int, Row[Any]]:
+    """The customers' counters, custom field values and profiles, by id."""
+    profile = [customers.c[column] for group in PROFILE_PARTS for column in group]
+    rows = await conn.execute(
+        select(
+            customers.c.id,
+            customers.c.events_count,
+            customers.c.last_seen_at,
+            customers.c.attributes,
+            *profile,
+        ).where(customers.c.id.in_(customer_ids))
+    )
+    return {row.id: row for row in rows}
+
+
+def _profile_gaps(kept: Row[Any], absorbed: Row[Any]) -> dict[str, Any]:
+    """The profile groups `kept` lacks and `absorbed` has."""
+    return {
+        column: getattr(absorbed, column)
+        for group in PROFILE_PARTS
+        if not getattr(kept, group[0]) and getattr(absorbed, group[0])
+        for column in group
+    }
 
 
 def _gained(workspace_id: int, customer_id: int, field: str, added: object) -> FieldChanged:

@@ -177,6 +177,40 @@ async def test_a_merge_is_kept_in_the_history_of_the_customer_that_stays(hub: Hu
     ]
 
 
+async def test_a_merge_gives_the_customer_that_stays_what_it_lacked_and_the_others_history(
+    hub: Hub,
+) -> None:
+    ws = await seed_workspace(hub)
+    await hub.pipeline.ingest([sms_request(ws, "SM1", CUSTOMER)])
+    await hub.pipeline.ingest([vouching(ws, "chat-1", None)])
+    by = agent(ws, ws.agent_ids[0])
+    async with hub.engine.begin() as conn:
+        phone_customer, chat_customer = (
+            await conn.execute(select(Customer.id).order_by(Customer.id))
+        ).scalars()
+        for name in ("tier", "order"):
+            await define_field(conn, admin(ws), name, sensitive=False)
+        await conn.execute(
+            update(Customer).where(Customer.id == chat_customer).values(timezone="Asia/Tehran")
+        )
+        await set_values(conn, by, phone_customer, {"tier": "gold"})
+        await set_values(conn, by, chat_customer, {"tier": "silver", "order": "4821"})
+    await hub.pipeline.ingest([vouching(ws, "chat-2", "+1 (415) 555-0123")])
+
+    async with hub.engine.connect() as conn:
+        (kept,) = (await conn.execute(select(Customer.attributes, Customer.timezone))).all()
+    assert tuple(kept) == ({"tier": "gold", "order": "4821"}, "Asia/Tehran")
+    assert await _history(hub, "customer", phone_customer) == [
+        ("field:tier", None, "gold", by.user_id, "user"),
+        ("field:order", None, "4821", by.user_id, "user"),  # the chat customer's, moved
+        ("field:tier", None, "silver", by.user_id, "user"),
+        ("merged_customer", None, chat_customer, None, "ingest"),
+        ("telegram", None, "123456789", None, "ingest"),
+        ("field:order", None, "4821", None, "ingest"),
+    ]
+    assert await _history(hub, "customer", chat_customer) == []
+
+
 async def test_a_vouched_identity_new_to_the_workspace_is_kept_as_added(hub: Hub) -> None:
     ws = await seed_workspace(hub)
     await hub.pipeline.ingest([vouching(ws, "chat-1", CUSTOMER)])
