@@ -55,6 +55,7 @@ class Hub:
         self.two_factor_changes = TwoFactorChanges(self.two_factor, self.sessions)
         sign_in_failures = failure_counts(
             settings.redis_url,
+            self.engine,
             hashes,
             "sign-in",
             max_failures=settings.sign_in.max_failures,
@@ -62,6 +63,7 @@ class Hub:
         )
         reset_requests = failure_counts(
             settings.redis_url,
+            self.engine,
             hashes,
             "reset-links",
             max_failures=REQUESTS_PER_WINDOW,

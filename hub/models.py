@@ -1,4 +1,5 @@
-"""Hub-owned tables: API tokens, listeners' cursors, sessions, two-factor and reset secrets."""
+"""Hub-owned tables: API tokens, listeners' cursors, sessions, two-factor and reset secrets,
+failure counts."""
 
 from __future__ import annotations
 
@@ -106,3 +107,16 @@ class PasswordResetLink(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class FailureCount(Base):
+    """Failures of one counted pair (a sign-in's email and address, say) in its window, which
+    every process of a hub without Redis shares (hub.shared_failures). The pair is stored only
+    as its keyed hash, and the row is deleted once its window has passed."""
+
+    __tablename__ = "failure_counts"
+    __table_args__ = (Index("ix_failure_counts_window_ends", "window_ends"),)
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    failures: Mapped[int]
+    window_ends: Mapped[datetime]

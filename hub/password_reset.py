@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from channels.registry import UnknownChannelKind, provider_spec
 from hub.crypto import KeyedHash
@@ -58,10 +58,10 @@ class PasswordResets:
         self._base_url = base_url
 
     async def send_links(
-        self, conn: AsyncConnection, email: str, workspace_id: int | None, address: str
+        self, engine: AsyncEngine, email: str, workspace_id: int | None, address: str
     ) -> list[QueuedLink]:
         """A link for each of the email's accounts (in `workspace_id` only, if given), queued
-        in the outbox; the caller enqueues their sending after the commit. Conflict
+        in the outbox and committed; the caller enqueues their sending. Conflict
         `no_mail_channel` when an account's workspace has no active channel that sends mail:
         only an admin can help then. 429 past the requests allowed for the (email, address)."""
         email = email.strip().lower()
@@ -71,6 +71,12 @@ class PasswordResets:
                 wait, f"reset links were asked for this email too often: try again in {wait} s"
             )
         await self._requests.record_failure(asked)
+        async with engine.begin() as conn:
+            return await self._queue_links(conn, email, workspace_id)
+
+    async def _queue_links(
+        self, conn: AsyncConnection, email: str, workspace_id: int | None
+    ) -> list[QueuedLink]:
         query = select(users.c.id, users.c.workspace_id, users.c.email).where(
             users.c.email == email
         )

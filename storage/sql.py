@@ -386,6 +386,20 @@ def _insert_or_lock(postgres: bool, table: Table) -> Insert:
     return insert.on_conflict_do_update(index_elements=key, set_=keep).returning(*table.columns)
 
 
+def insert_or_add(conn: AsyncConnection, table: Table, count: str) -> Insert:
+    """INSERT a row, or where its primary key exists add the row's `count` to the stored one;
+    either way RETURNING the stored row."""
+    return _insert_or_add(is_postgres(conn), table, count)
+
+
+@cache
+def _insert_or_add(postgres: bool, table: Table, count: str) -> Insert:
+    insert = (postgresql if postgres else sqlite).insert(table)
+    added = {count: table.c[count] + insert.excluded[count]}
+    key = list(table.primary_key.columns)
+    return insert.on_conflict_do_update(index_elements=key, set_=added).returning(*table.columns)
+
+
 async def lock_keys(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> None:
     """Take transaction-scoped advisory locks on (namespace, key) pairs, sorted: no deadlocks.
 

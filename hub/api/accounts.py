@@ -214,10 +214,10 @@ async def request_password_reset(call: Call[ResetRequestIn, Any]) -> ResetReques
     sets a temporary password instead). The link works once, within the hour. Three asks per
     email and address in 15 minutes, then 429."""
     hub = call.request.app[HUB]
-    async with hub.engine.begin() as conn:
-        queued = await hub.password_resets.send_links(
-            conn, call.body.email, call.body.workspace_id, client_address(call.request) or "unknown"
-        )
+    address = client_address(call.request) or "unknown"
+    queued = await hub.password_resets.send_links(
+        hub.engine, call.body.email, call.body.workspace_id, address
+    )
     for link in queued:
         await hub.jobs.enqueue("send_message", link.message_id)
     return ResetRequested(sent=True)

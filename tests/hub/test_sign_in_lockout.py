@@ -1,19 +1,22 @@
 """Sign-in lockout: an (email, address) pair is locked after repeated failures, with a clear
 429 and Retry-After, while the same user still signs in from another address; the count is
-shared by every process of a hub with Redis, and kept per process while Redis is away."""
+shared by every process of a hub, in Redis when it has it, else (and while Redis is away) in
+its database, where it outlives a restart and is deleted once its window has passed."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from hub.config import Settings
 from hub.context import Hub
 from hub.errors import ApiError
+from hub.models import FailureCount
 from hub.sign_in import Client, SignInForm
 from tests.conftest import free_port
 from tests.hub.signing_in import PASSWORD, sign_in_request, user_with_password
@@ -92,21 +95,64 @@ async def test_every_process_of_a_hub_with_redis_counts_the_same_failures(
         await second.stop()
 
 
-async def test_without_redis_in_reach_the_process_still_locks(settings: Settings) -> None:
-    hub = Hub(replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+async def _two_hubs_count_together(settings: Settings) -> None:
+    """Failures alternating between two hubs on the settings' database lock the pair in both,
+    and a hub started afterwards finds it locked too; the database names the pair only by its
+    keyed hash."""
+    first, second = Hub(settings), Hub(settings)
+    try:
+        ws = await seed_workspace(first)
+        await user_with_password(first, ws.id, "ann@acme.test")
+        attacker = Client("203.0.113.7", "curl")
+        wrong = SignInForm("ann@acme.test", "guess")
+        limit = settings.sign_in.max_failures
+        statuses = [await _refusals((first, second)[n % 2], wrong, attacker) for n in range(limit)]
+        assert statuses == [401] * (limit - 1) + [429]
+        owner = Client("198.51.100.20", "Firefox")
+        right = SignInForm("ann@acme.test", PASSWORD)
+        assert (await second.sign_in.sign_in(second.engine, right, owner, None)).session.token
+    finally:
+        await first.stop()
+        await second.stop()
+    restarted = Hub(settings)
+    try:
+        assert await _refusals(restarted, right, attacker) == 429
+        async with restarted.engine.connect() as conn:
+            names = list((await conn.execute(select(FailureCount.name))).scalars())
+    finally:
+        await restarted.stop()
+    assert names and not any("ann" in name or "203.0.113.7" in name for name in names)
+
+
+async def test_without_redis_every_process_counts_in_the_database(settings: Settings) -> None:
+    assert settings.redis_url is None
+    await _two_hubs_count_together(settings)
+
+
+async def test_with_redis_out_of_reach_the_processes_count_in_the_database(
+    settings: Settings,
+) -> None:
+    await _two_hubs_count_together(
+        replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    )
+
+
+async def test_a_count_whose_window_has_passed_is_deleted_by_the_next_failure(
+    settings: Settings,
+) -> None:
+    hub = Hub(settings)
     try:
         ws = await seed_workspace(hub)
         await user_with_password(hub, ws.id, "ann@acme.test")
-        attacker = Client("203.0.113.7", "curl")
         wrong = SignInForm("ann@acme.test", "guess")
-        statuses = [
-            await _refusals(hub, wrong, attacker) for _ in range(settings.sign_in.max_failures)
-        ]
-        assert statuses[-1] == 429
-        owner = Client("198.51.100.20", "Firefox")
-        signed_in = await hub.sign_in.sign_in(
-            hub.engine, SignInForm("ann@acme.test", PASSWORD), owner, None
-        )
-        assert signed_in.session.token
+        await _refusals(hub, wrong, Client("203.0.113.7", "curl"))
+        async with hub.engine.begin() as conn:
+            await conn.execute(
+                update(FailureCount).values(window_ends=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        await _refusals(hub, wrong, Client("198.51.100.20", "Firefox"))
+        async with hub.engine.connect() as conn:
+            rows = (await conn.execute(select(FailureCount.failures))).scalars().all()
+        assert rows == [1], "the passed window's count is still kept"
     finally:
         await hub.stop()
