@@ -115,14 +115,17 @@ async def test_the_schedulers_wake_up_is_the_hubs_change(hub: Hub) -> None:
         hub, lambda conn: hub.conversations.snooze(conn, admin(ws), conversation_id, until)
     )
     await let_time_pass(hub, conversation_id)
+    async with hub.engine.connect() as conn:
+        due_at = (
+            await conn.execute(
+                select(Conversation.snoozed_until).where(Conversation.id == conversation_id)
+            )
+        ).scalar_one()
     await committed(hub, hub.conversations.wake_due)
-    assert (await _history(hub, "conversation", conversation_id))[-1] == (
-        "status",
-        "snoozed",
-        "open",
-        None,
-        "scheduler",
-    )
+    assert (await _history(hub, "conversation", conversation_id))[-2:] == [
+        ("status", "snoozed", "open", None, "scheduler"),
+        ("snoozed_until", due_at.isoformat(), None, None, "scheduler"),
+    ]
 
 
 async def test_a_customers_message_reopening_a_conversation_is_the_ingests_change(

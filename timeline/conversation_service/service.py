@@ -284,11 +284,15 @@ class ConversationService:
                     c.workspace_id,
                     RecordType.CONVERSATION,
                     c.id,
-                    "status",
-                    Status.SNOOZED,
-                    Status.OPEN,
+                    field,
+                    previous,
+                    new,
                 )
                 for c in due
+                for field, previous, new in (
+                    ("status", Status.SNOOZED, Status.OPEN),
+                    ("snoozed_until", c.snoozed_until, None),
+                )
             ],
         )
         events = [conversation_event(c.workspace_id, "conversation.woken", c.id) for c in due]

@@ -47,6 +47,8 @@ class DueConversation:
     workspace_id: int
     team_id: int | None
     assignee_id: int | None
+    snoozed_until: datetime
+    """The time it was snoozed until, which waking it clears."""
 
 
 async def open_due(conn: AsyncConnection, now: datetime, limit: int) -> list[DueConversation]:
@@ -55,27 +57,33 @@ async def open_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Due
     Sweeps in several processes may run at once: each locks the due rows nobody else holds
     and skips the others (SKIP LOCKED); a row a sweep committed meanwhile is read again as it
     is locked and is no longer snoozed. So each conversation wakes once. A conversation the
-    ingest opened is not snoozed any more: its stale time is passed over. SQLite serializes
-    writers instead (it renders no FOR UPDATE).
+    ingest opened is not snoozed any more: its stale time is passed over. SQLite renders no
+    FOR UPDATE: there the update wakes only what is still snoozed when its turn to write comes.
+
+    The rows are read before they are changed, for the snooze time waking clears: an UPDATE's
+    RETURNING gives the new one, and SQLite's may not name another table's columns.
     """
-    due = (
-        _due(now)
-        .order_by(conversations.c.snoozed_until, conversations.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        # A CTE runs once. As a subquery, PostgreSQL may scan it again for each row the UPDATE
-        # visits (a semi-join), each scan locking rows past the ones before: more than `limit`.
-        .cte("due")
-    )
     rows = await conn.execute(
-        update(conversations)
-        .where(conversations.c.id.in_(select(due.c.id)))
-        .values(status=ConversationStatus.OPEN, snoozed_until=None, updated_at=now)
-        .returning(
-            conversations.c.id,
+        _due(now)
+        .add_columns(
             conversations.c.workspace_id,
             conversations.c.team_id,
             conversations.c.assignee_id,
+            conversations.c.snoozed_until,
         )
+        .order_by(conversations.c.snoozed_until, conversations.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    return sorted((DueConversation(*row) for row in rows), key=lambda due: due.id)
+    due = {row.id: DueConversation(*row) for row in rows}
+    if not due:
+        return []
+    woken = await conn.execute(
+        update(conversations)
+        .where(conversations.c.id.in_(list(due)))
+        # What another process's sweep woke since the read above (SQLite: no row locks).
+        .where(conversations.c.status == ConversationStatus.SNOOZED)
+        .values(status=ConversationStatus.OPEN, snoozed_until=None, updated_at=now)
+        .returning(conversations.c.id)
+    )
+    return [due[conversation_id] for conversation_id in sorted(woken.scalars())]
