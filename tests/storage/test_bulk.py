@@ -319,7 +319,7 @@ async def test_a_batch_inserts_its_rows_before_it_waits_to_append_to_the_log(
     holder = asyncio.create_task(hold_the_log())
     await holding.wait()
     batch = asyncio.create_task(write_a_batch())
-    await asyncio.sleep(0.3)
+    await _until_a_session_waits_for_an_advisory_lock(engine)
     assert not batch.done()  # waiting for the log
     async with engine.connect() as conn:
         drawn = await conn.scalar(text("SELECT is_called FROM bulk_test_notes_id_seq"))
@@ -327,3 +327,17 @@ async def test_a_batch_inserts_its_rows_before_it_waits_to_append_to_the_log(
     await holder
     assert await batch
     assert drawn, "the carried insert had not run while the batch waited for the log"
+
+
+async def _until_a_session_waits_for_an_advisory_lock(engine: AsyncEngine) -> None:
+    """Until PostgreSQL shows a session waiting for an advisory lock (within 10 s): a fixed
+    pause would not say whether a slow machine had sent the statement yet."""
+    async with engine.connect() as conn:
+        for _ in range(500):
+            waiting = await conn.scalar(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError("no session waited for an advisory lock")
