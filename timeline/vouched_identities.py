@@ -137,7 +137,9 @@ the group, empty or None when the customer lacks it."""
 
 
 async def _profiles(conn: AsyncConnection, *customer_ids: int) -> dict[int, Row[Any]]:
-    """The customers' counters, custom field values and profiles, by id."""
+    """The customers' counters, custom field values and profiles, by id, locked in id order
+    until the transaction ends: the merge writes them back, and a change made meanwhile (a
+    field value set) would be overwritten."""
     profile = [customers.c[column] for group in PROFILE_PARTS for column in group]
     rows = await conn.execute(
         select(
@@ -146,7 +148,10 @@ async def _profiles(conn: AsyncConnection, *customer_ids: int) -> dict[int, Row[
             customers.c.last_seen_at,
             customers.c.attributes,
             *profile,
-        ).where(customers.c.id.in_(customer_ids))
+        )
+        .where(customers.c.id.in_(customer_ids))
+        .order_by(customers.c.id)
+        .with_for_update()
     )
     return {row.id: row for row in rows}
 

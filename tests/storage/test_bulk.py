@@ -36,6 +36,7 @@ from storage.bulk import (
     insert_together,
     update_rows,
 )
+from tests.lock_waits import until_a_session_waits_for_a_lock
 from timeline.models.base import BigId, UtcDateTime
 
 metadata = MetaData()
@@ -319,7 +320,7 @@ async def test_a_batch_inserts_its_rows_before_it_waits_to_append_to_the_log(
     holder = asyncio.create_task(hold_the_log())
     await holding.wait()
     batch = asyncio.create_task(write_a_batch())
-    await _until_a_session_waits_for_an_advisory_lock(engine)
+    await until_a_session_waits_for_a_lock(engine, "advisory")
     assert not batch.done()  # waiting for the log
     async with engine.connect() as conn:
         drawn = await conn.scalar(text("SELECT is_called FROM bulk_test_notes_id_seq"))
@@ -327,17 +328,3 @@ async def test_a_batch_inserts_its_rows_before_it_waits_to_append_to_the_log(
     await holder
     assert await batch
     assert drawn, "the carried insert had not run while the batch waited for the log"
-
-
-async def _until_a_session_waits_for_an_advisory_lock(engine: AsyncEngine) -> None:
-    """Until PostgreSQL shows a session waiting for an advisory lock (within 10 s): a fixed
-    pause would not say whether a slow machine had sent the statement yet."""
-    async with engine.connect() as conn:
-        for _ in range(500):
-            waiting = await conn.scalar(
-                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-            )
-            if waiting:
-                return
-            await asyncio.sleep(0.02)
-    raise AssertionError("no session waited for an advisory lock")

@@ -3,12 +3,17 @@ customer of two when another already had one."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
+import pytest
 from sqlalchemy import func, select
 
 from hub.context import Hub
+from tests.lock_waits import until_a_session_waits_for_a_lock
+from tests.timeline.conversation_helpers import admin
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
+from timeline.customer_fields import define_field, set_values
 from timeline.events import ExternalIdentity, IdentityKind, MessageReceived
 from timeline.ingest import IngestRequest
 from timeline.models import AuditEntry, Conversation, Customer, Identity, TimelineEvent
@@ -80,3 +85,25 @@ async def test_one_batch_vouching_twice_makes_one_customer(hub: Hub) -> None:
     )
     ((_, events),) = await _customers(hub)
     assert events == 3
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite: one writer
+async def test_a_field_value_set_while_a_merge_runs_is_kept(hub: Hub) -> None:
+    """A merge writes the custom field values of the customer that stays: it reads them only
+    once no other change of that customer is under way, so none is overwritten."""
+    ws = await seed_workspace(hub)
+    await hub.pipeline.ingest([sms_request(ws, "SM1", "+14155550123")])
+    await hub.pipeline.ingest([vouching(ws, "chat-1", None)])
+    async with hub.engine.begin() as conn:
+        phone_customer = (await conn.execute(select(func.min(Customer.id)))).scalar_one()
+        await define_field(conn, admin(ws), "tier", sensitive=False)
+    async with hub.engine.begin() as setting:
+        await set_values(setting, admin(ws), phone_customer, {"tier": "gold"})
+        merge = asyncio.create_task(
+            hub.pipeline.ingest([vouching(ws, "chat-2", "+1 (415) 555-0123")])
+        )
+        await until_a_session_waits_for_a_lock(hub.engine)
+    await merge
+    async with hub.engine.connect() as conn:
+        (attributes,) = (await conn.execute(select(Customer.attributes))).scalars()
+    assert attributes == {"tier": "gold"}
