@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.api.framework import Access, Caller, Endpoint
 from hub.auth import Principal
+from hub.context import Hub
 from hub.errors import ApiError, too_many_failures
 from hub.request_ids import client_address
 from hub.sessions import SESSION_COOKIE
@@ -39,7 +41,7 @@ async def caller_of(request: web.Request, endpoint: Endpoint) -> Caller:
     if scheme.lower() == "bearer" and token.strip():
         principal = await _token_principal(request, token.strip())
         if principal is not None:
-            return Caller(principal)
+            return Caller(principal, token.strip())
         refusal = "unknown, expired or revoked API token"
     elif cookie := request.cookies.get(SESSION_COOKIE):
         caller = await _session_caller(request, endpoint, cookie)
@@ -96,7 +98,20 @@ async def _session_caller(request: web.Request, endpoint: Endpoint, cookie: str)
     if session.due_for_touch(datetime.now(UTC)):
         async with hub.engine.begin() as conn:
             await hub.sessions.touch(conn, session.id)
-    return Caller(session.principal, session.id, session.enrolling)
+    return Caller(session.principal, cookie, session.id, session.enrolling)
+
+
+async def principal_now(hub: Hub, conn: AsyncConnection, caller: Caller) -> Principal | None:
+    """The caller's principal as its credential stands now, for a connection that outlives its
+    request (the stream): None once the token is revoked or expired, or the session ended or
+    idled out; otherwise with its role's permissions of now. It counts and touches nothing."""
+    if caller.session_id is None:
+        presented = await find_token(conn, hub.token_key, caller.credential)
+        return None if presented is None else presented.principal
+    session = await hub.sessions.find(conn, caller.credential)
+    if session is None or session.id != caller.session_id or session.enrolling:
+        return None
+    return session.principal
 
 
 def _from_own_site(request: web.Request, base_url: str, *, upgrading: bool) -> bool:

@@ -113,6 +113,9 @@ class Caller:
     """Who calls, and how: `session_id` when by a session cookie, None by a bearer token."""
 
     principal: Principal
+    credential: str = field(repr=False)
+    """What the caller presented (the token, or the session cookie's value), for a connection
+    that outlives its request to ask again whether it still holds (hub.callers.principal_now)."""
     session_id: int | None = None
     enrolling: bool = False
     """A session that may only enrol in two-factor (hub.models.UserSession.enrolling)."""

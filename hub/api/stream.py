@@ -12,8 +12,9 @@ from typing import Annotated, Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, Field
 
-from hub.api.framework import DIGITS_ONLY, MAX_BIGINT, NO_NUL, ApiRoutes, Call, Upgraded
+from hub.api.framework import DIGITS_ONLY, MAX_BIGINT, NO_NUL, ApiRoutes, Call, Caller, Upgraded
 from hub.auth import Principal
+from hub.callers import principal_now
 from hub.context import Hub
 from hub.errors import ApiError
 from hub.realtime import Subscription
@@ -38,6 +39,8 @@ SEND_SECONDS = 20.0
 """How long a client may take to accept one message before it is told to resume later."""
 RESUME_LATER = 4000
 """Close code: the client fell behind; reconnect with the last event id it received."""
+CREDENTIAL_ENDED = 4001
+"""Close code: the token was revoked or expired, or the session ended: sign in again."""
 
 
 class StreamQuery(BaseModel):
@@ -64,9 +67,12 @@ async def stream(call: Call[Any, StreamQuery]) -> Upgraded:
     Authorization header, or (browsers) in `access_token`. To resume after a disconnect, pass
     the last `id` received as `last_event_id`: what was missed comes first, then live events,
     with no gap and no repeat. The server pings every 30 s. A client that does not take a
-    message within 20 s is closed with code 4000: reconnect with `last_event_id`. Custom
-    field values (`data.fields`) come through the field rules, as the customer API shows
-    them: sensitive ones only to roles with customers.sensitive_fields."""
+    message within 20 s is closed with code 4000: reconnect with `last_event_id`. The
+    credential is asked again before every batch of events and at least every 10 s: once the
+    token is revoked or expired, or the session ended, nothing more is sent and the stream
+    closes with code 4001. Custom field values (`data.fields`) come through the field rules
+    of the caller's role as it is then, as the customer API shows them: sensitive ones only
+    to roles with customers.sensitive_fields."""
     socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
     if not socket.can_prepare(call.request).ok:
         raise ApiError(
@@ -84,7 +90,8 @@ async def stream(call: Call[Any, StreamQuery]) -> Upgraded:
             async with hub.reads.connect() as conn:
                 position = await last_position(conn)
         await socket.prepare(call.request)
-        sending = asyncio.create_task(_sending(socket, hub, call.principal, subscription, position))
+        assert call.caller is not None  # the stream is not public
+        sending = asyncio.create_task(_sending(socket, hub, call.caller, subscription, position))
         try:
             async for message in socket:  # the client's frames: pongs and its close
                 if message.type == WSMsgType.ERROR:
@@ -101,20 +108,26 @@ async def stream(call: Call[Any, StreamQuery]) -> Upgraded:
 async def _sending(
     socket: web.WebSocketResponse,
     hub: Hub,
-    principal: Principal,
+    caller: Caller,
     subscription: Subscription,
     position: int,
 ) -> None:
     """Send the workspace's events after `position`, read from the log, whenever a publish
     rings for them (or every CATCH_UP_SECONDS): log ids ascend in commit order, so reading by
     position skips nothing and repeats nothing, whatever order publishes arrive in. Closes with
-    RESUME_LATER when the client does not take a message in time, and with 1011 when reading
-    the log fails (the database went away): either way the client resumes from its last id."""
+    RESUME_LATER when the client does not take a message in time, with CREDENTIAL_ENDED once
+    the caller's credential no longer holds, and with 1011 when reading the log fails (the
+    database went away): but for the credential, the client resumes from its last id."""
+    workspace_id = caller.principal.workspace_id
     try:
         while True:
             # This task is cancelled when its client leaves: the read finishes and gives its
             # connection back first (storage.uninterrupted).
-            events, hidden = await to_the_end(_page(hub, principal, position))
+            page = await to_the_end(_page(hub, caller, position))
+            if page is None:
+                await socket.close(code=CREDENTIAL_ENDED, message=b"sign in again")
+                return
+            principal, events, hidden = page
             for event in events:
                 message = _message(principal, event, hidden)
                 if _visible(principal, event) and not await _taken(socket, message):
@@ -122,23 +135,29 @@ async def _sending(
                     return
                 position = event.id
             if len(events) < PAGE:
-                await _rung(subscription, principal.workspace_id, position)
+                await _rung(subscription, workspace_id, position)
     except ConnectionResetError:
         return  # the client went away
     except Exception:
-        log.exception("the stream of workspace %d failed", principal.workspace_id)
+        log.exception("the stream of workspace %d failed", workspace_id)
         await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"resume from last_event_id")
 
 
 async def _page(
-    hub: Hub, principal: Principal, position: int
-) -> tuple[list[LoggedEvent], frozenset[str]]:
-    """The workspace's next events after `position`, and the custom fields hidden from the
-    caller (read only when there are events)."""
+    hub: Hub, caller: Caller, position: int
+) -> tuple[Principal, list[LoggedEvent], frozenset[str]] | None:
+    """The caller's principal as it stands now, the workspace's next events after `position`
+    and the custom fields hidden from the caller (read only when there are events); None once
+    the caller's credential no longer holds. The credential is asked after the events are
+    read, so an event logged after a revocation committed is never sent."""
+    workspace_id = caller.principal.workspace_id
     async with hub.reads.connect() as conn:
-        events = await read_after(conn, position, limit=PAGE, workspace_id=principal.workspace_id)
+        events = await read_after(conn, position, limit=PAGE, workspace_id=workspace_id)
+        principal = await principal_now(hub, conn, caller)
+        if principal is None:
+            return None
         hidden = await _hidden_fields(conn, principal) if events else frozenset()
-    return events, hidden
+    return principal, events, hidden
 
 
 async def _hidden_fields(conn: Any, principal: Principal) -> frozenset[str]:
