@@ -9,12 +9,17 @@ import logging
 import sys
 
 from hub.waiting import finished_within
+from storage.uninterrupted import to_the_end
 from timeline.domain import LoggedEvent
 from timeline.ingest import IngestOutcome, IngestPipeline, IngestRequest
 
 log = logging.getLogger(__name__)
 
 _Queued = tuple[IngestRequest, asyncio.Future[IngestOutcome]]
+
+
+class BatcherStopped(Exception):
+    """The hub is stopping: the request was not taken in (its sender is asked to retry)."""
 
 
 class IngestBatcher:
@@ -32,7 +37,8 @@ class IngestBatcher:
     runner goes on to the next batch (a publish is a round trip to Redis the next batch need not
     wait for); batches that commit while a publish is under way are published together. If a
     batch fails, its requests are retried one by one so a single bad request cannot fail its
-    neighbours.
+    neighbours. Stopping, the batch being committed is committed and answered; requests not yet
+    in a batch, and any submitted after, are refused with BatcherStopped.
     """
 
     def __init__(
@@ -55,9 +61,12 @@ class IngestBatcher:
         self._connection = pipeline.kept_connection()  # the runner's, for batch after batch
         self._to_publish: asyncio.Queue[list[LoggedEvent]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def submit(self, request: IngestRequest) -> IngestOutcome:
         """Returns once the request's events are committed (or raises why they could not be)."""
+        if self._stopped:
+            raise BatcherStopped("the hub is stopping")
         future: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((request, future))
         if self._queue.qsize() >= self._awaited:
@@ -69,11 +78,16 @@ class IngestBatcher:
         self._publisher = asyncio.create_task(self._publish())
 
     async def stop(self, publish_grace_seconds: float = 5.0) -> None:
-        """Stop taking batches, then publish what committed batches did (within the grace)."""
+        """Stop taking batches (the one being committed is finished and answered, requests
+        still queued are refused), then publish what committed batches did (within the
+        grace)."""
+        self._stopped = True
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
+        while not self._queue.empty():
+            _refuse([self._queue.get_nowait()])
         await self._connection.close()
         if self._publisher is None:
             return
@@ -86,18 +100,26 @@ class IngestBatcher:
             await self._publisher
 
     async def _run(self) -> None:
-        while True:
-            await self._commit(await self._next_batch())
+        batch: list[_Queued] = []
+        try:
+            while True:
+                batch = []
+                await self._gather(batch)
+                # Cancelled as the hub stops, a batch being committed is committed and answered
+                # first: a cancel inside a transaction would abandon the kept connection.
+                await to_the_end(self._commit(batch))
+        finally:
+            _refuse(batch)  # cancelled while gathering it: refused (answered ones are skipped)
 
-    async def _next_batch(self) -> list[_Queued]:
-        batch = [await self._queue.get()]
+    async def _gather(self, batch: list[_Queued]) -> None:
+        """Fill `batch` with the next requests (in place: a cancel leaves what it holds)."""
+        batch.append(await self._queue.get())
         self._take_queued(batch)
         expected = min(self._last_batch_size, self._max_batch)
         if expected >= self._gather_from and len(batch) < expected:
             await self._wait_for_queued(expected - len(batch))
             self._take_queued(batch)
         self._last_batch_size = len(batch)
-        return batch
 
     def _take_queued(self, batch: list[_Queued]) -> None:
         while len(batch) < self._max_batch and not self._queue.empty():
@@ -153,6 +175,11 @@ class IngestBatcher:
             finally:
                 for _ in range(batches):
                     self._to_publish.task_done()
+
+
+def _refuse(batch: list[_Queued]) -> None:
+    for _, future in batch:
+        _settle(future, error=BatcherStopped("the hub is stopping"))
 
 
 def _settle(

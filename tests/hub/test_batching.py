@@ -1,4 +1,5 @@
-"""The ingest batcher (hub/batching.py): answers after commit, publishes in commit order."""
+"""The ingest batcher (hub/batching.py): answers after commit, publishes in commit order, and
+stops without cutting a commit short or leaving a request unanswered."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hub.batching import IngestBatcher
+from hub.batching import BatcherStopped, IngestBatcher
 from storage.sql import KeptConnection
 from timeline.domain import LoggedEvent
 from timeline.ingest import IngestOutcome
@@ -19,10 +20,13 @@ AT = datetime(2026, 12, 7, tzinfo=UTC)
 
 
 class RecordingPipeline:
-    """Commits at once, recording each batch; each publish takes `publish_seconds` and is
-    recorded."""
+    """Commits in `commit_seconds`, recording each batch once committed; each publish takes
+    `publish_seconds` and is recorded."""
 
-    def __init__(self, publish_seconds: float = 0.0, failing_publishes: int = 0) -> None:
+    def __init__(
+        self, publish_seconds: float = 0.0, failing_publishes: int = 0, commit_seconds: float = 0.0
+    ) -> None:
+        self.commit_seconds = commit_seconds
         self.publish_seconds = publish_seconds
         self.failing_publishes = failing_publishes
         self.committed: list[list[str]] = []
@@ -32,6 +36,7 @@ class RecordingPipeline:
         return KeptConnection(create_async_engine("sqlite+aiosqlite://"))
 
     async def commit(self, requests: list[str], via: KeptConnection) -> IngestOutcome:
+        await asyncio.sleep(self.commit_seconds)
         self.committed.append(list(requests))
         return IngestOutcome(
             appended=len(requests),
@@ -94,6 +99,41 @@ async def test_stopping_publishes_what_committed_batches_did() -> None:
     await asyncio.gather(*(submit(batcher, f"r{n}") for n in range(20)))
     await batcher.stop()
     assert sorted(flattened(pipeline.published)) == sorted(f"r{n}" for n in range(20))
+
+
+async def test_stopping_finishes_the_batch_being_committed_and_refuses_what_waits() -> None:
+    """The hub stops: the batch in its transaction commits and is answered (a cancel there
+    would abandon the connection mid-transaction); requests queued behind it, and any sent
+    after, are refused at once (their senders answer 503), never left waiting."""
+    pipeline = RecordingPipeline(commit_seconds=0.2)
+    batcher = batcher_for(pipeline)
+    committing = asyncio.create_task(submit(batcher, "r0"))
+    await asyncio.sleep(0.05)  # r0's commit is under way
+    queued = [asyncio.create_task(submit(batcher, f"r{n}")) for n in (1, 2)]
+    await asyncio.sleep(0)
+    await asyncio.wait_for(batcher.stop(), timeout=2)
+    outcome = await asyncio.wait_for(committing, timeout=1)
+    assert outcome.appended == 1
+    assert pipeline.committed == [["r0"]]
+    for request in queued:
+        with pytest.raises(BatcherStopped):
+            await asyncio.wait_for(request, timeout=1)
+    with pytest.raises(BatcherStopped):
+        await asyncio.wait_for(submit(batcher, "late"), timeout=1)
+    assert pipeline.committed == [["r0"]]
+    assert flattened(pipeline.published) == ["r0"]
+
+
+async def test_stopping_while_a_batch_is_gathered_refuses_its_requests() -> None:
+    pipeline = RecordingPipeline()
+    batcher = batcher_for(pipeline, gather_from=2, gather_seconds=5.0)
+    await submit_all(batcher, "a", 3)
+    gathered = asyncio.create_task(submit(batcher, "b0"))  # the runner waits for two more
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(batcher.stop(), timeout=2)
+    with pytest.raises(BatcherStopped):
+        await asyncio.wait_for(gathered, timeout=1)
+    assert pipeline.committed == [["a0", "a1", "a2"]]
 
 
 async def test_a_failed_publish_is_logged_and_later_batches_still_publish(
