@@ -42,14 +42,17 @@ class Principal:
 
 
 def principal_of_users() -> Select[tuple[int, int, str, list[str] | None]]:
-    """A user's row as `principal_from` reads it (their custom role's permissions joined):
-    every way in (tokens, sessions) filters this and makes the principal in one place."""
-    return select(
-        users.c.id, users.c.workspace_id, users.c.role, custom_roles.c.permissions
-    ).outerjoin(
-        custom_roles,
-        (custom_roles.c.workspace_id == users.c.workspace_id)
-        & (custom_roles.c.name == users.c.role),
+    """An active user's row as `principal_from` reads it (their custom role's permissions
+    joined): every way in (sign-in, tokens, sessions) filters this and makes the principal in
+    one place, so a deactivated user has none."""
+    return (
+        select(users.c.id, users.c.workspace_id, users.c.role, custom_roles.c.permissions)
+        .outerjoin(
+            custom_roles,
+            (custom_roles.c.workspace_id == users.c.workspace_id)
+            & (custom_roles.c.name == users.c.role),
+        )
+        .where(users.c.deactivated_at.is_(None))
     )
 
 

@@ -123,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
         "--role", required=True, help="admin, manager, agent, marketer or a custom role's name"
     )
     user_role.set_defaults(command=_user_set_role)
+    user_deactivate = user.add_parser(
+        "deactivate",
+        help="let a user go: ends their sessions and tokens, hands on their conversations",
+    )
+    user_deactivate.add_argument("--user", type=int, required=True)
+    user_deactivate.set_defaults(command=_user_deactivate)
+    user_reactivate = user.add_parser("reactivate", help="undo a deactivation")
+    user_reactivate.add_argument("--user", type=int, required=True)
+    user_reactivate.set_defaults(command=_user_reactivate)
 
     team = commands.add_parser("team", help="teams").add_subparsers(required=True)
     team_create = team.add_parser("create", help="create a team of existing users")
@@ -359,6 +368,36 @@ async def _user_set_role(settings: Settings, args: argparse.Namespace) -> int:
         workspace_id = await _workspace_of(conn, args.user)
         await set_role(conn, hub.sessions, workspace_id, args.user, args.role, actor_user_id=None)
     print("role set; the user's sessions ended")
+    return 0
+
+
+async def _user_deactivate(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.publishing import change
+    from hub.users import deactivate_user
+
+    async with command_hub(settings) as hub, change(hub) as changing:
+        workspace_id = await _workspace_of(changing.conn, args.user)
+        changed = changing.caused(
+            await deactivate_user(
+                changing.conn,
+                hub.sessions,
+                hub.conversations,
+                workspace_id,
+                args.user,
+                actor_user_id=None,
+            )
+        )
+    print(f"user {changed.user.id} deactivated")
+    return 0
+
+
+async def _user_reactivate(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.users import reactivate_user
+
+    async with command_hub(settings) as hub, hub.engine.begin() as conn:
+        workspace_id = await _workspace_of(conn, args.user)
+        await reactivate_user(conn, workspace_id, args.user, actor_user_id=None)
+    print(f"user {args.user} reactivated")
     return 0
 
 

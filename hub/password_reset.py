@@ -77,8 +77,10 @@ class PasswordResets:
     async def _queue_links(
         self, conn: AsyncConnection, email: str, workspace_id: int | None
     ) -> list[QueuedLink]:
-        query = select(users.c.id, users.c.workspace_id, users.c.email).where(
-            users.c.email == email
+        query = (
+            select(users.c.id, users.c.workspace_id, users.c.email)
+            .where(users.c.email == email)
+            .where(users.c.deactivated_at.is_(None))
         )
         if workspace_id is not None:
             query = query.where(users.c.workspace_id == workspace_id)

@@ -165,6 +165,18 @@ async def revoke_token(conn: AsyncConnection, token_id: int) -> datetime | None:
     return now if result.rowcount else None
 
 
+async def revoke_tokens_of(conn: AsyncConnection, user_id: int) -> list[int]:
+    """Revoke every token of the user still valid; the ids revoked, in order."""
+    result = await conn.execute(
+        update(tokens)
+        .where(tokens.c.user_id == user_id)
+        .where(tokens.c.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+        .returning(tokens.c.id)
+    )
+    return sorted(result.scalars())
+
+
 def _token_row(row: Row[Any]) -> TokenRow:
     return TokenRow(
         row.id,

@@ -38,10 +38,12 @@ class AvailabilityIn(BaseModel):
 
 @routes.add("GET", "/agents", summary="List agents", tag="agents", response=AgentList)
 async def list_agents(call: Call[Any, Any]) -> AgentList:
+    """The workspace's users who work here (deactivated ones are listed by GET /users)."""
     async with call.request.app[HUB].reads.connect() as conn:
         rows = await conn.execute(
             select(*[users.c[n] for n in AgentOut.model_fields])
             .where(users.c.workspace_id == call.principal.workspace_id)
+            .where(users.c.deactivated_at.is_(None))
             .order_by(users.c.id)
         )
         return AgentList(items=[AgentOut.model_validate(r._mapping) for r in rows])

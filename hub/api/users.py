@@ -1,4 +1,5 @@
-"""Users: list them, add one, change a user's role (with users.manage: admins)."""
+"""Users: list them, add one, change a user's role, deactivate and reactivate one (with
+users.manage: admins)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from hub.api.framework import ApiRoutes, Call, Text
-from hub.users import UserRow, add_user, list_users, set_role
+from hub.publishing import change
+from hub.users import (
+    UserRow,
+    add_user,
+    deactivate_user,
+    list_users,
+    reactivate_user,
+    set_role,
+)
 from hub.web_keys import HUB
 from timeline.policy import Permission
 
@@ -24,6 +33,8 @@ class UserOut(BaseModel):
     email: str
     name: str
     role: str
+    active: bool
+    """False once deactivated: they cannot sign in, and nothing is routed to them."""
 
 
 class UserList(BaseModel):
@@ -102,5 +113,55 @@ async def put_role(call: Call[RoleIn, Any]) -> UserOut:
     return _out(user)
 
 
+@routes.add(
+    "POST",
+    "/users/{user_id}/deactivate",
+    summary="Deactivate a user (ends their sessions and tokens, hands on their conversations)",
+    tag="users",
+    response=UserOut,
+    permission=Permission.USERS_MANAGE,
+)
+async def post_deactivate(call: Call[Any, Any]) -> UserOut:
+    """Someone who no longer works here: their sessions end and their tokens are revoked at
+    once (an open stream closes), they cannot sign in or ask for a reset link, and their
+    unresolved conversations go to the next available agents of their teams. What they did
+    stays, naming them. Nobody deactivates themselves (409 `own_account`)."""
+    hub = call.request.app[HUB]
+    async with change(hub) as changing:
+        changed = changing.caused(
+            await deactivate_user(
+                changing.conn,
+                hub.sessions,
+                hub.conversations,
+                call.principal.workspace_id,
+                call.ids["user_id"],
+                actor_user_id=call.principal.user_id,
+            )
+        )
+    return _out(changed.user)
+
+
+@routes.add(
+    "POST",
+    "/users/{user_id}/reactivate",
+    summary="Reactivate a deactivated user",
+    tag="users",
+    response=UserOut,
+    permission=Permission.USERS_MANAGE,
+)
+async def post_reactivate(call: Call[Any, Any]) -> UserOut:
+    """They sign in again with their password (or a temporary one: `switchboard user
+    set-password`), away until they make themselves available; old sessions and tokens stay
+    ended."""
+    async with call.request.app[HUB].engine.begin() as conn:
+        user = await reactivate_user(
+            conn,
+            call.principal.workspace_id,
+            call.ids["user_id"],
+            actor_user_id=call.principal.user_id,
+        )
+    return _out(user)
+
+
 def _out(user: UserRow) -> UserOut:
-    return UserOut(id=user.id, email=user.email, name=user.name, role=user.role)
+    return UserOut(id=user.id, email=user.email, name=user.name, role=user.role, active=user.active)

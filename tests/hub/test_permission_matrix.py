@@ -318,6 +318,13 @@ OPERATIONS: dict[tuple[str, str], Build] = {
     ("delete", "/api/v1/users/{user_id}/two-factor"): _fixed(
         "/api/v1/users/{colleague}/two-factor", status=TWO_FACTOR_OFF
     ),
+    # A user no test depends on is not there: a role that may manage users gets past to 404.
+    ("post", "/api/v1/users/{user_id}/deactivate"): _fixed(
+        "/api/v1/users/999999/deactivate", status=404
+    ),
+    ("post", "/api/v1/users/{user_id}/reactivate"): _fixed(
+        "/api/v1/users/999999/reactivate", status=404
+    ),
     ("put", "/api/v1/password"): _fixed(
         "/api/v1/password",
         {"current_password": "not it", "new_password": "a new password"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,6 +32,7 @@ class AgentState:
     capacity: int
     open_conversations: int
     """Unresolved conversations assigned to the agent: what counts against `capacity`."""
+    deactivated_at: datetime | None
 
 
 async def find_agent(conn: AsyncConnection, workspace_id: int, agent_id: int) -> AgentState:
@@ -48,8 +50,14 @@ async def find_agent(conn: AsyncConnection, workspace_id: int, agent_id: int) ->
 
 
 async def require_agent(conn: AsyncConnection, workspace_id: int, agent_id: int) -> None:
-    """Invalid `agent_id` unless the agent works in the workspace."""
-    if not await _exists(conn, users, workspace_id, agent_id):
+    """Invalid `agent_id` unless the agent works in the workspace (and is not deactivated)."""
+    found = await conn.execute(
+        select(users.c.id)
+        .where(users.c.id == agent_id)
+        .where(users.c.workspace_id == workspace_id)
+        .where(users.c.deactivated_at.is_(None))
+    )
+    if found.first() is None:
         raise Invalid({"agent_id": "no such agent in this workspace"})
 
 
@@ -73,6 +81,36 @@ async def set_availability(
     await conn.execute(
         update(users).where(users.c.id == agent_id).values(availability=availability)
     )
+
+
+async def take_held(
+    conn: AsyncConnection, workspace_id: int, agent_id: int
+) -> list[RoutingRequest]:
+    """The agent's unresolved conversations, taken from them (nobody holds them now, and the
+    update keeps them locked), in id order, each to be routed to someone else."""
+    rows = await conn.execute(
+        update(conversations)
+        .where(conversations.c.workspace_id == workspace_id)
+        .where(conversations.c.assignee_id == agent_id)
+        .where(conversations.c.status != ConversationStatus.RESOLVED)
+        .values(assignee_id=None, updated_at=datetime.now(UTC))
+        .returning(conversations.c.id, conversations.c.team_id)
+    )
+    held = sorted(rows, key=lambda row: row.id)
+    return [RoutingRequest(workspace_id, row.id, row.team_id) for row in held]
+
+
+async def deactivate(conn: AsyncConnection, agent_id: int) -> bool:
+    """Mark the user deactivated and away (routing passes them over); False if they were
+    deactivated already."""
+    done = await conn.execute(
+        update(users)
+        .where(users.c.id == agent_id)
+        .where(users.c.deactivated_at.is_(None))
+        .values(deactivated_at=datetime.now(UTC), availability=Availability.AWAY)
+        .returning(users.c.id)
+    )
+    return done.first() is not None
 
 
 async def waiting_conversations(conn: AsyncConnection, workspace_id: int) -> list[RoutingRequest]:

@@ -40,3 +40,12 @@ class Woken:
 class AvailabilitySet:
     agent: AgentState
     events: list[DomainEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class Retired:
+    deactivated: bool
+    """False: the agent was deactivated already (nothing of theirs changed but stray holds)."""
+    handed_back: list[int]
+    """The unresolved conversations taken from the agent, each routed on or left waiting."""
+    events: list[DomainEvent]

@@ -26,6 +26,7 @@ from timeline.conversation_service.results import (
     Changed,
     Noted,
     Replied,
+    Retired,
     Woken,
 )
 from timeline.conversation_service.snoozing import open_due, wake_time
@@ -37,7 +38,7 @@ from timeline.conversation_service.state import (
 )
 from timeline.domain import AgentLoad, Assignment, DomainEvent, Router, RoutingRequest
 from timeline.domain_events import appended, assigned, conversation_event, each_assigned
-from timeline.errors import Forbidden
+from timeline.errors import Conflict, Forbidden
 from timeline.field_changes import by_hub, record_changes
 from timeline.models import ChangeSource, RecordType
 from timeline.models import ConversationStatus as Status
@@ -56,8 +57,8 @@ WAKE_BATCH = 200
 
 
 class ConversationService:
-    """Reply, note, assign, transfer, resolve, reopen, snooze, mark pending, wake, and agents'
-    availability.
+    """Reply, note, assign, transfer, resolve, reopen, snooze, mark pending, wake, agents'
+    availability, and an agent's retirement (their user deactivated).
 
     Each operation runs in the caller's transaction: it scopes every read to the actor's
     workspace (another workspace's ids are NotFound), checks what the actor's role allows
@@ -305,12 +306,15 @@ class ConversationService:
     async def set_availability(
         self, conn: AsyncConnection, actor: Actor, agent_id: int, availability: Availability
     ) -> AvailabilitySet:
-        """An agent available or away; agents set their own, managers anyone's. When an agent
-        is available, the open conversations nobody holds are routed, oldest first: to them,
-        and by turns to the other available agents with room."""
+        """An agent available or away; agents set their own, managers anyone's (a deactivated
+        user is not made available: Conflict `deactivated`). When an agent is available, the
+        open conversations nobody holds are routed, oldest first: to them, and by turns to the
+        other available agents with room."""
         before = await agents.find_agent(conn, actor.workspace_id, agent_id)
         if refusal := availability_refusal(actor, agent_id):
             raise refusal
+        if before.deactivated_at is not None and availability == Availability.AVAILABLE:
+            raise Conflict("deactivated", "the agent's user is deactivated: reactivate them first")
         # Conversations are locked before the agent's row, as every other change locks them.
         waiting = (
             await agents.waiting_conversations(conn, actor.workspace_id)
@@ -340,6 +344,43 @@ class ConversationService:
         events += each_assigned(actor.workspace_id, assignments)
         agent = await agents.find_agent(conn, actor.workspace_id, agent_id)
         return AvailabilitySet(agent, events)
+
+    async def retire_agent(
+        self, conn: AsyncConnection, workspace_id: int, agent_id: int
+    ) -> Retired:
+        """An agent who no longer works here (their user deactivated): away for good, and their
+        unresolved conversations handed to the next available agents of their teams (or left
+        waiting for one), each conversation's history naming routing as the one who moved it."""
+        before = await agents.find_agent(conn, workspace_id, agent_id)
+        # Conversations are locked before the agent's row, as every other change locks them;
+        # what routing gave the agent until the row was theirs is taken after.
+        taken = await agents.take_held(conn, workspace_id, agent_id)
+        deactivated = await agents.deactivate(conn, agent_id)
+        taken += await agents.take_held(conn, workspace_id, agent_id)
+        for _ in taken:
+            await self._load.hand_over(conn, agent_id, None)
+        await record_changes(
+            conn,
+            [
+                by_hub(
+                    ChangeSource.ROUTING,
+                    workspace_id,
+                    RecordType.CONVERSATION,
+                    request.conversation_id,
+                    "assignee_id",
+                    agent_id,
+                    None,
+                )
+                for request in taken
+            ],
+        )
+        assignments = await self._route(conn, taken)
+        events = [assigned(workspace_id, request.conversation_id, None) for request in taken]
+        events += each_assigned(workspace_id, assignments)
+        if before.availability != Availability.AWAY:
+            away = {"agent_id": agent_id, "availability": Availability.AWAY}
+            events.insert(0, DomainEvent(workspace_id, "agent.availability_changed", away))
+        return Retired(deactivated, [request.conversation_id for request in taken], events)
 
     async def _route(
         self, conn: AsyncConnection, requests: list[RoutingRequest]

@@ -50,6 +50,9 @@ class User(Base):
     capacity: Mapped[int] = mapped_column(default=10)
     open_conversations: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deactivated_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When an admin deactivated the user: no sign-in, token or session of theirs is accepted,
+    and routing passes them over; None while they work here."""
 
 
 class Team(Base):
