@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from telegram import Bot
 from telegram.error import BadRequest, NetworkError, RetryAfter
+from telegram.warnings import PTBUserWarning
 
 from channels.base import PullSink, SyncCounts
 from channels.telegram.api_errors import retry_seconds
@@ -21,6 +23,10 @@ BATCH_LIMIT = 100
 """The most updates getUpdates hands out at once."""
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Seconds between attempts after a network failure; the last repeats."""
+
+# getUpdates is called raw on purpose (see UpdatePoller); python-telegram-bot would advise
+# Bot.get_updates instead, once per process, in every serving hub's log.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 
 class UpdatePoller:

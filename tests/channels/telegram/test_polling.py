@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -227,3 +229,37 @@ def test_an_update_without_a_numeric_id_does_not_hold_the_offset_back() -> None:
     assert _next_offset([{"update_id": "7"}, {"update_id": 9}, {}]) == 10
     with pytest.raises(ValueError):
         _next_offset([{"update_id": True}])
+
+
+RAW_POLL_ONCE = """
+import asyncio
+from telegram import Bot
+from telegram.error import NetworkError
+from channels.telegram.polling import UpdatePoller
+
+class NoCursor:
+    async def load_cursor(self):
+        return None
+
+async def poll():
+    bot = Bot("1:token", base_url="http://127.0.0.1:9/bot")
+    try:
+        await UpdatePoller(bot).pull(NoCursor(), once=True)
+    except NetworkError:
+        print("reached the network")
+
+asyncio.run(poll())
+"""
+
+
+def test_fetching_updates_raw_raises_no_library_warning() -> None:
+    """getUpdates is called raw on purpose: python-telegram-bot's advice to use get_updates
+    is not written to every serving hub's log (a process of its own: the suite's warning
+    filters would hide it)."""
+    polled = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", RAW_POLL_ONCE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert polled.stdout.strip() == "reached the network", polled.stderr
