@@ -9,7 +9,6 @@ import logging
 import sys
 
 from hub.waiting import finished_within
-from storage.uninterrupted import to_the_end
 from timeline.domain import LoggedEvent
 from timeline.ingest import IngestOutcome, IngestPipeline, IngestRequest
 
@@ -62,6 +61,7 @@ class IngestBatcher:
         self._to_publish: asyncio.Queue[list[LoggedEvent]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
         self._stopped = False
+        self._committing = False
 
     async def submit(self, request: IngestRequest) -> IngestOutcome:
         """Returns once the request's events are committed (or raises why they could not be)."""
@@ -83,7 +83,11 @@ class IngestBatcher:
         grace)."""
         self._stopped = True
         if self._runner is not None:
-            self._runner.cancel()
+            # A batch in its transaction is let finish (the runner then sees it is stopped): a
+            # cancel there would abandon the kept connection mid-transaction. A runner waiting
+            # for requests holds no transaction, and is cancelled.
+            if not self._committing:
+                self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
         while not self._queue.empty():
@@ -102,12 +106,14 @@ class IngestBatcher:
     async def _run(self) -> None:
         batch: list[_Queued] = []
         try:
-            while True:
+            while not self._stopped:
                 batch = []
                 await self._gather(batch)
-                # Cancelled as the hub stops, a batch being committed is committed and answered
-                # first: a cancel inside a transaction would abandon the kept connection.
-                await to_the_end(self._commit(batch))
+                self._committing = True
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._committing = False
         finally:
             _refuse(batch)  # cancelled while gathering it: refused (answered ones are skipped)
 
