@@ -171,6 +171,18 @@ def _parser() -> argparse.ArgumentParser:
     q_replay = q_commands.add_parser("replay", help="parse and ingest quarantined payloads again")
     q_replay.add_argument("ids", nargs="*", type=int, help="ids to replay (default: all pending)")
     q_replay.set_defaults(command=_quarantine_replay)
+
+    listener = commands.add_parser("listener", help="events a listener set aside")
+    l_commands = listener.add_subparsers(required=True)
+    l_parked = l_commands.add_parser("parked", help="list the events listeners set aside")
+    l_parked.add_argument("--listener", help="one listener's (default: all)")
+    l_parked.add_argument("--json", action="store_true")
+    l_parked.set_defaults(command=_listener_parked)
+    l_replay = l_commands.add_parser(
+        "replay", help="hand the events listeners set aside to them again"
+    )
+    l_replay.add_argument("--listener", help="one listener's (default: all)")
+    l_replay.set_defaults(command=_listener_replay)
     return parser
 
 
@@ -499,6 +511,38 @@ async def _customer_export(settings: Settings, args: argparse.Namespace) -> int:
                 sys.stdout.buffer.write(line)
     sys.stdout.buffer.flush()
     return 0
+
+
+async def _listener_parked(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.parked_events import list_parked
+
+    async with command_hub(settings) as hub, hub.engine.connect() as conn:
+        items = await list_parked(conn, args.listener)
+    rows = [
+        {
+            "listener": i.listener,
+            "event_id": i.event_id,
+            "parked_at": i.parked_at.isoformat(),
+            "error": i.error,
+        }
+        for i in items
+    ]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print(f"{row['listener']}  event {row['event_id']}  {row['parked_at']}  {row['error']}")
+    return 0
+
+
+async def _listener_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.listeners import LISTENERS
+    from hub.parked_events import replay_parked
+
+    async with command_hub(settings) as hub:
+        replayed = await replay_parked(hub.engine, LISTENERS, args.listener)
+    print(f"handed over {replayed.handed}, still failing {replayed.failing}")
+    return 1 if replayed.failing else 0
 
 
 async def _quarantine_list(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,12 +1,12 @@
-"""Hub-owned tables: API tokens, listeners' cursors, sessions, two-factor and reset secrets,
-failure counts."""
+"""Hub-owned tables: API tokens, listeners' cursors and parked events, sessions, two-factor and
+reset secrets, failure counts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from timeline.models import Base
@@ -45,6 +45,19 @@ class ListenerCursor(Base):
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
+
+
+class ParkedEvent(Base):
+    """A logged event a listener failed on again and again, set aside so that the events after
+    it are heard (hub.dispatch); `switchboard listener replay` hands it to the listener again
+    once the cause is fixed, and deletes the row when the listener takes it."""
+
+    __tablename__ = "listener_parked_events"
+
+    listener: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    error: Mapped[str] = mapped_column(Text)
+    parked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class UserSession(Base):
