@@ -174,15 +174,12 @@ class Dispatcher:
             except Exception as error:
                 if alone:
                     failures += 1
+                    told = f"event after its cursor failed {failures} times in a row"
                 else:
                     alone = self._batch  # find which event fails
+                    told = "batch failed; its events come again one at a time"
                 backoff = min(self._catch_up_seconds, 0.1 * 2**failures)
-                log.exception(
-                    "listener %s failed (%d in a row); its events come again in %.1f s",
-                    listener.name,
-                    failures,
-                    backoff,
-                )
+                log.exception("listener %s: %s (next try in %.1f s)", listener.name, told, backoff)
                 if failures >= PARK_AFTER and parkable(error):
                     await self._park(listener, error, failures)
                     failures, alone = 0, max(alone - 1, 0)
