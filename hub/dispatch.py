@@ -178,7 +178,7 @@ class Dispatcher:
                 else:
                     alone = self._batch  # find which event fails
                     told = "batch failed; its events come again one at a time"
-                backoff = min(self._catch_up_seconds, 0.1 * 2**failures)
+                backoff = backoff_seconds(failures, self._catch_up_seconds)
                 log.exception("listener %s: %s (next try in %.1f s)", listener.name, told, backoff)
                 if failures >= PARK_AFTER and parkable(error):
                     await self._park(listener, error, failures)
@@ -213,6 +213,13 @@ class Dispatcher:
 
 def _concerns(listener: Listener, events: list[LoggedEvent]) -> bool:
     return any(event.type in listener.types for event in events)
+
+
+def backoff_seconds(failures: int, longest: float) -> float:
+    """How long a listener waits after `failures` in a row: 0.1 s doubling, at most `longest`
+    (the exponent is bounded: past 1,023 failures the float would overflow, and the listener's
+    task die)."""
+    return min(longest, 0.1 * 2 ** min(failures, 16))
 
 
 def parkable(error: BaseException) -> bool:

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
-from hub.dispatch import PARK_AFTER, Dispatcher
+from hub.dispatch import PARK_AFTER, Dispatcher, backoff_seconds
 from hub.models import ListenerCursor, ParkedEvent
 from hub.parked_events import Replayed, list_parked, replay_parked
 from reports.response_times import RESPONSE_TIMES
@@ -122,6 +122,13 @@ async def test_a_failure_that_may_pass_parks_nothing(hub: Hub) -> None:
     await _heard_to_the_end(hub, listener)
     assert handler.taken == ids
     assert await _parked(hub) == []
+
+
+def test_the_backoff_doubles_to_its_longest_however_many_failures_came_before() -> None:
+    """Past 1,023 failures (a database away for an hour and a half) the float once overflowed
+    and the listener's task died, stopped for good though the cause had passed."""
+    assert [backoff_seconds(n, 5.0) for n in (0, 1, 2, 5, 6)] == [0.1, 0.2, 0.4, 3.2, 5.0]
+    assert backoff_seconds(1_100, 5.0) == backoff_seconds(10**6, 5.0) == 5.0
 
 
 async def test_the_command_line_lists_and_replays_parked_events(
