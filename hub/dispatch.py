@@ -38,6 +38,7 @@ from storage.sql import refusal
 from storage.uninterrupted import to_the_end
 from timeline.domain import Listener, LoggedEvent
 from timeline.event_log import read_after
+from timeline.storable import storable_text
 
 log = logging.getLogger(__name__)
 cursors = ListenerCursor.__table__
@@ -234,5 +235,6 @@ def parkable(error: BaseException) -> bool:
 
 
 def parked_error(error: BaseException) -> str:
-    """How a parked event's error is kept: its type and message, escaped, bounded."""
-    return printable(f"{type(error).__name__}: {error}")[:PARKED_ERROR_LENGTH]
+    """How a parked event's error is kept: its type and message, escaped, bounded, and
+    storable (a lone surrogate, which the event's data may hold, has no UTF-8)."""
+    return storable_text(printable(f"{type(error).__name__}: {error}", PARKED_ERROR_LENGTH))

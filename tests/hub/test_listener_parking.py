@@ -124,6 +124,22 @@ async def test_a_failure_that_may_pass_parks_nothing(hub: Hub) -> None:
     assert await _parked(hub) == []
 
 
+async def test_an_error_whose_text_the_database_cannot_store_still_parks_its_event(
+    hub: Hub,
+) -> None:
+    """A handler's error may quote the event's data: a NUL or a lone surrogate (JSON's
+    `\\ud800` reads back as one) in the error text must not stop the parking itself."""
+    ws = await seed_workspace(hub)
+    ids = await _log_items(hub, ws.id, poisoned={1})
+    handler = Handler(ValueError("\ud800 and \x00"))
+    listener = Listener("test.parking", frozenset({ITEM}), handler)
+    await _heard_to_the_end(hub, listener)
+    assert handler.taken == [ids[0], *ids[2:]]
+    [(_, event_id, error)] = await _parked(hub)
+    assert event_id == ids[1]
+    assert error == "ValueError: \ufffd and \\x00"
+
+
 def test_the_backoff_doubles_to_its_longest_however_many_failures_came_before() -> None:
     """Past 1,023 failures (a database away for an hour and a half) the float once overflowed
     and the listener's task died, stopped for good though the cause had passed."""
