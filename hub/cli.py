@@ -27,6 +27,8 @@ from timeline.audit import Origin, acting_from
 from timeline.errors import Refused
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 ROLE_NAMES = ("admin", "manager", "agent", "marketer")
@@ -105,33 +107,32 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--password", help="prompted for when omitted on a terminal")
     user_create.add_argument("--capacity", type=int, default=10)
     user_create.set_defaults(command=_user_create)
-    user_password = user.add_parser(
-        "set-password", help="set a user's temporary password (ends their sessions)"
+    user_password = _on_one_user(
+        user,
+        "set-password",
+        "set a user's temporary password (ends their sessions)",
+        _user_set_password,
     )
-    user_password.add_argument("--user", type=int, required=True)
     user_password.add_argument("--password", help="prompted for when omitted on a terminal")
-    user_password.set_defaults(command=_user_set_password)
-    user_two_factor = user.add_parser(
+    _on_one_user(
+        user,
         "reset-two-factor",
-        help="remove a user's two-factor, for one who lost their app (ends their sessions)",
+        "remove a user's two-factor, for one who lost their app (ends their sessions)",
+        _user_reset_two_factor,
     )
-    user_two_factor.add_argument("--user", type=int, required=True)
-    user_two_factor.set_defaults(command=_user_reset_two_factor)
-    user_role = user.add_parser("set-role", help="change a user's role (ends their sessions)")
-    user_role.add_argument("--user", type=int, required=True)
+    user_role = _on_one_user(
+        user, "set-role", "change a user's role (ends their sessions)", _user_set_role
+    )
     user_role.add_argument(
         "--role", required=True, help="admin, manager, agent, marketer or a custom role's name"
     )
-    user_role.set_defaults(command=_user_set_role)
-    user_deactivate = user.add_parser(
+    _on_one_user(
+        user,
         "deactivate",
-        help="let a user go: ends their sessions and tokens, hands on their conversations",
+        "let a user go: ends their sessions and tokens, hands on their conversations",
+        _user_deactivate,
     )
-    user_deactivate.add_argument("--user", type=int, required=True)
-    user_deactivate.set_defaults(command=_user_deactivate)
-    user_reactivate = user.add_parser("reactivate", help="undo a deactivation")
-    user_reactivate.add_argument("--user", type=int, required=True)
-    user_reactivate.set_defaults(command=_user_reactivate)
+    _on_one_user(user, "reactivate", "undo a deactivation", _user_reactivate)
 
     team = commands.add_parser("team", help="teams").add_subparsers(required=True)
     team_create = team.add_parser("create", help="create a team of existing users")
@@ -183,6 +184,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     l_replay.add_argument("--listener", help="one listener's (default: all)")
     l_replay.set_defaults(command=_listener_replay)
+    return parser
+
+
+def _on_one_user(
+    users: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    command: Callable[[Settings, argparse.Namespace], Awaitable[int]],
+) -> argparse.ArgumentParser:
+    """A `user` subcommand acting on one user, named by `--user N`."""
+    parser = users.add_parser(name, help=help_text)
+    parser.add_argument("--user", type=int, required=True)
+    parser.set_defaults(command=command)
     return parser
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.dispatch import parked_error
@@ -60,10 +60,7 @@ async def replay_parked(
             failing += 1
             async with engine.begin() as conn:
                 await conn.execute(
-                    update(parked)
-                    .where(parked.c.listener == item.listener)
-                    .where(parked.c.event_id == item.event_id)
-                    .values(error=parked_error(error))
+                    update(parked).where(*_row_of(item)).values(error=parked_error(error))
                 )
         else:
             handed += 1
@@ -74,8 +71,8 @@ async def _hand_again(conn: AsyncConnection, listener: Listener | None, item: Pa
     found = [e for e in await read_after(conn, item.event_id - 1, limit=1) if e.id == item.event_id]
     if listener is not None and found and found[0].type in listener.types:
         await listener.handle(conn, found)
-    await conn.execute(
-        delete(parked)
-        .where(parked.c.listener == item.listener)
-        .where(parked.c.event_id == item.event_id)
-    )
+    await conn.execute(delete(parked).where(*_row_of(item)))
+
+
+def _row_of(item: Parked) -> tuple[ColumnElement[bool], ...]:
+    return parked.c.listener == item.listener, parked.c.event_id == item.event_id

@@ -4,6 +4,7 @@ reactivate someone, find a user manager's target (the API and the CLI share thes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -112,14 +113,8 @@ async def set_role(
     if row.role == role:
         return row
     await conn.execute(update(users).where(users.c.id == user_id).values(role=role))
-    await audit.record(
-        conn,
-        workspace_id=workspace_id,
-        actor_user_id=actor_user_id,
-        action="user.role_changed",
-        entity_type="user",
-        entity_id=user_id,
-        changes={"role": [row.role, role]},
+    await _audited(
+        conn, workspace_id, actor_user_id, "user.role_changed", user_id, role=[row.role, role]
     )
     await sessions.end(
         conn, workspace_id=workspace_id, actor_user_id=actor_user_id, user_id=user_id
@@ -153,18 +148,15 @@ async def deactivate_user(
         )
         revoked = await revoke_tokens_of(conn, user_id)
         await conn.execute(delete(reset_links).where(reset_links.c.user_id == user_id))
-        await audit.record(
+        await _audited(
             conn,
-            workspace_id=workspace_id,
-            actor_user_id=actor_user_id,
-            action="user.deactivated",
-            entity_type="user",
-            entity_id=user_id,
-            changes={
-                "active": [True, False],
-                "tokens_revoked": revoked,
-                "conversations_handed_on": retired.handed_back,
-            },
+            workspace_id,
+            actor_user_id,
+            "user.deactivated",
+            user_id,
+            active=[True, False],
+            tokens_revoked=revoked,
+            conversations_handed_on=retired.handed_back,
         )
     user = UserRow(row.id, row.email, row.name, row.role, active=False)
     return UserChanged(user, retired.events)
@@ -179,16 +171,30 @@ async def reactivate_user(
     row = await _user(conn, workspace_id, user_id, lock=True)
     if not row.active:
         await conn.execute(update(users).where(users.c.id == user_id).values(deactivated_at=None))
-        await audit.record(
-            conn,
-            workspace_id=workspace_id,
-            actor_user_id=actor_user_id,
-            action="user.reactivated",
-            entity_type="user",
-            entity_id=user_id,
-            changes={"active": [False, True]},
+        await _audited(
+            conn, workspace_id, actor_user_id, "user.reactivated", user_id, active=[False, True]
         )
     return UserRow(row.id, row.email, row.name, row.role, active=True)
+
+
+async def _audited(
+    conn: AsyncConnection,
+    workspace_id: int,
+    actor_user_id: int | None,
+    action: str,
+    user_id: int,
+    **changes: Any,
+) -> None:
+    """The audit entry of a change to a user (actor None: the operator, at the command line)."""
+    await audit.record(
+        conn,
+        workspace_id=workspace_id,
+        actor_user_id=actor_user_id,
+        action=action,
+        entity_type="user",
+        entity_id=user_id,
+        changes=changes,
+    )
 
 
 async def _user(
