@@ -4,7 +4,6 @@ role's field rules apply to what comes next."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,9 +11,11 @@ from typing import Any
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
 
 from hub.api import stream as stream_module
 from hub.context import Hub
+from hub.models import ApiToken
 from hub.provisioning import create_api_token
 from tests.conftest import bearer
 from tests.hub.signing_in import sign_in, user_with_password
@@ -81,12 +82,16 @@ async def test_a_token_that_expires_while_streaming_is_sent_nothing_more(
     hub: Hub, client: TestClient
 ) -> None:
     ws = await seed_workspace(hub)
-    expires_at = datetime.now(UTC) + timedelta(seconds=1.5)
-    _, token = await _new_token(hub, ws.admin_id, expires_at)
+    token_id, token = await _new_token(hub, ws.admin_id, datetime.now(UTC) + timedelta(hours=1))
 
     async def expire() -> None:
-        while datetime.now(UTC) < expires_at:
-            await asyncio.sleep(0.05)
+        """Its expiry comes: set in the past, so no wall-clock wait races a slow machine."""
+        async with hub.engine.begin() as conn:
+            await conn.execute(
+                update(ApiToken)
+                .where(ApiToken.id == token_id)
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
 
     await _told_then_cut_off(client, hub, ws, bearer(token), expire)
 
