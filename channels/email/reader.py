@@ -58,14 +58,15 @@ class MailboxReader:
                 limit = self._settings.gives_up_after
                 if once and limit is not None and failures > limit:
                     raise
-                delay = self._retry_delay(failures, auth=isinstance(error, ImapAuthFailed))
+                auth = isinstance(error, ImapAuthFailed)
+                delay = reconnect_delay(self._settings, failures, auth=auth)
                 log.warning("mailbox %s: %s; reconnecting in %.1f s", self._url, error, delay)
                 await asyncio.sleep(delay)
             except Exception:
                 if once:
                     raise
                 failures += 1
-                delay = self._retry_delay(failures, auth=False)
+                delay = reconnect_delay(self._settings, failures, auth=False)
                 log.exception("mailbox %s: import failed; retrying in %.1f s", self._url, delay)
                 await asyncio.sleep(delay)
 
@@ -90,9 +91,13 @@ class MailboxReader:
                 progress(total + counts)
         return counts
 
-    def _retry_delay(self, failures: int, *, auth: bool) -> float:
-        first = self._settings.longest_retry_seconds if auth else self._settings.first_retry_seconds
-        return min(first * 2 ** (failures - 1), self._settings.longest_retry_seconds)
+
+def reconnect_delay(settings: ReaderSettings, failures: int, *, auth: bool) -> float:
+    """How long a reader waits after `failures` in a row: doubling from the first delay (the
+    longest at once when refused its login), at most the longest. The exponent is bounded: past
+    1,024 failures the float would overflow and the reader die of its own backoff."""
+    first = settings.longest_retry_seconds if auth else settings.first_retry_seconds
+    return min(first * 2 ** min(failures - 1, 32), settings.longest_retry_seconds)
 
 
 def _cursor(stored: Mapping[str, Any] | None) -> MailboxCursor | None:
