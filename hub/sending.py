@@ -14,7 +14,7 @@ from channels.base import (
     SendResult,
     TransientSendError,
 )
-from hub.channel_directory import UnknownChannel
+from hub.channel_directory import Channel, UnknownChannel
 from timeline.events import ExternalIdentity, IdentityKind, ThreadKey
 from timeline.outbox import (
     NO_CONTENT,
@@ -40,9 +40,15 @@ LONGEST_ASKED = timedelta(days=1)
 """The longest wait a provider's retry-after is followed for."""
 
 
+MAY_HAVE_ARRIVED = (
+    "the message may have reached the customer, so it is not sent again automatically"
+)
 UNKNOWN_OUTCOME = (
-    "an earlier attempt stopped between sending and recording the answer: the message may "
-    "have reached the customer, so it is not sent again automatically"
+    f"an earlier attempt stopped between sending and recording the answer: {MAY_HAVE_ARRIVED}"
+)
+NEVER_FINISHED = (
+    "gave up after {attempts} attempts that stopped before recording their answer (a worker "
+    "stopped or killed while sending this message)"
 )
 
 
@@ -56,27 +62,71 @@ def retry_delay(attempts: int, asked_seconds: float | None = None) -> timedelta:
 
 
 async def send_message(hub: Hub, message_id: int) -> None:
-    """Idempotent: a message already sent, failed, not due or held by another run is left alone."""
+    """Idempotent: a message already sent, failed, not due or held by another run is left alone.
+
+    Whatever fails, the message is retried a bounded number of times or failed with a reason,
+    never left to be tried again and again: an error nobody foresaw (a bug in an adapter, a
+    reply that cannot be read) is logged with its traceback and retried where nothing can
+    have been sent twice; attempts that never finished (a worker killed by this very message)
+    count like any other."""
     async with hub.engine.begin() as conn:
         message = await claim(conn, message_id)
-        if message is None:
-            return
-        if message.event_id is None or message.conversation_id is None:
-            content, reference = NO_CONTENT, None  # a notice: its text, on no thread
+    if message is None:
+        return
+    try:
+        prepared = await _prepared(hub, message)
+    except Exception as error:
+        log.exception("message %s could not be prepared for sending", message.id)
+        await _retry_or_give_up(hub, message, _unforeseen("preparing it", error))
+        return
+    if prepared is None:
+        return
+    channel, outbound = prepared
+    try:
+        result = await channel.adapter.send(outbound)
+    except TransientSendError as error:
+        await _retry_or_give_up(hub, message, str(error), error.retry_after)
+        return
+    except PermanentSendError as error:
+        async with hub.engine.begin() as conn:
+            await record_failure(conn, message, str(error))
+            if isinstance(error, RecipientUnreachable):
+                await mark_unreachable(conn, message, str(error))
+        log.info("message %s failed permanently: %s", message.id, error)
+        return
+    except Exception as error:
+        log.exception("message %s: its channel's adapter failed unexpectedly", message.id)
+        if channel.adapter.capabilities.resends_safely:
+            await _retry_or_give_up(hub, message, _unforeseen("sending it", error))
         else:
-            content = await reply_content(conn, message.workspace_id, message.event_id)
-            reference = await reply_reference(conn, message.conversation_id)
+            await _fail(hub, message, f"{_unforeseen('sending it', error)}; {MAY_HAVE_ARRIVED}")
+        return
+    async with hub.engine.begin() as conn:
+        await record_sent(conn, message, result.external_id, result.status)
+        await remember(conn, _keys_of(message, result))
+
+
+async def _prepared(hub: Hub, message: ClaimedMessage) -> tuple[Channel, OutboundMessage] | None:
+    """The channel to send `message` on and what to give its adapter; None once the message is
+    failed instead (its channel gone, or an earlier attempt's outcome unknown)."""
     try:
         channel = await hub.channels.get(message.channel_account_id)
     except UnknownChannel:
-        async with hub.engine.begin() as conn:
-            await record_failure(conn, message, "the channel was deactivated or removed")
-        return
-    if message.unfinished_attempt and not channel.adapter.capabilities.resends_safely:
-        async with hub.engine.begin() as conn:
-            await record_failure(conn, message, UNKNOWN_OUTCOME)
-        return
-    outbound = OutboundMessage(
+        await _fail(hub, message, "the channel was deactivated or removed")
+        return None
+    if message.unfinished_attempt:
+        if not channel.adapter.capabilities.resends_safely:
+            await _fail(hub, message, UNKNOWN_OUTCOME)
+            return None
+        if message.attempts > MAX_ATTEMPTS:
+            await _fail(hub, message, NEVER_FINISHED.format(attempts=message.attempts - 1))
+            return None
+    content, reference = NO_CONTENT, None  # a notice: its text, on no thread
+    if message.event_id is not None and message.conversation_id is not None:
+        async with hub.reads.connect() as conn:
+            content = await reply_content(conn, message.workspace_id, message.event_id)
+            reference = await reply_reference(conn, message.conversation_id)
+    return channel, OutboundMessage(
         message_id=message.id,
         channel_account_id=message.channel_account_id,
         recipient=ExternalIdentity(IdentityKind(message.recipient_kind), message.recipient_value),
@@ -88,21 +138,16 @@ async def send_message(hub: Hub, message_id: int) -> None:
         reply_to=reference,
         status_callback_url=channel.webhook_url,
     )
-    try:
-        result = await channel.adapter.send(outbound)
-    except TransientSendError as error:
-        await _retry_or_give_up(hub, message, error)
-        return
-    except PermanentSendError as error:
-        async with hub.engine.begin() as conn:
-            await record_failure(conn, message, str(error))
-            if isinstance(error, RecipientUnreachable):
-                await mark_unreachable(conn, message, str(error))
-        log.info("message %s failed permanently: %s", message.id, error)
-        return
+
+
+def _unforeseen(doing: str, error: Exception) -> str:
+    """What an agent is told of an error nobody foresaw: its kind; the details are logged."""
+    return f"{doing} failed unexpectedly ({type(error).__name__}; the hub's log has the details)"
+
+
+async def _fail(hub: Hub, message: ClaimedMessage, reason: str) -> None:
     async with hub.engine.begin() as conn:
-        await record_sent(conn, message, result.external_id, result.status)
-        await remember(conn, _keys_of(message, result))
+        await record_failure(conn, message, reason)
 
 
 def _keys_of(message: ClaimedMessage, result: SendResult) -> list[tuple[KeyOwner, ThreadKey]]:
@@ -123,14 +168,14 @@ def _keys_of(message: ClaimedMessage, result: SendResult) -> list[tuple[KeyOwner
     ]
 
 
-async def _retry_or_give_up(hub: Hub, message: ClaimedMessage, error: TransientSendError) -> None:
+async def _retry_or_give_up(
+    hub: Hub, message: ClaimedMessage, error: str, asked_seconds: float | None = None
+) -> None:
     async with hub.engine.begin() as conn:
         if message.attempts >= MAX_ATTEMPTS:
             reason = f"gave up after {message.attempts} attempts: {error}"
             await record_failure(conn, message, reason)
         else:
-            delay = retry_delay(message.attempts, error.retry_after)
-            await record_retry(conn, message, delay, str(error))
-    log.info(
-        "message %s: transient send error (attempt %s): %s", message.id, message.attempts, error
-    )
+            delay = retry_delay(message.attempts, asked_seconds)
+            await record_retry(conn, message, delay, error)
+    log.info("message %s: sending failed (attempt %s): %s", message.id, message.attempts, error)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from hub.config import Settings
 from hub.context import Hub
 from hub.provisioning import (
@@ -16,7 +18,8 @@ from hub.provisioning import (
 )
 from timeline.events import ExternalIdentity, IdentityKind, MessageReceived, RawPayload
 from timeline.ingest import ChannelContext, IngestRequest
-from timeline.models import Role
+from timeline.models import Conversation, Role
+from timeline.outbox import queue_reply
 
 SMS_AUTH_TOKEN = "12345678901234567890123456789012"
 SMS_ACCOUNT_SID = "AC" + "1" * 32
@@ -107,3 +110,24 @@ def sms_request(
         automated=automated,
     )
     return IngestRequest(context, raw, [event])
+
+
+async def queued_reply(
+    hub: Hub, workspace_id: int, body: str = "hi", author_user_id: int | None = None
+) -> int:
+    """A reply queued, as an agent's would be, in the workspace's one conversation; its
+    outbound message's id."""
+    async with hub.engine.begin() as conn:
+        conversation_id = (
+            await conn.execute(
+                select(Conversation.id).where(Conversation.workspace_id == workspace_id)
+            )
+        ).scalar_one()
+        queued = await queue_reply(
+            conn,
+            workspace_id=workspace_id,
+            conversation_id=conversation_id,
+            author_user_id=author_user_id,
+            body=body,
+        )
+    return queued.message_id

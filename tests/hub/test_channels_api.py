@@ -19,14 +19,14 @@ from hub.channel_accounts import change_channel
 from hub.config import ConfigError, load_settings
 from hub.context import Hub
 from hub.provisioning import AccountDraft, ChannelChange, create_api_token, create_user
-from tests.channels.sms.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.channels.sms.fake_twilio import FakeTwilio
 from tests.conftest import TEST_SECRET_KEY, HubAndClient, bearer
 from tests.timeline.conversation_helpers import text
-from tests.workspace import SeededWorkspace, seed_workspace
+from tests.workspace import SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, SeededWorkspace, seed_workspace
 from timeline.models import AuditEntry, Role
 
-SID = DEFAULT_ACCOUNT_SID
-TOKEN = DEFAULT_AUTH_TOKEN
+SID = SMS_ACCOUNT_SID
+TOKEN = SMS_AUTH_TOKEN
 ROTATED = "the-rotated-auth-token-987654321"
 NUMBER = "+14155550100"
 

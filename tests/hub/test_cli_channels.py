@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.channels.sms.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.channels.sms.fake_twilio import FakeTwilio
 from tests.hub.test_cli import run
+from tests.workspace import SMS_ACCOUNT_SID, SMS_AUTH_TOKEN
 
-SID = DEFAULT_ACCOUNT_SID
-TOKEN = DEFAULT_AUTH_TOKEN
+SID = SMS_ACCOUNT_SID
+TOKEN = SMS_AUTH_TOKEN
 
 
 def _add_sms(url: str, base_url: str, token: str, *extra: str) -> tuple[int, str, str]:

@@ -7,12 +7,10 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -22,21 +20,12 @@ from hub.jobs import RqJobs
 from hub.realtime import RedisBus
 from tests.channels.sms.fake_twilio import FakeTwilio
 from tests.conftest import TEST_SECRET_KEY
-from tests.workspace import SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, seed_workspace, sms_request
+from tests.workspace import queued_reply, seed_workspace, sms_request
 from timeline.domain import LoggedEvent
-from timeline.models import Conversation, OutboundMessage
-from timeline.outbox import queue_reply
+from timeline.models import OutboundMessage
 
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
 AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio(account_sid=SMS_ACCOUNT_SID, auth_token=SMS_AUTH_TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 async def test_rq_worker_sends_each_reply_once_even_when_enqueued_twice(
@@ -47,17 +36,9 @@ async def test_rq_worker_sends_each_reply_once_even_when_enqueued_twice(
         assert isinstance(hub.jobs, RqJobs)
         ws = await seed_workspace(hub, provider_base_url=twilio.base_url)
         await hub.pipeline.ingest([sms_request(ws, "SM1", "+14155550123")])
-        async with hub.engine.begin() as conn:
-            conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
-            queued = await queue_reply(
-                conn,
-                workspace_id=ws.id,
-                conversation_id=conversation_id,
-                author_user_id=ws.admin_id,
-                body="sent by an RQ worker",
-            )
-        await hub.jobs.enqueue("send_message", queued.message_id)
-        await hub.jobs.enqueue("send_message", queued.message_id)
+        message_id = await queued_reply(hub, ws.id, "sent by an RQ worker", ws.admin_id)
+        await hub.jobs.enqueue("send_message", message_id)
+        await hub.jobs.enqueue("send_message", message_id)
         worker = await asyncio.create_subprocess_exec(
             SWITCHBOARD,
             "worker",

@@ -25,14 +25,6 @@ from timeline.models import Conversation, OutboundMessage, QuarantinedPayload, T
 
 
 @pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio(account_sid=SMS_ACCOUNT_SID, auth_token=SMS_AUTH_TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session

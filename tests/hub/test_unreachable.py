@@ -13,10 +13,9 @@ from channels.sms.twilio import TwilioSmsAdapter
 from hub.context import Hub
 from hub.sending import send_message
 from tests.conftest import bearer
-from tests.workspace import SeededWorkspace, seed_workspace, sms_request
-from timeline.models import Conversation, Customer, Identity
+from tests.workspace import SeededWorkspace, queued_reply, seed_workspace, sms_request
+from timeline.models import Customer, Identity
 from timeline.models import OutboundMessage as OutboundRow
-from timeline.outbox import queue_reply
 
 REASON = "Forbidden: bot was blocked by the user"
 
@@ -33,17 +32,9 @@ async def _refused_with(
     monkeypatch.setattr(TwilioSmsAdapter, "send", refuse)
     ws = await seed_workspace(hub)
     await hub.pipeline.ingest([sms_request(ws, "SM1", "+14155550123")])
-    async with hub.engine.begin() as conn:
-        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+    await send_message(hub, await queued_reply(hub, ws.id))
+    async with hub.engine.connect() as conn:
         customer_id = (await conn.execute(select(Customer.id))).scalar_one()
-        queued = await queue_reply(
-            conn,
-            workspace_id=ws.id,
-            conversation_id=conversation_id,
-            author_user_id=None,
-            body="hi",
-        )
-    await send_message(hub, queued.message_id)
     async with hub.engine.connect() as conn:
         row = (await conn.execute(select(OutboundRow.status, OutboundRow.error))).one()
     assert (row.status, row.error) == ("failed", str(error))

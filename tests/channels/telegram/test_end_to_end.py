@@ -20,9 +20,9 @@ from hub.channel_directory import Channel
 from hub.context import Hub
 from hub.sending import send_message
 from tests.conftest import ServedHub
-from tests.workspace import SeededWorkspace, seed_workspace, sms_request
+from tests.workspace import SeededWorkspace, queued_reply, seed_workspace, sms_request
 from timeline.models import Conversation, Customer, OutboundMessage, TimelineEvent
-from timeline.outbox import claim, queue_reply
+from timeline.outbox import claim
 
 from .accounts import SECRET, telegram_channel
 from .fake_bot_api import FakeBotApi
@@ -197,23 +197,16 @@ async def test_a_reply_whose_worker_stopped_mid_send_is_not_sent_again(
 ) -> None:
     hub, ws, channel = await _setup(served_hub, fake_bot_api)
     assert await _post(http, channel, update("message_received__text")) == 200
+    message_id = await queued_reply(hub, ws.id)
     async with hub.engine.begin() as conn:
-        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
-        queued = await queue_reply(
-            conn,
-            workspace_id=ws.id,
-            conversation_id=conversation_id,
-            author_user_id=None,
-            body="hi",
-        )
         # A worker took it, called sendMessage perhaps, and stopped before recording the answer.
-        assert await claim(conn, queued.message_id) is not None
+        assert await claim(conn, message_id) is not None
         await conn.execute(
             sqlalchemy.update(OutboundMessage).values(
                 claimed_until=datetime.now(UTC) - timedelta(seconds=1)
             )
         )
-    await send_message(hub, queued.message_id)
+    await send_message(hub, message_id)
     assert fake_bot_api.calls_of("sendMessage") == []
     assert await _scalar(hub, select(OutboundMessage.status)) == "failed"
     assert "may have reached the customer" in await _scalar(hub, select(OutboundMessage.error))
