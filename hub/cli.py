@@ -13,6 +13,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from hub.cli_args import at_least_one, count, row_id
 from hub.cli_audit import add_audit_commands
 from hub.cli_channels import add_channel_commands
 from hub.cli_tokens import add_token_commands
@@ -72,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--processes",
-        type=_positive_int,
+        type=at_least_one,
         default=1,
         metavar="N",
         help="serve from N processes sharing the port (PostgreSQL only; about one per core)",
@@ -100,12 +101,12 @@ def _parser() -> argparse.ArgumentParser:
 
     user = commands.add_parser("user", help="users").add_subparsers(required=True)
     user_create = user.add_parser("create", help="create a user")
-    user_create.add_argument("--workspace", type=int, required=True)
+    user_create.add_argument("--workspace", type=row_id, required=True)
     user_create.add_argument("--email", required=True)
     user_create.add_argument("--name", required=True)
     user_create.add_argument("--role", choices=ROLE_NAMES, default="agent")
     user_create.add_argument("--password", help="prompted for when omitted on a terminal")
-    user_create.add_argument("--capacity", type=int, default=10)
+    user_create.add_argument("--capacity", type=count, default=10)
     user_create.set_defaults(command=_user_create)
     user_password = _on_one_user(
         user,
@@ -136,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
 
     team = commands.add_parser("team", help="teams").add_subparsers(required=True)
     team_create = team.add_parser("create", help="create a team of existing users")
-    team_create.add_argument("--workspace", type=int, required=True)
+    team_create.add_argument("--workspace", type=row_id, required=True)
     team_create.add_argument("--name", required=True)
     team_create.add_argument(
         "--member", action="append", default=[], metavar="EMAIL", help="repeat for each member"
@@ -151,14 +152,14 @@ def _parser() -> argparse.ArgumentParser:
     link_token = customer.add_parser(
         "link-token", help="issue a token (and deep links) a customer follows to say who they are"
     )
-    link_token.add_argument("customer_id", type=_positive_int, metavar="ID")
-    link_token.add_argument("--workspace", type=int, required=True)
+    link_token.add_argument("customer_id", type=row_id, metavar="ID")
+    link_token.add_argument("--workspace", type=row_id, required=True)
     link_token.add_argument("--json", action="store_true", help="print one JSON object")
     link_token.set_defaults(command=_customer_link_token)
     export = customer.add_parser(
         "export", help="write the workspace's customers to stdout as CSV or NDJSON (audited)"
     )
-    export.add_argument("--workspace", type=_positive_int, required=True)
+    export.add_argument("--workspace", type=row_id, required=True)
     export.add_argument("--format", choices=["csv", "ndjson"], default="csv")
     export.add_argument("--q", help="only customers this search finds (as the API's q)")
     export.set_defaults(command=_customer_export)
@@ -170,7 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     q_list.add_argument("--json", action="store_true")
     q_list.set_defaults(command=_quarantine_list)
     q_replay = q_commands.add_parser("replay", help="parse and ingest quarantined payloads again")
-    q_replay.add_argument("ids", nargs="*", type=int, help="ids to replay (default: all pending)")
+    q_replay.add_argument(
+        "ids", nargs="*", type=row_id, help="ids to replay (default: all pending)"
+    )
     q_replay.set_defaults(command=_quarantine_replay)
 
     listener = commands.add_parser("listener", help="events a listener set aside")
@@ -195,7 +198,7 @@ def _on_one_user(
 ) -> argparse.ArgumentParser:
     """A `user` subcommand acting on one user, named by `--user N`."""
     parser = users.add_parser(name, help=help_text)
-    parser.add_argument("--user", type=int, required=True)
+    parser.add_argument("--user", type=row_id, required=True)
     parser.set_defaults(command=command)
     return parser
 
@@ -206,12 +209,6 @@ def _os_user() -> str:
         return getpass.getuser()[:64]
     except OSError:
         return f"uid {os.getuid()}"
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -465,11 +462,8 @@ async def _team_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _customer_link_token(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.api.framework import MAX_BIGINT
     from hub.customer_links import issue_customer_link
 
-    if args.customer_id > MAX_BIGINT or args.workspace > MAX_BIGINT:
-        raise CommandError(f"no customer {args.customer_id} in workspace {args.workspace}")
     async with command_hub(settings) as hub, hub.engine.begin() as conn:
         issued = await issue_customer_link(
             conn, hub.link_tokens, args.workspace, args.customer_id, actor_user_id=None
@@ -505,14 +499,11 @@ async def _customer_export(settings: Settings, args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from hub.api.framework import MAX_BIGINT
     from reports.customer_export import Exporter, export_lines, start_export
     from reports.export_formats import ExportFormat
     from timeline.models import Workspace
     from timeline.policy import Permission
 
-    if args.workspace > MAX_BIGINT:
-        raise CommandError(f"no workspace {args.workspace}")
     async with command_hub(settings) as hub:
         async with hub.reads.connect() as conn:
             found = await conn.execute(select(Workspace.id).where(Workspace.id == args.workspace))

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from channels import registry
 from channels.base import ChannelSpec, CheckFailed, SyncCounts
+from hub.cli_args import row_id
 from hub.commands import CommandError, command_hub
 from hub.config import Settings
 
@@ -29,14 +30,14 @@ def add_channel_commands(commands: Any) -> None:
         _add_kind(kinds, spec)
 
     listing = channel.add_parser("list", help="list channel accounts and their webhook URLs")
-    listing.add_argument("--workspace", type=int, help="only this workspace's")
+    listing.add_argument("--workspace", type=row_id, help="only this workspace's")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(command=_list)
 
     update = channel.add_parser(
         "update", help="change a channel account; serving processes follow within seconds"
     )
-    update.add_argument("channel", type=int)
+    update.add_argument("channel", type=row_id)
     activity = update.add_mutually_exclusive_group()
     activity.add_argument("--activate", dest="active", action="store_const", const=True)
     activity.add_argument("--deactivate", dest="active", action="store_const", const=False)
@@ -59,7 +60,7 @@ def add_channel_commands(commands: Any) -> None:
     update.set_defaults(command=_update)
 
     sync = channel.add_parser("sync", help="fetch what is new for a channel that fetches")
-    sync.add_argument("channel", type=int)
+    sync.add_argument("channel", type=row_id)
     sync.add_argument(
         "--once",
         action="store_true",
@@ -71,7 +72,7 @@ def add_channel_commands(commands: Any) -> None:
 
 def _add_kind(kinds: Any, spec: ChannelSpec) -> None:
     parser = kinds.add_parser(spec.kind, help=f"{spec.title} ({spec.docs})")
-    parser.add_argument("--workspace", type=int, required=True)
+    parser.add_argument("--workspace", type=row_id, required=True)
     parser.add_argument(
         "--provider",
         choices=[provider.name for provider in spec.providers],

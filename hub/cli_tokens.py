@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hub.cli_args import row_id, whole_number
 from hub.commands import CommandError, command_hub
 from hub.config import Settings
 from timeline.policy import READING, Permission
@@ -15,7 +16,7 @@ from timeline.policy import READING, Permission
 def add_token_commands(commands: Any) -> None:
     token = commands.add_parser("token", help="API tokens").add_subparsers(required=True)
     create = token.add_parser("create", help="create an API token for a user")
-    create.add_argument("--user", type=int, required=True)
+    create.add_argument("--user", type=row_id, required=True)
     create.add_argument("--name", default="cli")
     scope = create.add_mutually_exclusive_group()
     scope.add_argument("--read-only", action="store_true", help="allow only reading operations")
@@ -25,26 +26,26 @@ def add_token_commands(commands: Any) -> None:
         choices=[permission.value for permission in Permission],
         help="allow only this (repeat for each); default: all the user's role allows",
     )
-    create.add_argument("--expires-in-days", type=int, metavar="DAYS", help="default: never")
+    create.add_argument(
+        "--expires-in-days", type=whole_number(1, 36_500), metavar="DAYS", help="default: never"
+    )
     create.set_defaults(command=_create)
 
     listing = token.add_parser("list", help="list a workspace's (or a user's) tokens")
-    listing.add_argument("--workspace", type=int, required=True)
-    listing.add_argument("--user", type=int, help="only this user's")
+    listing.add_argument("--workspace", type=row_id, required=True)
+    listing.add_argument("--user", type=row_id, help="only this user's")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(command=_list)
 
     revoke = token.add_parser("revoke", help="revoke a token: its next request is refused")
-    revoke.add_argument("--workspace", type=int, required=True)
-    revoke.add_argument("id", type=int)
+    revoke.add_argument("--workspace", type=row_id, required=True)
+    revoke.add_argument("id", type=row_id)
     revoke.set_defaults(command=_revoke)
 
 
 async def _create(settings: Settings, args: argparse.Namespace) -> int:
     from hub.provisioning import create_api_token
 
-    if args.expires_in_days is not None and not 1 <= args.expires_in_days <= 36_500:
-        raise CommandError("--expires-in-days must be from 1 to 36500")
     expires_at = (
         datetime.now(UTC) + timedelta(days=args.expires_in_days) if args.expires_in_days else None
     )

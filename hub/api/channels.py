@@ -10,7 +10,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from channels.base import CheckFailed
-from hub.api.framework import MAX_BIGINT, NO_NUL, ApiRoutes, Call, Text
+from hub.api.framework import NO_NUL, ApiRoutes, Call, Text
 from hub.channel_accounts import (
     ChannelSummary,
     SavedChannel,
@@ -22,6 +22,7 @@ from hub.channel_accounts import (
 from hub.errors import ApiError, invalid, not_found
 from hub.provisioning import ChannelChange, DraftInvalid, draft_account
 from hub.web_keys import HUB
+from timeline.models.base import MAX_BIGINT
 from timeline.policy import Permission
 
 routes = ApiRoutes()

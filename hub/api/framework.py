@@ -26,6 +26,7 @@ from hub.api.refusals import refusals_audited
 from hub.auth import Principal
 from hub.errors import ApiError, invalid, not_found
 from hub.web_keys import PRINCIPAL
+from timeline.models.base import MAX_BIGINT, MAX_INTEGER
 from timeline.policy import READING, Permission, missing_permission
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -34,8 +35,6 @@ Query = TypeVar("Query", bound=BaseModel)
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 """The largest API request body (a reply's files, base64); webhooks have their channel's own."""
 
-MAX_BIGINT = 2**63 - 1
-MAX_INTEGER = 2**31 - 1
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 
 

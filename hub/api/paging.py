@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from hub.api.framework import DIGITS_ONLY, MAX_BIGINT
+from hub.api.framework import DIGITS_ONLY
 from hub.errors import invalid
+from timeline.models.base import MAX_BIGINT
 
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 MAX_CURSOR_LENGTH = 200

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, Field
 
-from hub.api.framework import DIGITS_ONLY, MAX_BIGINT, NO_NUL, ApiRoutes, Call, Caller, Upgraded
+from hub.api.framework import DIGITS_ONLY, NO_NUL, ApiRoutes, Call, Caller, Upgraded
 from hub.auth import Principal
 from hub.callers import principal_now
 from hub.context import Hub
@@ -23,6 +23,7 @@ from storage.uninterrupted import to_the_end
 from timeline.customer_fields import sensitive_names
 from timeline.domain import LoggedEvent
 from timeline.event_log import last_position, read_after
+from timeline.models.base import MAX_BIGINT
 from timeline.policy import Permission, visible_event_data
 
 log = logging.getLogger(__name__)

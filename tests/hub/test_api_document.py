@@ -12,10 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.api.files import BASE64
-from hub.api.framework import INSTANT, MAX_BIGINT
+from hub.api.framework import INSTANT
 from hub.api.openapi import build_openapi
 from hub.api.paging import CURSOR_PATTERN, MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
 from hub.app import api_routes
+from timeline.models.base import MAX_BIGINT
 
 DOCUMENT = build_openapi(api_routes())
 

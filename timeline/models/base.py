@@ -13,6 +13,11 @@ from sqlalchemy.types import TypeEngine
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 """64-bit ids on PostgreSQL; INTEGER PRIMARY KEY (rowid) on SQLite."""
 
+MAX_BIGINT = 2**63 - 1
+"""The largest value of a BigId (and of any 64-bit integer column)."""
+MAX_INTEGER = 2**31 - 1
+"""The largest value of an INTEGER column on PostgreSQL."""
+
 
 def key_string(length: int) -> TypeEngine[str]:
     """An opaque key (a provider's id, a digest, a normalized phone or address) compared byte
