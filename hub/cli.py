@@ -13,11 +13,11 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hub.cli_args import at_least_one, count, row_id
+from hub.cli_args import at_least_one, count, not_utf8, row_id
 from hub.cli_audit import add_audit_commands
 from hub.cli_channels import add_channel_commands
 from hub.cli_tokens import add_token_commands
-from hub.commands import CommandError, command_hub
+from hub.commands import CommandError, check_schema_of, command_hub
 from hub.config import (
     ConfigError,
     Settings,
@@ -38,7 +38,11 @@ ROLE_NAMES = ("admin", "manager", "agent", "marketer")
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    undecodable = not_utf8(arguments)
+    if undecodable is not None:
+        parser.error(f"arguments must be UTF-8 text; this one is not: {undecodable!r}")
+    args = parser.parse_args(arguments)
     os.umask(0o077)  # whatever the hub writes (database, key, logs) is its owner's only
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -219,7 +223,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         _migrate(settings, args)
     if args.demo_if_empty:
         asyncio.run(_seed_if_empty(settings))
-    asyncio.run(_check_schema(settings))
+    asyncio.run(check_schema_of(settings))
     print(
         f"Switchboard serving on http://{settings.host}:{settings.port} "
         f"(public URL {settings.base_url})"
@@ -269,31 +273,6 @@ async def _seed_if_empty(settings: Settings) -> None:
             print(describe(await seed_demo(hub)), flush=True)
     finally:
         await hub.stop()
-
-
-async def _check_schema(settings: Settings) -> None:
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from hub.db import create_engine
-    from hub.migrate import alembic_config
-
-    engine = create_engine(settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            current = await conn.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
-            )
-    except OSError as error:
-        raise CommandError(f"cannot reach the database: {error}") from None
-    finally:
-        await engine.dispose()
-    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
-    if current != head:
-        raise CommandError(
-            f"the database schema is at {current or 'nothing'}, not {head}: "
-            "run `switchboard migrate`"
-        )
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
-"""Argument types of the switchboard CLI: whole numbers written in the digits 0-9 and within
-what their column holds, refused by argparse otherwise (as the API answers 422)."""
+"""What the switchboard CLI accepts as arguments: text in UTF-8, and whole numbers written in
+the digits 0-9 within what their column holds; anything else is a usage error (as the API
+answers 422)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,18 @@ def whole_number(lowest: int, highest: int) -> Callable[[str], int]:
         )
 
     return parse
+
+
+def not_utf8(arguments: list[str]) -> str | None:
+    """The first argument whose bytes were not UTF-8, if any. Python keeps such bytes as lone
+    surrogates, which no database stores (a name or address made of them ended in a
+    traceback); the argument is shown with the bytes escaped."""
+    for argument in arguments:
+        try:
+            argument.encode()
+        except UnicodeEncodeError:
+            return argument.encode(errors="surrogateescape").decode(errors="backslashreplace")
+    return None
 
 
 row_id = whole_number(1, MAX_BIGINT)

@@ -140,10 +140,41 @@ def test_bad_configuration_fails_with_one_clear_line(
     assert len(lines) == 1 and words in lines[0], result.stderr
 
 
-def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
-    result = run(f"sqlite:///{tmp_path}/empty.db", "serve")
+@pytest.mark.parametrize(
+    "command", [["serve"], ["workspace", "create", "Acme"], ["token", "list", "--workspace", "1"]]
+)
+def test_commands_refuse_an_unmigrated_database_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`serve` always did; the others ended in a traceback (no such table)."""
+    result = run(f"sqlite:///{tmp_path}/empty.db", *command)
     assert result.returncode == 1
-    assert "switchboard migrate" in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"switchboard: the database schema is at nothing, not \d{4}: run `switchboard migrate`",
+        last_line,
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_commands_name_a_database_they_cannot_reach(tmp_path: Path) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x"
+    result = run(url, "token", "list", "--workspace", "1")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("switchboard: cannot reach the database:")
+
+
+def test_arguments_that_are_not_utf8_are_a_usage_error(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates, which no database stores."""
+    url = f"sqlite:///{tmp_path}/x.db"
+    result = subprocess.run(
+        [SWITCHBOARD.encode(), b"workspace", b"create", b"Acme\xff"],
+        env={**os.environ, "SWITCHBOARD_DATABASE_URL": url},
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert b"arguments must be UTF-8 text; this one is not: 'Acme\\\\xff'" in result.stderr
 
 
 async def test_a_quarantined_payload_is_listed_and_replays_after_a_fix(
