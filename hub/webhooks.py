@@ -14,6 +14,7 @@ import logging
 from aiohttp import hdrs, web
 
 from channels.base import SignatureInvalid, Transport, WebhookRequest
+from hub.body_encoding import UNSUPPORTED, encoded
 from hub.channel_directory import Channel, UnknownChannel
 from hub.errors import error_response, too_many_failures
 from hub.intake import take_in
@@ -39,6 +40,8 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     content_type = request.headers.get(hdrs.CONTENT_TYPE, "")
     if len(content_type) > MAX_CONTENT_TYPE_CHARS:
         return _refused(request, 415, "unsupported_media_type", "Content-Type is too long")
+    if encoded(request):
+        return _refused(request, 415, "unsupported_encoding", UNSUPPORTED)
     limit = channel.adapter.capabilities.max_webhook_bytes
     body = await _body_within(request, limit)
     if body is None:

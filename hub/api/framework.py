@@ -24,6 +24,7 @@ from pydantic import (
 
 from hub.api.refusals import refusals_audited
 from hub.auth import Principal
+from hub.body_encoding import UNSUPPORTED, encoded
 from hub.errors import ApiError, invalid, not_found
 from hub.web_keys import PRINCIPAL
 from timeline.models.base import MAX_BIGINT, MAX_INTEGER
@@ -383,6 +384,8 @@ async def _body(request: web.Request, model: type[BaseModel] | None) -> BaseMode
     """The JSON body as `model`, strictly: `"7"` is no integer and `1` no string here."""
     if model is None:
         return Empty()
+    if encoded(request):
+        raise ApiError(415, "unsupported_encoding", UNSUPPORTED)
     raw = await request.read()
     try:
         return model.model_validate_json(raw or b"{}", strict=True)

@@ -102,6 +102,7 @@ _ERRORS = {
     "404": "no such object in the caller's workspace",
     "409": "the object's state does not allow this",
     "413": "the request body is larger than the server reads",
+    "415": "the request body declares a Content-Encoding: bodies are read as sent, never decoded",
     "422": "invalid input; `fields` names each offending field (`code` provider_check_failed: "
     "the provider refused a channel account, or could not be reached, when asked to check it)",
     "426": "a WebSocket endpoint asked without the WebSocket upgrade",
@@ -130,7 +131,7 @@ def _error_statuses(endpoint: Endpoint) -> list[str]:
     if endpoint.query is not None or endpoint.body is not None:
         statuses.append("422")
     if endpoint.body is not None:
-        statuses += ["400", "413"]
+        statuses += ["400", "413", "415"]
     return sorted(statuses)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import jsonschema
@@ -272,6 +275,18 @@ async def test_invalid_input_names_the_offending_fields(hub: Hub, client: TestCl
         headers=_auth(ws),
     )
     assert response.status == 422 and "1600" in (await response.json())["error"]["fields"]["body"]
+
+
+async def test_a_compressed_body_is_refused_not_inflated(hub: Hub, client: TestClient) -> None:
+    ws = await seed_workspace(hub)
+    body = json.dumps({"name": "tier"}).encode()
+    for encoding, compressed in (("gzip", gzip.compress(body)), ("deflate", zlib.compress(body))):
+        headers = {**_auth(ws), "Content-Type": "application/json", "Content-Encoding": encoding}
+        response = await client.post("/api/v1/custom-fields", data=compressed, headers=headers)
+        assert response.status == 415
+        assert (await response.json())["error"]["code"] == "unsupported_encoding"
+    response = await client.post("/api/v1/custom-fields", json={"name": "tier"}, headers=_auth(ws))
+    assert response.status == 201
 
 
 async def test_requests_without_a_valid_token_are_refused(hub: Hub, client: TestClient) -> None:

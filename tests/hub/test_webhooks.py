@@ -4,6 +4,8 @@ oversized bodies, forged signatures by the thousand, NULs, data the database ref
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -94,6 +96,22 @@ async def test_a_body_over_the_channels_limit_is_refused_before_it_is_read(
         length = int(re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE)[1])  # type: ignore[index]
         assert b'"payload_too_large"' in await reader.readexactly(length)
     assert await _count(_hub(served_hub), RawPayloadRecord) == 0
+
+
+async def test_a_compressed_body_is_refused_not_inflated_even_when_signed(
+    served_hub: ServedHub, http: aiohttp.ClientSession
+) -> None:
+    """The server used to inflate gzip as it arrived, before the channel's limit was checked
+    (a 61 KB bomb under the SMS limit became 60 MB): a body is read as sent, or refused."""
+    hub = _hub(served_hub)
+    ws = await seed_workspace(hub)
+    body, headers = signed(ws.sms_webhook_url, SMS_AUTH_TOKEN, _text_form("hi"))
+    compressed = {**headers, "Content-Encoding": "gzip"}
+    status, _, answer = await _post(http, ws.sms_webhook_url, gzip.compress(body), compressed)
+    assert (status, json.loads(answer)["error"]["code"]) == (415, "unsupported_encoding")
+    assert await _count(hub, RawPayloadRecord) == await _count(hub, QuarantinedPayload) == 0
+    identity = {**headers, "Content-Encoding": "identity"}
+    assert (await _post(http, ws.sms_webhook_url, body, identity))[0] == 200
 
 
 async def test_forged_webhooks_are_limited_per_address_and_signed_ones_never(
