@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
-from hub import body_encoding
+from hub import request_bodies
 from hub.api import (
     accounts,
     agents,
@@ -84,7 +84,7 @@ def create_app(
     app = web.Application(
         middlewares=[request_ids, server_timing, json_errors],
         client_max_size=MAX_REQUEST_BYTES,
-        handler_args=body_encoding.SERVER_OPTIONS,
+        handler_args=request_bodies.SERVER_OPTIONS,
     )
     app.on_response_prepare.append(echo_request_id)
     add_security_headers(app, tls=behind_tls(hub.settings.base_url))

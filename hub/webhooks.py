@@ -14,12 +14,12 @@ import logging
 from aiohttp import hdrs, web
 
 from channels.base import SignatureInvalid, Transport, WebhookRequest
-from hub.body_encoding import UNSUPPORTED, encoded
 from hub.channel_directory import Channel, UnknownChannel
 from hub.errors import error_response, too_many_failures
 from hub.intake import take_in
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
+from hub.request_bodies import UNSUPPORTED, encoded, read_within
 from hub.request_ids import client_address
 from hub.web_keys import HUB, WEBHOOK_FAILURES
 
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 MAX_CONTENT_TYPE_CHARS = 200
 """As long as a stored payload's content type may be (timeline.models.RawPayloadRecord)."""
 RETRY_AFTER_OUTAGE_SECONDS = 5
-_READ_CHUNK = 64 * 1024
 
 
 async def receive_webhook(request: web.Request) -> web.StreamResponse:
@@ -43,7 +42,7 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     if encoded(request):
         return _refused(request, 415, "unsupported_encoding", UNSUPPORTED)
     limit = channel.adapter.capabilities.max_webhook_bytes
-    body = await _body_within(request, limit)
+    body = await read_within(request, limit)
     if body is None:
         too_large = f"this channel's webhooks carry at most {limit} bytes"
         return _refused(request, 413, "payload_too_large", too_large)
@@ -88,23 +87,6 @@ async def _channel(request: web.Request, key: str) -> Channel | None:
     except UnknownChannel:
         return None
     return channel if channel.transport is Transport.WEBHOOK else None
-
-
-async def _body_within(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None once it is known to exceed `limit` (from its declared length, or
-    while it is read: a chunked body declares none). The rest of a refused body is read and
-    dropped by aiohttp for a few seconds (so a client still sending can read the answer),
-    never kept."""
-    declared = request.content_length
-    if declared is not None:
-        return await request.read() if declared <= limit else None
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(_READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _refused(request: web.Request, status: int, code: str, message: str) -> web.Response:

@@ -101,7 +101,8 @@ _ERRORS = {
     "not_your_team, reassign_not_allowed...), or a cookie request lacks its X-CSRF-Token",
     "404": "no such object in the caller's workspace",
     "409": "the object's state does not allow this",
-    "413": "the request body is larger than the server reads",
+    "413": "the request body is larger than the server reads: 16 KiB where anyone may call "
+    "(signing in, password resets), 32 MiB elsewhere",
     "415": "the request body declares a Content-Encoding: bodies are read as sent, never decoded",
     "422": "invalid input; `fields` names each offending field (`code` provider_check_failed: "
     "the provider refused a channel account, or could not be reached, when asked to check it)",

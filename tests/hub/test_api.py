@@ -5,12 +5,15 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import jsonschema
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from hub.api.framework import MAX_PUBLIC_REQUEST_BYTES
 from hub.context import Hub
 from tests.conftest import OpenApiChecker, bearer
 from tests.workspace import SeededWorkspace, seed_workspace, sms_request
@@ -287,6 +290,26 @@ async def test_a_compressed_body_is_refused_not_inflated(hub: Hub, client: TestC
         assert (await response.json())["error"]["code"] == "unsupported_encoding"
     response = await client.post("/api/v1/custom-fields", json={"name": "tier"}, headers=_auth(ws))
     assert response.status == 201
+
+
+@pytest.mark.parametrize("path", ["/api/v1/session", "/api/v1/password-reset"])
+async def test_endpoints_anyone_may_call_read_small_bodies_only(
+    hub: Hub, client: TestClient, path: str
+) -> None:
+    """A stranger's 30 MB bodies, eight at once, raised the serving process's memory by 276 MB
+    before each was refused; now nothing past the limit is read."""
+    padded = {"email": "ann@acme.test", "password": "x" * MAX_PUBLIC_REQUEST_BYTES}
+    response = await client.post(path, json=padded)
+    assert response.status == 413
+    assert (await response.json())["error"]["code"] == "payload_too_large"
+    chunked = await client.post(path, data=_chunks(json.dumps(padded).encode()))
+    assert chunked.status == 413
+
+
+async def _chunks(body: bytes) -> AsyncIterator[bytes]:
+    """A body sent without a declared length."""
+    for start in range(0, len(body), 4096):
+        yield body[start : start + 4096]
 
 
 async def test_requests_without_a_valid_token_are_refused(hub: Hub, client: TestClient) -> None:
