@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -71,15 +72,26 @@ def principal_from(
     )
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+async def hash_password(password: str) -> str:
+    """The password's argon2 hash, made in a worker thread (see `password_matches`)."""
+    return await asyncio.to_thread(_hasher.hash, password)
 
 
-def password_matches(password_hash: str, password: str) -> bool:
+async def password_matches(password_hash: str, password: str) -> bool:
+    """Verified in a worker thread: argon2 takes about 150 ms of CPU here, and on the event
+    loop every sign-in held each other request of its process (webhooks too) that long."""
+    return await asyncio.to_thread(_verifies, password_hash, password)
+
+
+def _verifies(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
     except VerificationError:
         return False
+
+
+UNUSABLE_PASSWORD_HASH = _hasher.hash("a password nobody has: verified when no account matches")
+"""Verified against when an email has no account, so a refusal takes as long either way."""
 
 
 def password_needs_rehash(password_hash: str) -> bool:

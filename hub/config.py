@@ -38,6 +38,10 @@ class SignInSettings:
     """Failed sign-ins for one email from one address before that pair is locked."""
     lockout_seconds: int = 15 * 60
     """How long the pair stays locked (counted from its first failure)."""
+    max_address_failures: int = 50
+    """Failed sign-ins from one address, whatever the emails, before the address is locked
+    (for as long as a pair): guessing one password across many emails (password spraying)
+    was unlimited, and every guess cost the hub an argon2 verification."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,9 @@ def _sign_in(env: Mapping[str, str], base_url: str) -> SignInSettings:
         # Behind TLS (an https base URL) unless the operator says otherwise.
         secure_cookies=secure == "true" or (not secure and base_url.startswith("https://")),
         max_failures=_whole_number(env, "SWITCHBOARD_SIGNIN_MAX_FAILURES", defaults.max_failures),
+        max_address_failures=_whole_number(
+            env, "SWITCHBOARD_SIGNIN_MAX_ADDRESS_FAILURES", defaults.max_address_failures
+        ),
         lockout_seconds=_whole_number(
             env, "SWITCHBOARD_SIGNIN_LOCKOUT_SECONDS", defaults.lockout_seconds
         ),

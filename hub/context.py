@@ -19,7 +19,7 @@ from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
 from hub.sending import send_message
 from hub.sessions import SessionStore
-from hub.shared_failures import failure_counts
+from hub.shared_failures import FailureCounts, failure_counts
 from hub.sign_in import SignInDesk
 from hub.tokens import TokenKey
 from hub.two_factor import TwoFactor
@@ -53,24 +53,27 @@ class Hub:
         self.sessions = SessionStore(hashes, settings.sign_in)
         self.two_factor = TwoFactor(self.secrets, hashes)
         self.two_factor_changes = TwoFactorChanges(self.two_factor, self.sessions)
-        sign_in_failures = failure_counts(
-            settings.redis_url,
-            self.engine,
-            hashes,
-            "sign-in",
-            max_failures=settings.sign_in.max_failures,
-            window_seconds=settings.sign_in.lockout_seconds,
+
+        def counts(purpose: str, max_failures: int, window_seconds: float) -> FailureCounts:
+            return failure_counts(
+                settings.redis_url,
+                self.engine,
+                hashes,
+                purpose,
+                max_failures=max_failures,
+                window_seconds=window_seconds,
+            )
+
+        lockout = settings.sign_in.lockout_seconds
+        sign_in_failures = counts("sign-in", settings.sign_in.max_failures, lockout)
+        sign_in_address_failures = counts(
+            "sign-in-address", settings.sign_in.max_address_failures, lockout
         )
-        reset_requests = failure_counts(
-            settings.redis_url,
-            self.engine,
-            hashes,
-            "reset-links",
-            max_failures=REQUESTS_PER_WINDOW,
-            window_seconds=REQUEST_WINDOW_SECONDS,
+        reset_requests = counts("reset-links", REQUESTS_PER_WINDOW, REQUEST_WINDOW_SECONDS)
+        self._failure_counts = (sign_in_failures, sign_in_address_failures, reset_requests)
+        self.sign_in = SignInDesk(
+            self.sessions, self.two_factor, sign_in_failures, sign_in_address_failures
         )
-        self._failure_counts = (sign_in_failures, reset_requests)
-        self.sign_in = SignInDesk(self.sessions, self.two_factor, sign_in_failures)
         self.password_resets = PasswordResets(
             hashes, self.sessions, reset_requests, settings.base_url
         )

@@ -47,7 +47,7 @@ async def require_own_password(
     stored = (
         await conn.execute(select(users.c.password_hash).where(users.c.id == caller.user_id))
     ).scalar_one_or_none()
-    if stored is None or not password_matches(stored, password):
+    if stored is None or not await password_matches(stored, password):
         raise Invalid({field: "this is not your current password"})
 
 
@@ -79,7 +79,7 @@ async def set_password(
 ) -> list[int]:
     """Set the password, audit it and end the user's sessions but `keep`; the ids ended."""
     await conn.execute(
-        update(users).where(users.c.id == user_id).values(password_hash=hash_password(new))
+        update(users).where(users.c.id == user_id).values(password_hash=await hash_password(new))
     )
     await audit.record(
         conn,

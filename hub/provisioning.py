@@ -76,7 +76,7 @@ async def create_user(
             "email": email.strip().lower(),
             "name": name,
             "role": role,
-            "password_hash": hash_password(password) if password else None,
+            "password_hash": await hash_password(password) if password else None,
             "availability": Availability.AVAILABLE if available else Availability.AWAY,
             "capacity": capacity,
             "open_conversations": 0,

@@ -1,5 +1,6 @@
 """Signing in: email, password and second factor checked, an (email, address) pair locked after
-repeated failures, the session started, and each outcome in the audit log.
+repeated failures and an address after many more whatever the emails (password spraying), the
+session started, and each outcome in the audit log.
 
 Users are per workspace (an email is unique within one). The form names the workspace when the
 email signs in to several; without it, the password decides: it must match exactly one of the
@@ -17,6 +18,7 @@ from sqlalchemy import Row, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.auth import (
+    UNUSABLE_PASSWORD_HASH,
     Principal,
     hash_password,
     password_matches,
@@ -33,9 +35,6 @@ from timeline.models import User, Workspace
 
 users = User.__table__
 workspaces = Workspace.__table__
-
-_UNUSABLE_HASH = hash_password("a password nobody has: verified when no account matches")
-"""Verified against when the email has no account, so a refusal takes as long either way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +63,20 @@ class SignedIn:
 
 
 class SignInDesk:
-    """Checks sign-ins; failures counted per (email, address) in `failures`."""
+    """Checks sign-ins; failures counted per (email, address) in `failures` and per address in
+    `address_failures`."""
 
     def __init__(
-        self, sessions: SessionStore, two_factor: TwoFactor, failures: FailureCounts
+        self,
+        sessions: SessionStore,
+        two_factor: TwoFactor,
+        failures: FailureCounts,
+        address_failures: FailureCounts,
     ) -> None:
         self._sessions = sessions
         self._two_factor = two_factor
         self._failures = failures
+        self._address_failures = address_failures
 
     async def sign_in(
         self, engine: AsyncEngine, form: SignInForm, client: Client, previous: str | None
@@ -81,13 +86,15 @@ class SignInDesk:
         factor, 422 workspace needed, 429 locked with Retry-After."""
         email = form.email.strip().lower()
         pair = f"{email}\n{client.address}"
+        if (wait := await self._address_failures.retry_after(client.address)) is not None:
+            raise _address_locked(wait)
         if (wait := await self._failures.retry_after(pair)) is not None:
             raise _locked(wait)
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
             candidates = await _accounts(conn, email, form.workspace_id)
-            matched = [r for r in candidates if password_matches(r.password_hash, form.password)]
-            if not candidates:
-                password_matches(_UNUSABLE_HASH, form.password)
+        matched = [r for r in candidates if await password_matches(r.password_hash, form.password)]
+        if not candidates:
+            await password_matches(UNUSABLE_PASSWORD_HASH, form.password)
         if not matched:
             await self._fail(engine, pair, candidates, client, "email or password")
         if len(matched) > 1:
@@ -102,7 +109,7 @@ class SignInDesk:
                 await conn.execute(
                     update(users)
                     .where(users.c.id == user.id)
-                    .values(password_hash=hash_password(form.password))
+                    .values(password_hash=await hash_password(form.password))
                 )
             principal = principal_from(user)
             enrolling = second_factor is None and user.role in (user.two_factor_roles or [])
@@ -158,6 +165,7 @@ class SignInDesk:
         what: str,
     ) -> NoReturn:
         wait = await self._failures.record_failure(pair)
+        address_wait = await self._address_failures.record_failure(client.address)
         async with engine.begin() as conn:
             await audit.record_all(
                 conn,
@@ -179,6 +187,8 @@ class SignInDesk:
             )
         if wait is not None:
             raise _locked(wait)
+        if address_wait is not None:
+            raise _address_locked(address_wait)
         raise ApiError(401, "sign_in_failed", f"wrong {what}")
 
 
@@ -187,6 +197,12 @@ def _locked(wait: int) -> ApiError:
         wait,
         f"too many failed sign-ins for this email from this address: try again in {wait} s "
         "(or from another address)",
+    )
+
+
+def _address_locked(wait: int) -> ApiError:
+    return too_many_failures(
+        wait, f"too many failed sign-ins from this address: try again in {wait} s"
     )
 
 

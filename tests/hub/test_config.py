@@ -30,8 +30,9 @@ def test_sign_in_defaults_and_secure_cookies_behind_tls(tmp_path: Path) -> None:
         SWITCHBOARD_SESSION_MAX_SECONDS="86400",
         SWITCHBOARD_SIGNIN_MAX_FAILURES="3",
         SWITCHBOARD_SIGNIN_LOCKOUT_SECONDS="60",
+        SWITCHBOARD_SIGNIN_MAX_ADDRESS_FAILURES="30",
     )
-    assert tuned == SignInSettings(600, 86400, False, 3, 60)
+    assert tuned == SignInSettings(600, 86400, False, 3, 60, 30)
 
 
 @pytest.mark.parametrize(

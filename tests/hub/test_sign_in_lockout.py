@@ -67,6 +67,31 @@ async def test_another_address_still_signs_in(hub: Hub) -> None:
     await hub.sign_in.sign_in(hub.engine, SignInForm("bob@acme.test", PASSWORD), attacker, None)
 
 
+async def test_an_address_failing_over_many_emails_is_locked_for_every_email(
+    settings: Settings,
+) -> None:
+    """One password tried across many emails: each email fails once, so no pair is ever
+    locked; the address is, once it has failed as often as its budget allows."""
+    budget = 6
+    hub = Hub(replace(settings, sign_in=replace(settings.sign_in, max_address_failures=budget)))
+    try:
+        ws = await seed_workspace(hub)
+        await user_with_password(hub, ws.id, "ann@acme.test")
+        sprayer = Client("203.0.113.7", "curl")
+        guesses = [SignInForm(f"user{n}@acme.test", "Summer2026!") for n in range(budget)]
+        statuses = [await _refusals(hub, guess, sprayer) for guess in guesses]
+        assert statuses == [401] * (budget - 1) + [429]
+        right = SignInForm("ann@acme.test", PASSWORD)
+        with pytest.raises(ApiError) as locked:
+            await hub.sign_in.sign_in(hub.engine, right, sprayer, None)
+        assert locked.value.status == 429
+        assert "from this address" in locked.value.message
+        owner = Client("198.51.100.20", "Firefox")
+        assert (await hub.sign_in.sign_in(hub.engine, right, owner, None)).session.token
+    finally:
+        await hub.stop()
+
+
 async def _refusals(hub: Hub, form: SignInForm, client: Client) -> int:
     with pytest.raises(ApiError) as refused:
         await hub.sign_in.sign_in(hub.engine, form, client, None)
@@ -153,6 +178,7 @@ async def test_a_count_whose_window_has_passed_is_deleted_by_the_next_failure(
         await _refusals(hub, wrong, Client("198.51.100.20", "Firefox"))
         async with hub.engine.connect() as conn:
             rows = (await conn.execute(select(FailureCount.failures))).scalars().all()
-        assert rows == [1], "the passed window's count is still kept"
+        # The second failure's own counts (its pair's and its address's), the first's gone.
+        assert rows == [1, 1], "the passed window's counts are still kept"
     finally:
         await hub.stop()
