@@ -394,7 +394,10 @@ async def _body(request: web.Request, endpoint: Endpoint) -> BaseModel:
     limit = MAX_PUBLIC_REQUEST_BYTES if endpoint.access is Access.PUBLIC else MAX_REQUEST_BYTES
     raw = await read_within(request, limit)
     if raw is None:
-        raise ApiError(413, "payload_too_large", f"this request's body may hold {limit} bytes")
+        # The code aiohttp's own limit answers with, as before this reader.
+        raise ApiError(
+            413, "request_entity_too_large", f"the request body may hold {limit} bytes here"
+        )
     try:
         return model.model_validate_json(raw or b"{}", strict=True)
     except ValidationError as error:

@@ -301,7 +301,7 @@ async def test_endpoints_anyone_may_call_read_small_bodies_only(
     padded = {"email": "ann@acme.test", "password": "x" * MAX_PUBLIC_REQUEST_BYTES}
     response = await client.post(path, json=padded)
     assert response.status == 413
-    assert (await response.json())["error"]["code"] == "payload_too_large"
+    assert (await response.json())["error"]["code"] == "request_entity_too_large"
     chunked = await client.post(path, data=_chunks(json.dumps(padded).encode()))
     assert chunked.status == 413
 
