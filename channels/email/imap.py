@@ -16,6 +16,7 @@ from channels.email.imap_responses import (
     encode_mailbox_name,
     is_new_mail_push,
     parse_fetch_lines,
+    parse_sizes,
     response_code_number,
     response_text,
     search_ranges,
@@ -25,6 +26,7 @@ from channels.email.imap_url import AfterImport, MailboxUrl
 from channels.email.uid_sets import (
     UidRange,
     batch_ranges,
+    batches_within,
     chunk_ranges,
     clip_ranges,
     format_uid_set,
@@ -38,6 +40,10 @@ FETCH_ITEMS = "(UID FLAGS BODY.PEEK[])"
 # aioimaplib parses a received chunk recursively, one stack frame per response line (two per
 # fetched message): ~500 small messages arriving in one chunk overflow Python's stack.
 MAX_BATCH_SIZE = 200
+BATCH_BYTES = 32 * 1024 * 1024
+"""The most message bytes fetched in one batch (a message larger than this comes alone):
+counted in messages only, a batch of 100 mails of 25 MB each was held in memory at once,
+several times over while parsed, and a process killed by it fetched the same batch again."""
 _MAX_RANGES_PER_COMMAND = 500
 
 
@@ -103,9 +109,10 @@ class ImapMailbox(ImapSession):
         after = self._start_after(cursor)
         ranges = await self._uids_after(after)
         for uid_ranges_batch in batch_ranges(ranges, batch_size):
-            batch = await self._fetch_batch(uid_ranges_batch, after)
-            if batch:
-                yield batch
+            for within_bytes in batches_within(await self._sizes(uid_ranges_batch), BATCH_BYTES):
+                batch = await self._fetch_batch(within_bytes, after)
+                if batch:
+                    yield batch
 
     async def wait_for_changes(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds; True when mail newer than any UID that fetch_since
@@ -200,15 +207,21 @@ class ImapMailbox(ImapSession):
             self._high_uid = max(self._high_uid, ranges[-1][1])
         return ranges
 
+    async def _sizes(self, ranges: list[UidRange]) -> list[tuple[int, int]]:
+        """(uid, size) of the messages in `ranges` (those expunged meanwhile left out)."""
+        response = await self._guard(
+            self._imap.uid("fetch", format_uid_set(ranges), "(RFC822.SIZE)"), "UID FETCH"
+        )
+        self._fetched(response, f"UID FETCH {format_uid_set(ranges)} (RFC822.SIZE)")
+        return parse_sizes(response.lines[:-1])
+
     async def _fetch_batch(self, ranges: list[UidRange], after: int) -> list[FetchedMessage]:
         uid_set = format_uid_set(ranges)
         # aioimaplib's FETCH timeout restarts on every chunk received, so a big message on a
         # slow link is fine while a silent server still times out.
         fetching = self._imap.uid("fetch", uid_set, FETCH_ITEMS)
         response = await self._guard(fetching, "UID FETCH", timeout=None)
-        text = response_text(response)
-        if response.result != "OK" and "EXPUNGEISSUED" not in text.upper():
-            raise ImapCommandFailed(f"UID FETCH {uid_set} failed on {self._server}: {text}")
+        self._fetched(response, f"UID FETCH {uid_set}")
         wanted = {uid for lo, hi in ranges for uid in range(lo, hi + 1) if uid > after}
         try:
             fetched = parse_fetch_lines(response.lines[:-1])
@@ -217,6 +230,13 @@ class ImapMailbox(ImapSession):
             raise
         by_uid = {message.uid: message for message in fetched if message.uid in wanted}
         return [by_uid[uid] for uid in sorted(by_uid)]
+
+    def _fetched(self, response: aioimaplib.Response, command: str) -> None:
+        """ImapCommandFailed unless the FETCH succeeded (in part, when messages it named were
+        expunged meanwhile: those are simply not in its answer)."""
+        text = response_text(response)
+        if response.result != "OK" and "EXPUNGEISSUED" not in text.upper():
+            raise ImapCommandFailed(f"{command} failed on {self._server}: {text}")
 
     async def _has_new_uids(self) -> bool:
         known = self._high_uid

@@ -125,6 +125,19 @@ def _body_literal(record: list[Item]) -> bytes | None:
     return None
 
 
+_FETCH_SIZE = re.compile(rb"[( ]RFC822\.SIZE (\d+)")
+
+
+def parse_sizes(lines: Sequence[bytes | bytearray]) -> list[tuple[int, int]]:
+    """(uid, size) of each message a `UID FETCH ... (RFC822.SIZE)` answered."""
+    sizes = []
+    for line in lines:
+        uid, size = _FETCH_UID.search(line), _FETCH_SIZE.search(line)
+        if _FETCH_START.match(line) and uid is not None and size is not None:
+            sizes.append((int(uid[1]), int(size[1])))
+    return sizes
+
+
 def response_text(response: aioimaplib.Response) -> str:
     """The result and the tagged line's text (`NO [NONEXISTENT] ...`), for error messages."""
     if not response.lines:

@@ -58,6 +58,21 @@ def batch_ranges(ranges: Iterable[UidRange], size: int) -> Iterator[list[UidRang
         yield batch
 
 
+def batches_within(sizes: Iterable[tuple[int, int]], budget: int) -> Iterator[list[UidRange]]:
+    """Group (uid, size) pairs, in ascending UID order, into batches whose sizes add up to at
+    most `budget`; a message larger than the budget is a batch of its own."""
+    batch: list[int] = []
+    total = 0
+    for uid, size in sorted(sizes):
+        if batch and total + size > budget:
+            yield uid_ranges(batch)
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield uid_ranges(batch)
+
+
 def chunk_ranges(ranges: list[UidRange], size: int) -> Iterator[list[UidRange]]:
     """Split a list of ranges into lists of at most `size` ranges (one command's worth each)."""
     for start in range(0, len(ranges), size):

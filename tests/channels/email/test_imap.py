@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from channels.email import imap as imap_module
 from channels.email.imap import MAX_BATCH_SIZE, ImapMailbox, MailboxCursor
 from channels.email.imap_errors import ImapAuthFailed, ImapCommandFailed, ImapConnectionLost
 from channels.email.imap_responses import FetchedMessage, encode_mailbox_name
@@ -68,6 +69,25 @@ async def test_fetch_from_no_cursor_returns_everything_in_batches_in_uid_order(
     assert [m.uid for m in messages] == sorted(uids)
     assert [m.raw for m in messages] == sent
     assert mailbox.capabilities >= {"IDLE", "UIDPLUS", "MOVE"}
+
+
+async def test_batches_hold_at_most_their_bytes_and_a_bigger_message_comes_alone(
+    imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted in messages only, a batch of big mails was held in memory whole (100 of 25 MB
+    each), and a process killed by it fetched the same batch again."""
+    monkeypatch.setattr(imap_module, "BATCH_BYTES", 100_000)
+    sizes = [30_000, 30_000, 30_000, 30_000, 250_000, 10_000, 10_000]
+    sent = [make_message(n, body_size=size) for n, size in enumerate(sizes, start=1)]
+    uids = imap_account.append(*sent)
+
+    async with ImapMailbox(imap_account.url()) as mailbox:
+        batches = await collect(mailbox, None, batch_size=100)
+
+    assert [len(batch) for batch in batches] == [3, 1, 1, 2]
+    assert all(sum(len(m.raw) for m in batch) <= 100_000 for batch in batches if len(batch) > 1)
+    assert [m.uid for m in flat(batches)] == sorted(uids)
+    assert [m.raw for m in flat(batches)] == sent
 
 
 async def test_fetch_since_cursor_returns_only_newer_messages(imap_account: ImapAccount) -> None:

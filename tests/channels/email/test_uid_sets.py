@@ -6,6 +6,7 @@ import pytest
 
 from channels.email.uid_sets import (
     batch_ranges,
+    batches_within,
     chunk_ranges,
     clip_ranges,
     format_uid_set,
@@ -31,3 +32,14 @@ def test_chunk_ranges_groups_ranges_per_command() -> None:
     ranges = [(1, 1), (3, 5), (7, 7), (9, 12), (20, 20)]
     assert list(chunk_ranges(ranges, 2)) == [[(1, 1), (3, 5)], [(7, 7), (9, 12)], [(20, 20)]]
     assert list(chunk_ranges([], 2)) == []
+
+
+def test_batches_within_a_byte_budget() -> None:
+    sizes = [(7, 10), (1, 40), (2, 50), (3, 20), (4, 500), (5, 30), (8, 60)]
+    assert list(batches_within(sizes, 100)) == [
+        [(1, 2)],  # 90 bytes; with UID 3's 20 it would be 110
+        [(3, 3)],  # the next one, 500 bytes, comes alone
+        [(4, 4)],
+        [(5, 5), (7, 8)],
+    ]
+    assert list(batches_within([], 100)) == []
