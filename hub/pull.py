@@ -65,7 +65,9 @@ class ChannelPullSink:
         return row.position if row else None
 
     async def commit(self, payloads: list[RawPayload], cursor: Mapping[str, Any]) -> SyncCounts:
-        requests, rejected = self._parse(payloads)
+        # Parsed in a worker thread: a batch of mail takes up to hundreds of milliseconds of
+        # CPU, and on the event loop it held every webhook the serving process was answering.
+        requests, rejected = await asyncio.to_thread(self._parse, payloads)
         with_bytes = await asyncio.gather(
             *(with_files(self._channel, request.raw, request.events) for request in requests)
         )

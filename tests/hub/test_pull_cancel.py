@@ -23,7 +23,7 @@ TEXT = Path(__file__).parents[1] / "channels/telegram/fixtures/message_received_
 BATCH = 3
 
 
-def _updates(first_id: int) -> list[RawPayload]:
+def telegram_updates(first_id: int) -> list[RawPayload]:
     text: dict[str, Any] = json.loads(TEXT.read_bytes())
     batch = []
     for update_id in range(first_id, first_id + BATCH):
@@ -51,7 +51,8 @@ async def test_a_commit_cancelled_at_any_point_is_whole_or_absent_and_loses_no_c
 
     async def commit(point: int) -> None:
         offset = 1_000 * (point + 1)
-        counts = await ChannelPullSink(hub, channel).commit(_updates(offset), {"offset": offset})
+        sink = ChannelPullSink(hub, channel)
+        counts = await sink.commit(telegram_updates(offset), {"offset": offset})
         assert counts == SyncCounts(imported=BATCH)
 
     async def whole_or_absent(point: int) -> None:
