@@ -13,7 +13,12 @@ from hub.db import create_engine, read_only
 from hub.dispatch import Dispatcher
 from hub.jobs import InProcessJobs, JobFunction, JobQueue, RqJobs
 from hub.listeners import LISTENERS
-from hub.password_reset import REQUEST_WINDOW_SECONDS, REQUESTS_PER_WINDOW, PasswordResets
+from hub.password_reset import (
+    REQUEST_WINDOW_SECONDS,
+    REQUESTS_PER_ADDRESS,
+    REQUESTS_PER_WINDOW,
+    PasswordResets,
+)
 from hub.pull import PullRunner
 from hub.realtime import LocalBus, RedisBus
 from hub.scheduler import run_scheduler
@@ -70,12 +75,20 @@ class Hub:
             "sign-in-address", settings.sign_in.max_address_failures, lockout
         )
         reset_requests = counts("reset-links", REQUESTS_PER_WINDOW, REQUEST_WINDOW_SECONDS)
-        self._failure_counts = (sign_in_failures, sign_in_address_failures, reset_requests)
+        reset_address_requests = counts(
+            "reset-links-address", REQUESTS_PER_ADDRESS, REQUEST_WINDOW_SECONDS
+        )
+        self._failure_counts = (
+            sign_in_failures,
+            sign_in_address_failures,
+            reset_requests,
+            reset_address_requests,
+        )
         self.sign_in = SignInDesk(
             self.sessions, self.two_factor, sign_in_failures, sign_in_address_failures
         )
         self.password_resets = PasswordResets(
-            hashes, self.sessions, reset_requests, settings.base_url
+            hashes, self.sessions, reset_requests, reset_address_requests, settings.base_url
         )
         self.channels = ChannelDirectory(self.engine, self.secrets, settings.base_url)
         self.bus = RedisBus(settings.redis_url) if settings.redis_url else LocalBus()

@@ -29,6 +29,9 @@ REQUESTS_PER_WINDOW = 3
 REQUEST_WINDOW_SECONDS = 15 * 60
 """At most 3 links asked for one email from one address per 15 minutes: nobody fills a
 colleague's mailbox with them."""
+REQUESTS_PER_ADDRESS = 20
+"""At most 20 asked from one address per 15 minutes, whatever the emails: nobody has the hub
+mail every user of a workspace again and again from one address."""
 RESET_PATH = "/reset-password"
 """Where the link points, on the hub's base URL: the web inbox's page asks for the new
 password and sends it with the token to POST /api/v1/password-reset/complete."""
@@ -48,13 +51,20 @@ class PasswordResets:
     """Reset links of one hub: hashed with its key, pointing at its base URL."""
 
     def __init__(
-        self, hasher: KeyedHash, sessions: SessionStore, requests: FailureCounts, base_url: str
+        self,
+        hasher: KeyedHash,
+        sessions: SessionStore,
+        requests: FailureCounts,
+        address_requests: FailureCounts,
+        base_url: str,
     ) -> None:
         """`requests`: counts of links asked per (email, address), within REQUESTS_PER_WINDOW
-        per REQUEST_WINDOW_SECONDS."""
+        per REQUEST_WINDOW_SECONDS; `address_requests`: per address, within
+        REQUESTS_PER_ADDRESS in the same window."""
         self._hasher = hasher
         self._sessions = sessions
         self._requests = requests
+        self._address_requests = address_requests
         self._base_url = base_url
 
     async def send_links(
@@ -63,14 +73,20 @@ class PasswordResets:
         """A link for each of the email's accounts (in `workspace_id` only, if given), queued
         in the outbox and committed; the caller enqueues their sending. Conflict
         `no_mail_channel` when an account's workspace has no active channel that sends mail:
-        only an admin can help then. 429 past the requests allowed for the (email, address)."""
+        only an admin can help then. 429 past the requests allowed for the (email, address),
+        or for the address whatever the emails."""
         email = email.strip().lower()
         asked = f"{email}\n{address}"
+        if (wait := await self._address_requests.retry_after(address)) is not None:
+            raise too_many_failures(
+                wait, f"reset links were asked from this address too often: try again in {wait} s"
+            )
         if (wait := await self._requests.retry_after(asked)) is not None:
             raise too_many_failures(
                 wait, f"reset links were asked for this email too often: try again in {wait} s"
             )
         await self._requests.record_failure(asked)
+        await self._address_requests.record_failure(address)
         async with engine.begin() as conn:
             return await self._queue_links(conn, email, workspace_id)
 

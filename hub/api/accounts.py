@@ -212,7 +212,7 @@ async def set_two_factor_roles(call: Call[TwoFactorRoles, Any]) -> TwoFactorRole
 async def request_password_reset(call: Call[ResetRequestIn, Any]) -> ResetRequested:
     """Through the workspace's email channel; 409 `no_mail_channel` if it has none (an admin
     sets a temporary password instead). The link works once, within the hour. Three asks per
-    email and address in 15 minutes, then 429."""
+    email and address, and 20 per address, in 15 minutes; then 429."""
     hub = call.request.app[HUB]
     address = client_address(call.request) or "unknown"
     queued = await hub.password_resets.send_links(

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from hub.context import Hub
 from hub.models import PasswordResetLink
+from hub.password_reset import REQUESTS_PER_ADDRESS
 from hub.provisioning import create_channel, draft_account
 from tests.channels.email import smtp_server as smtp_testing
 from tests.conftest import bearer
@@ -100,6 +101,25 @@ async def test_unknown_emails_are_answered_alike_and_no_mail_channel_is_said_cle
     error = (await response.json())["error"]
     assert (response.status, error["code"]) == (409, "no_mail_channel")
     assert "ask an admin to set a temporary password" in error["message"]
+
+
+async def test_one_address_asks_for_at_most_twenty_links_whatever_the_emails(
+    hub: Hub, client: TestClient, smtp_server: smtp_testing.SmtpServer
+) -> None:
+    ws = await seed_workspace(hub)
+    await _mailbox(hub, ws, smtp_server)
+    emails = [f"user{n}@acme.test" for n in range(REQUESTS_PER_ADDRESS + 1)]
+    for email in emails[:3]:
+        await user_with_password(hub, ws.id, email)
+    statuses = [
+        (await client.post("/api/v1/password-reset", json={"email": email})).status
+        for email in emails
+    ]
+    assert statuses == [202] * REQUESTS_PER_ADDRESS + [429]
+    refused = await client.post("/api/v1/password-reset", json={"email": emails[0]})
+    assert refused.status == 429
+    assert "from this address" in (await refused.json())["error"]["message"]
+    await smtp_server.wait_for(3)  # the three who have an account, once each
 
 
 async def test_links_are_asked_for_at_most_three_times_in_a_while(
