@@ -166,6 +166,7 @@ class SignInDesk:
     ) -> NoReturn:
         wait = await self._failures.record_failure(pair)
         address_wait = await self._address_failures.record_failure(client.address)
+        locked = wait is not None or address_wait is not None
         async with engine.begin() as conn:
             await audit.record_all(
                 conn,
@@ -180,8 +181,7 @@ class SignInDesk:
                     )
                     for row in accounts
                     for action in (
-                        ["user.sign_in_failed"]
-                        + (["user.sign_in_locked"] if wait is not None else [])
+                        ["user.sign_in_failed"] + (["user.sign_in_locked"] if locked else [])
                     )
                 ],
             )

@@ -78,7 +78,8 @@ async def test_an_address_failing_over_many_emails_is_locked_for_every_email(
         ws = await seed_workspace(hub)
         await user_with_password(hub, ws.id, "ann@acme.test")
         sprayer = Client("203.0.113.7", "curl")
-        guesses = [SignInForm(f"user{n}@acme.test", "Summer2026!") for n in range(budget)]
+        guesses = [SignInForm(f"user{n}@acme.test", "Summer2026!") for n in range(budget - 1)]
+        guesses.append(SignInForm("ann@acme.test", "Summer2026!"))
         statuses = [await _refusals(hub, guess, sprayer) for guess in guesses]
         assert statuses == [401] * (budget - 1) + [429]
         right = SignInForm("ann@acme.test", PASSWORD)
@@ -88,6 +89,11 @@ async def test_an_address_failing_over_many_emails_is_locked_for_every_email(
         assert "from this address" in locked.value.message
         owner = Client("198.51.100.20", "Firefox")
         assert (await hub.sign_in.sign_in(hub.engine, right, owner, None)).session.token
+        async with hub.engine.connect() as conn:
+            locks = await conn.execute(
+                select(func.count()).where(AuditEntry.action == "user.sign_in_locked")
+            )
+            assert locks.scalar_one() == 1  # the guess that locked the address, on ann's account
     finally:
         await hub.stop()
 
