@@ -91,6 +91,19 @@ class InProcessJobs:
                 self._queue.task_done()
 
 
+async def enqueue_committed(jobs: JobQueue, name: str, *args: Any) -> None:
+    """Enqueue a job for work already committed as a due row (an outbound message): a queue out
+    of reach (Redis away) is logged, not raised. The scheduler enqueues every due row again
+    from the database, so the request that committed the work stands; raising here answered
+    500 for a reply that was stored and would be sent, and a client retrying it sent it twice."""
+    from redis.exceptions import RedisError
+
+    try:
+        await jobs.enqueue(name, *args)
+    except (RedisError, OSError) as error:
+        log.warning("job %s%r not enqueued (%s); the scheduler will enqueue it", name, args, error)
+
+
 class RqJobs:
     """Enqueues jobs for `switchboard worker` processes through RQ on Redis."""
 

@@ -11,6 +11,7 @@ from hub.api.framework import NO_NUL, Access, ApiRoutes, Call, Id
 from hub.api.sessions import TOTP_CODE, EndedSessions, session_cookie
 from hub.api.users import RoleName
 from hub.errors import ApiError, invalid
+from hub.jobs import enqueue_committed
 from hub.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -219,7 +220,7 @@ async def request_password_reset(call: Call[ResetRequestIn, Any]) -> ResetReques
         hub.engine, call.body.email, call.body.workspace_id, address
     )
     for link in queued:
-        await hub.jobs.enqueue("send_message", link.message_id)
+        await enqueue_committed(hub.jobs, "send_message", link.message_id)
     return ResetRequested(sent=True)
 
 

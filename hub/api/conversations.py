@@ -16,6 +16,7 @@ from hub.api.paging import Cursor, PageLimit, decode_cursor, encode_cursor
 from hub.bulk_actions import Operation
 from hub.channel_directory import UnknownChannel
 from hub.errors import ApiError
+from hub.jobs import enqueue_committed
 from hub.publishing import change
 from hub.web_keys import HUB
 from timeline.conversation_service import (
@@ -190,7 +191,7 @@ async def reply(call: Call[ReplyIn, Any]) -> MessageQueued:
                 channel.adapter.capabilities,
             )
         )
-    await hub.jobs.enqueue("send_message", replied.message_id)
+    await enqueue_committed(hub.jobs, "send_message", replied.message_id)
     return MessageQueued(message_id=replied.message_id, event_id=replied.event_id, status="queued")
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -19,10 +20,11 @@ from hub.context import Hub
 from hub.jobs import RqJobs
 from hub.realtime import RedisBus
 from tests.channels.sms.fake_twilio import FakeTwilio
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, bearer, free_port
 from tests.workspace import queued_reply, seed_workspace, sms_request
 from timeline.domain import LoggedEvent
-from timeline.models import OutboundMessage
+from timeline.models import Conversation, OutboundMessage
+from timeline.outbox import due_message_ids
 
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
 AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
@@ -123,3 +125,39 @@ async def test_a_process_listens_on_redis_only_while_it_has_subscribers(redis_ur
     finally:
         await bus.stop()
         await probe.aclose()
+
+
+async def test_a_reply_stands_when_the_job_queue_is_out_of_reach(
+    hub: Hub, client: TestClient
+) -> None:
+    """Enqueueing after the commit raised: a stored reply was answered 500, and a client that
+    tried again sent it twice. Now it is 202; the scheduler enqueues it from the database."""
+    ws = await seed_workspace(hub)
+    await hub.pipeline.ingest([sms_request(ws, "SM1", "+14155550123")])
+    async with hub.engine.connect() as conn:
+        conversation_id = (await conn.execute(select(Conversation.id))).scalar_one()
+    unreachable = RqJobs(f"redis://127.0.0.1:{free_port()}/0", hub.job_functions)
+    in_process, hub.jobs = hub.jobs, unreachable
+    try:
+        response = await client.post(
+            f"/api/v1/conversations/{conversation_id}/replies",
+            json={"body": "on its way"},
+            headers=bearer(ws.token),
+        )
+    finally:
+        hub.jobs = in_process
+    assert response.status == 202, await response.text()
+    message_id = (await response.json())["message_id"]
+    async with hub.engine.connect() as conn:
+        status = (
+            await conn.execute(
+                select(OutboundMessage.status).where(OutboundMessage.id == message_id)
+            )
+        ).scalar_one()
+    assert status == "queued"
+    assert message_id in await due_message_ids_of(hub)
+
+
+async def due_message_ids_of(hub: Hub) -> list[int]:
+    async with hub.reads.connect() as conn:
+        return await due_message_ids(conn)
