@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 
 from aiohttp import hdrs, web
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hub.log_text import printable
+from storage.sql import out_of_reach
 from timeline.errors import Conflict, Forbidden, Invalid, NotFound
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,16 @@ def error_response(
     )
 
 
+RETRY_AFTER_OUTAGE_SECONDS = 5
+
+
+def unavailable(message: str) -> web.Response:
+    """503 with Retry-After: what was asked may work once a service is back."""
+    return error_response(
+        503, "unavailable", message, headers={"Retry-After": str(RETRY_AFTER_OUTAGE_SECONDS)}
+    )
+
+
 def status_response(status: int, headers: Mapping[str, str] | None = None) -> web.Response:
     """The error shape for a bare HTTP status, told in its standard words and nothing else."""
     phrase = HTTPStatus(status).phrase
@@ -102,7 +114,15 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         # aiohttp's own errors carry headers that belong to the answer (Allow on a 405).
         headers = {k: v for k, v in error.headers.items() if k not in _BODY_HEADERS}
         return status_response(error.status, headers)
-    except Exception:
+    except Exception as error:
+        if out_of_reach(error) or isinstance(error, RedisConnectionError):
+            log.warning(
+                "%s %s: a service is out of reach: %s",
+                printable(request.method),
+                printable(request.path),
+                printable(error),
+            )
+            return unavailable("the hub cannot reach its database or queue now; retry later")
         log.exception(
             "unhandled error on %s %s", printable(request.method), printable(request.path)
         )

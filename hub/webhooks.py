@@ -15,7 +15,7 @@ from aiohttp import hdrs, web
 
 from channels.base import SignatureInvalid, Transport, WebhookRequest
 from hub.channel_directory import Channel, UnknownChannel
-from hub.errors import error_response, too_many_failures
+from hub.errors import error_response, too_many_failures, unavailable
 from hub.intake import take_in
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 MAX_CONTENT_TYPE_CHARS = 200
 """As long as a stored payload's content type may be (timeline.models.RawPayloadRecord)."""
-RETRY_AFTER_OUTAGE_SECONDS = 5
 
 
 async def receive_webhook(request: web.Request) -> web.StreamResponse:
@@ -65,12 +64,7 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
             type(error).__name__,
             printable(error),
         )
-        return error_response(
-            503,
-            "unavailable",
-            "the hub cannot store this now; retry later",
-            headers={"Retry-After": str(RETRY_AFTER_OUTAGE_SECONDS)},
-        )
+        return unavailable("the hub cannot store this now; retry later")
     if result.error is not None:
         return error_response(
             400,

@@ -108,6 +108,24 @@ def refusal(error: BaseException) -> str | None:
     return None
 
 
+_UNREACHABLE = (
+    asyncpg.PostgresConnectionError
+    | asyncpg.CannotConnectNowError
+    | asyncpg.TooManyConnectionsError
+)
+"""Not asyncpg's InterfaceError: its DataError (a value the driver cannot encode) is one."""
+
+
+def out_of_reach(error: BaseException) -> bool:
+    """Whether the database (or another service the hub talks to) could not be reached: a
+    connection refused, lost or timed out, or one the server would not accept now; what passes
+    once it is back, unlike a refusal of the data."""
+    return any(
+        isinstance(cause, OSError | _UNREACHABLE) or getattr(cause, "connection_invalidated", False)
+        for cause in _causes(error)
+    )
+
+
 def _causes(error: BaseException) -> Iterator[BaseException]:
     """The error and what it wraps: SQLAlchemy's `orig`, then the driver's own exception."""
     seen: set[int] = set()

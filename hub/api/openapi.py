@@ -109,11 +109,12 @@ _ERRORS = {
     "426": "a WebSocket endpoint asked without the WebSocket upgrade",
     "429": "too many requests without a valid token from this address (or failed sign-ins for "
     "this email from it); retry after Retry-After",
+    "503": "the hub cannot reach its database or queue now; retry after Retry-After",
 }
 
 _RETRY_AFTER = {
     "Retry-After": {
-        "description": "seconds until this address may try again",
+        "description": "seconds until it is worth asking again",
         "required": True,
         "schema": {"type": "integer", "minimum": 1},
     }
@@ -123,10 +124,11 @@ _RETRY_AFTER = {
 def _error_statuses(endpoint: Endpoint) -> list[str]:
     """The errors this endpoint can answer: each only where the input it concerns exists."""
     if endpoint.response is Upgraded:
-        return ["401", "422", "426", "429"] if endpoint.query is not None else ["401", "426", "429"]
-    statuses = (
-        ["401", "409", "429"] if endpoint.access is Access.PUBLIC else ["401", "403", "409", "429"]
-    )
+        upgrade = ["401", "426", "429", "503"]
+        return sorted(upgrade + ["422"]) if endpoint.query is not None else upgrade
+    statuses = ["401", "409", "429", "503"]
+    if endpoint.access is not Access.PUBLIC:
+        statuses.append("403")
     if endpoint.path_parameters.model_fields:
         statuses.append("404")
     if endpoint.query is not None or endpoint.body is not None:
@@ -141,7 +143,7 @@ def _error(status: str) -> dict[str, Any]:
         "description": _ERRORS[status],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
-    if status == "429":
+    if status in ("429", "503"):
         response["headers"] = _RETRY_AFTER
     return response
 

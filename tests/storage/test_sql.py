@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 from sqlalchemy import bindparam, insert, select, text
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hub.db import create_engine
@@ -19,6 +19,7 @@ from storage.sql import (
     fetch_together,
     in_list,
     keyed_plans,
+    out_of_reach,
     write_transaction,
 )
 from tests.conftest import POSTGRES_ADMIN_DSN
@@ -335,3 +336,22 @@ async def test_statements_fetched_together_each_give_their_rows(engine: AsyncEng
     assert [tuple(row) for row in names] == [("Acme",), ("Globex",)]
     assert sorted(tuple(row) for row in again) == [("Acme",), ("Globex",)]
     assert list(none) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "unreachable"),
+    [
+        (ConnectionRefusedError(111, "refused"), True),
+        (TimeoutError(), True),
+        (asyncpg.CannotConnectNowError("the database system is starting up"), True),
+        (asyncpg.TooManyConnectionsError("too many clients"), True),
+        (DBAPIError("SELECT 1", None, OSError("reset"), connection_invalidated=False), True),
+        (DBAPIError("SELECT 1", None, Exception("lost"), connection_invalidated=True), True),
+        (asyncpg.exceptions._base.DataError("invalid input for query argument $1"), False),
+        (asyncpg.UniqueViolationError("duplicate key"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_what_is_out_of_reach_and_what_is_not(error: BaseException, unreachable: bool) -> None:
+    """A service away answers 503 (retry); a value refused, or a bug, is no outage."""
+    assert out_of_reach(error) is unreachable
