@@ -108,11 +108,16 @@ class RedisBus(LocalBus):
         """As LocalBus.subscribe, for events from every process; returns once this process's
         SUBSCRIBE has been sent to Redis."""
         subscription = await super().subscribe(maxsize)
-        async with self._starting_listener:
-            if self._listener is None:
-                pubsub = self._redis.pubsub()
-                await pubsub.subscribe(self._channel)
-                self._listener = asyncio.create_task(self._listen(pubsub))
+        try:
+            async with self._starting_listener:
+                if self._listener is None:
+                    pubsub = self._redis.pubsub()
+                    await pubsub.subscribe(self._channel)
+                    self._listener = asyncio.create_task(self._listen(pubsub))
+        except BaseException:
+            # Redis away: nobody holds this subscription to end it, and it would fill.
+            super().unsubscribe(subscription)
+            raise
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
