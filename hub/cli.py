@@ -511,12 +511,13 @@ async def _listener_parked(settings: Settings, args: argparse.Namespace) -> int:
         }
         for i in items
     ]
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        for row in rows:
-            print(f"{row['listener']}  event {row['event_id']}  {row['parked_at']}  {row['error']}")
-    return 0
+    return _listed(
+        rows,
+        args.json,
+        lambda row: (
+            f"{row['listener']}  event {row['event_id']}  {row['parked_at']}  {row['error']}"
+        ),
+    )
 
 
 async def _listener_replay(settings: Settings, args: argparse.Namespace) -> int:
@@ -546,16 +547,31 @@ async def _quarantine_list(settings: Settings, args: argparse.Namespace) -> int:
         }
         for i in items
     ]
-    if args.json:
+
+    def line(row: dict[str, Any]) -> str:
+        state = "replayed" if row["replayed_at"] else "pending"
+        return (
+            f"#{row['id']}  channel {row['channel_account_id']}  {row['bytes']} bytes  "
+            f"{row['received_at']}  {state}  {row['error']}"
+        )
+
+    return _listed(rows, args.json, line, total=f"{len(rows)} quarantined payload(s)")
+
+
+def _listed(
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    line: Callable[[dict[str, Any]], str],
+    total: str | None = None,
+) -> int:
+    """Print `rows` as one JSON array, or a line each (then `total`, if given)."""
+    if as_json:
         print(json.dumps(rows))
-    else:
-        for row in rows:
-            state = "replayed" if row["replayed_at"] else "pending"
-            print(
-                f"#{row['id']}  channel {row['channel_account_id']}  {row['bytes']} bytes  "
-                f"{row['received_at']}  {state}  {row['error']}"
-            )
-        print(f"{len(rows)} quarantined payload(s)")
+        return 0
+    for row in rows:
+        print(line(row))
+    if total is not None:
+        print(total)
     return 0
 
 

@@ -18,9 +18,9 @@ from sqlalchemy import Row, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.auth import (
-    UNUSABLE_PASSWORD_HASH,
     Principal,
     hash_password,
+    match_nobody,
     password_matches,
     password_needs_rehash,
     principal_from,
@@ -94,7 +94,7 @@ class SignInDesk:
             candidates = await _accounts(conn, email, form.workspace_id)
         matched = [r for r in candidates if await password_matches(r.password_hash, form.password)]
         if not candidates:
-            await password_matches(UNUSABLE_PASSWORD_HASH, form.password)
+            await match_nobody(form.password)
         if not matched:
             await self._fail(engine, pair, candidates, client, "email or password")
         if len(matched) > 1:
