@@ -7,8 +7,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from channels.registry import UnknownChannelKind, provider_spec
@@ -19,7 +20,7 @@ from hub.passwords import set_password
 from hub.sessions import SessionStore
 from hub.shared_failures import FailureCounts
 from timeline import audit
-from timeline.errors import Conflict, Invalid
+from timeline.errors import Invalid
 from timeline.events import ExternalIdentity, IdentityKind
 from timeline.models import ChannelAccount, User
 from timeline.outbox import queue_notice
@@ -71,10 +72,11 @@ class PasswordResets:
         self, engine: AsyncEngine, email: str, workspace_id: int | None, address: str
     ) -> list[QueuedLink]:
         """A link for each of the email's accounts (in `workspace_id` only, if given), queued
-        in the outbox and committed; the caller enqueues their sending. Conflict
-        `no_mail_channel` when an account's workspace has no active channel that sends mail:
-        only an admin can help then. 429 past the requests allowed for the (email, address),
-        or for the address whatever the emails."""
+        in the outbox and committed; the caller enqueues their sending. An account whose
+        workspace has no active channel that sends mail gets none (the audit log says so to
+        its admins): the caller answers alike whatever was queued, so nobody learns who has an
+        account. 429 past the requests allowed for the (email, address), or for the address
+        whatever the emails."""
         email = email.strip().lower()
         asked = f"{email}\n{address}"
         if (wait := await self._address_requests.retry_after(address)) is not None:
@@ -104,11 +106,8 @@ class PasswordResets:
         for user in await conn.execute(query.order_by(users.c.id)):
             channel_id = await self._mail_channel(conn, user.workspace_id)
             if channel_id is None:
-                raise Conflict(
-                    "no_mail_channel",
-                    "this workspace has no email channel to send a reset link through: ask "
-                    "an admin to set a temporary password",
-                )
+                await _audit(conn, user, "user.password_reset_undeliverable")
+                continue
             token = secrets.token_urlsafe(32)
             await conn.execute(
                 links.insert(),
@@ -126,14 +125,7 @@ class PasswordResets:
                 subject="Reset your Switchboard password",
                 body=_mail_text(f"{self._base_url}{RESET_PATH}#token={token}"),
             )
-            await audit.record(
-                conn,
-                workspace_id=user.workspace_id,
-                actor_user_id=None,
-                action="user.password_reset_sent",
-                entity_type="user",
-                entity_id=user.id,
-            )
+            await _audit(conn, user, "user.password_reset_sent")
             queued.append(QueuedLink(user.id, message_id))
         return queued
 
@@ -178,6 +170,18 @@ class PasswordResets:
 
     def _digest(self, token: str) -> str:
         return self._hasher.digest("password-reset", token)
+
+
+async def _audit(conn: AsyncConnection, user: Row[Any], action: str) -> None:
+    """An entry on the user's account; nobody signed in asked."""
+    await audit.record(
+        conn,
+        workspace_id=user.workspace_id,
+        actor_user_id=None,
+        action=action,
+        entity_type="user",
+        entity_id=user.id,
+    )
 
 
 def _mail_text(link: str) -> str:

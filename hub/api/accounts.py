@@ -211,8 +211,9 @@ async def set_two_factor_roles(call: Call[TwoFactorRoles, Any]) -> TwoFactorRole
     access=Access.PUBLIC,
 )
 async def request_password_reset(call: Call[ResetRequestIn, Any]) -> ResetRequested:
-    """Through the workspace's email channel; 409 `no_mail_channel` if it has none (an admin
-    sets a temporary password instead). The link works once, within the hour. Three asks per
+    """Through the workspace's email channel. The answer is the same for an unknown email and
+    for an account whose workspace has no email channel (the audit log tells its admins, who
+    set a temporary password instead). The link works once, within the hour. Three asks per
     email and address, and 20 per address, in 15 minutes; then 429."""
     hub = call.request.app[HUB]
     address = client_address(call.request) or "unknown"

@@ -1,6 +1,6 @@
 """Password reset by emailed link: mailed through the workspace's email channel by the outbox
-(to a real SMTP server), single-use, expiring, ending the user's sessions; and a clear answer
-when the workspace has no email channel."""
+(to a real SMTP server), single-use, expiring, ending the user's sessions; and the same answer
+for an account whose workspace cannot mail as for an unknown email."""
 
 from __future__ import annotations
 
@@ -90,17 +90,31 @@ async def test_an_expired_link_is_refused(
     assert (await sign_in_request(client, "ann@acme.test", NEW_PASSWORD))[0] == 401
 
 
-async def test_unknown_emails_are_answered_alike_and_no_mail_channel_is_said_clearly(
+async def test_an_account_that_cannot_be_mailed_is_answered_as_an_unknown_email_is(
     hub: Hub, client: TestClient
 ) -> None:
     ws = await seed_workspace(hub)  # SMS only
-    await user_with_password(hub, ws.id, "ann@acme.test")
+    ann = await user_with_password(hub, ws.id, "ann@acme.test")
     unknown = await client.post("/api/v1/password-reset", json={"email": "nobody@acme.test"})
-    assert (unknown.status, await unknown.json()) == (202, {"sent": True})
-    response = await client.post("/api/v1/password-reset", json={"email": "ann@acme.test"})
-    error = (await response.json())["error"]
-    assert (response.status, error["code"]) == (409, "no_mail_channel")
-    assert "ask an admin to set a temporary password" in error["message"]
+    known = await client.post("/api/v1/password-reset", json={"email": "ann@acme.test"})
+    assert (known.status, await known.json()) == (unknown.status, await unknown.json())
+    async with hub.engine.connect() as conn:
+        assert not (await conn.execute(select(PasswordResetLink.id))).all()
+        entries = await conn.execute(select(AuditEntry.action, AuditEntry.entity_id))
+        assert ("user.password_reset_undeliverable", str(ann)) in entries.all()
+
+
+async def test_a_workspace_without_mail_does_not_keep_the_link_of_another_from_its_user(
+    hub: Hub, client: TestClient, smtp_server: smtp_testing.SmtpServer
+) -> None:
+    sms_only = await seed_workspace(hub, name="Sms")
+    await user_with_password(hub, sms_only.id, "ann@acme.test")
+    mailing = await seed_workspace(hub, name="Mail")
+    await _mailbox(hub, mailing, smtp_server)
+    await user_with_password(hub, mailing.id, "ann@acme.test")
+    asked = await client.post("/api/v1/password-reset", json={"email": "ann@acme.test"})
+    assert asked.status == 202
+    await _mailed_token(smtp_server)
 
 
 async def test_one_address_asks_for_at_most_twenty_links_whatever_the_emails(
