@@ -14,7 +14,7 @@ from hub.api.framework import Access, Caller, Endpoint
 from hub.auth import Principal
 from hub.context import Hub
 from hub.errors import ApiError, too_many_failures
-from hub.request_ids import client_address
+from hub.request_ids import counted_address
 from hub.sessions import SESSION_COOKIE
 from hub.tokens import adopt_legacy_token, find_token
 from hub.web_keys import API_FAILURES, HUB
@@ -50,7 +50,7 @@ async def caller_of(request: web.Request, endpoint: Endpoint) -> Caller:
         refusal = "the session has ended or expired: sign in again"
     else:
         refusal = "send an API token as 'Authorization: Bearer <token>', or sign in"
-    wait = request.app[API_FAILURES].fail(client_address(request))
+    wait = request.app[API_FAILURES].fail(counted_address(request))
     if wait is not None:
         raise too_many_failures(wait, "too many requests without a valid token from this address")
     raise ApiError(401, "unauthorized", refusal)

@@ -1,13 +1,34 @@
 """Who a request came from: the peer's address, or, when the peer is a proxy the operator
-trusts (SWITCHBOARD_TRUSTED_PROXIES), the client that proxy names in X-Forwarded-For."""
+trusts (SWITCHBOARD_TRUSTED_PROXIES), the client that proxy names in X-Forwarded-For; and the
+key its per-address limits count under."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 Network = IPv4Network | IPv6Network
+COUNTED_IPV6_PREFIX = 64
+"""An IPv6 client is counted by its /64: one subscriber's network (providers hand out a /64 or
+more), in which a host can take any of 2**64 addresses, a new one for every guess."""
+
+
+def limited_as(address: str | None) -> str | None:
+    """The key per-address limits (sign-in, reset links, bad tokens, refused webhooks) count
+    `address` under: an IPv6 address's /64 network, an IPv4-mapped IPv6 address's IPv4
+    address, anything else (IPv4, not an address) as it is."""
+    if address is None:
+        return None
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return address
+    if not isinstance(parsed, IPv6Address):
+        return address
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ip_network(f"{parsed}/{COUNTED_IPV6_PREFIX}", strict=False))
 
 
 class ProxyListError(ValueError):

@@ -10,6 +10,7 @@ import re
 
 from aiohttp import web
 
+from hub.client_addresses import limited_as
 from hub.errors import Handler
 from hub.web_keys import HUB
 from timeline.audit import Origin, acting_from
@@ -56,3 +57,8 @@ def client_address(request: web.BaseRequest) -> str | None:
     """Who sent the request (the peer's address for one refused before the middleware ran:
     unparsable HTTP)."""
     return request.get(CLIENT_ADDRESS, request.remote)
+
+
+def counted_address(request: web.BaseRequest) -> str | None:
+    """What the request's per-address limits count it under (hub.client_addresses.limited_as)."""
+    return limited_as(client_address(request))

@@ -26,6 +26,7 @@ from hub.auth import (
     principal_from,
     principal_of_users,
 )
+from hub.client_addresses import limited_as
 from hub.errors import ApiError, invalid, too_many_failures
 from hub.sessions import SessionStore, StartedSession
 from hub.shared_failures import FailureCounts
@@ -52,6 +53,11 @@ class Client:
 
     address: str
     device: str
+
+    @property
+    def counted_as(self) -> str:
+        """What its failures are counted under (an IPv6 address by its /64)."""
+        return limited_as(self.address) or self.address
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +91,8 @@ class SignInDesk:
         is never carried across a sign-in), or ApiError: 401 wrong credentials or missing second
         factor, 422 workspace needed, 429 locked with Retry-After."""
         email = form.email.strip().lower()
-        pair = f"{email}\n{client.address}"
-        if (wait := await self._address_failures.retry_after(client.address)) is not None:
+        pair = f"{email}\n{client.counted_as}"
+        if (wait := await self._address_failures.retry_after(client.counted_as)) is not None:
             raise _address_locked(wait)
         if (wait := await self._failures.retry_after(pair)) is not None:
             raise _locked(wait)
@@ -165,7 +171,7 @@ class SignInDesk:
         what: str,
     ) -> NoReturn:
         wait = await self._failures.record_failure(pair)
-        address_wait = await self._address_failures.record_failure(client.address)
+        address_wait = await self._address_failures.record_failure(client.counted_as)
         locked = wait is not None or address_wait is not None
         async with engine.begin() as conn:
             await audit.record_all(

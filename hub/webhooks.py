@@ -20,7 +20,7 @@ from hub.intake import take_in
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
 from hub.request_bodies import UNSUPPORTED, encoded, read_within
-from hub.request_ids import client_address
+from hub.request_ids import client_address, counted_address
 from hub.web_keys import HUB, WEBHOOK_FAILURES
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ async def _channel(request: web.Request, key: str) -> Channel | None:
 def _refused(request: web.Request, status: int, code: str, message: str) -> web.Response:
     """Answer a request that is not known to come from the provider, counting the failure
     against its address; an address past its budget is told to come back later (429)."""
-    wait = request.app[WEBHOOK_FAILURES].fail(client_address(request))
+    wait = request.app[WEBHOOK_FAILURES].fail(counted_address(request))
     if wait is not None:
         raise too_many_failures(wait, "too many refused webhooks from this address; retry later")
     log.warning(

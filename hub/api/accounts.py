@@ -18,7 +18,7 @@ from hub.passwords import (
     change_own_password,
     set_temporary_password,
 )
-from hub.request_ids import client_address
+from hub.request_ids import counted_address
 from hub.two_factor import AlreadyEnrolled
 from hub.two_factor_roles import choose_two_factor_roles
 from hub.web_keys import HUB
@@ -216,7 +216,7 @@ async def request_password_reset(call: Call[ResetRequestIn, Any]) -> ResetReques
     set a temporary password instead). The link works once, within the hour. Three asks per
     email and address, and 20 per address, in 15 minutes; then 429."""
     hub = call.request.app[HUB]
-    address = client_address(call.request) or "unknown"
+    address = counted_address(call.request) or "unknown"
     queued = await hub.password_resets.send_links(
         hub.engine, call.body.email, call.body.workspace_id, address
     )

@@ -1,5 +1,6 @@
 """Client addresses behind a reverse proxy: X-Forwarded-For is read only from a trusted proxy,
-so lockouts and the audit log see each real client, and nobody else can pick their address."""
+so lockouts and the audit log see each real client, and nobody else can pick their address;
+an IPv6 client is counted by its /64, where it could take a new address for every guess."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from hub.client_addresses import TrustedProxies
+from hub.client_addresses import TrustedProxies, limited_as
 from hub.config import ConfigError, load_settings
 from hub.context import Hub
-from tests.conftest import TEST_SECRET_KEY, HubAndClient
+from tests.conftest import TEST_SECRET_KEY, HubAndClient, bearer
 from tests.hub.signing_in import PASSWORD, sign_in_request, user_with_password
 from tests.workspace import seed_workspace
 from timeline.models import AuditEntry
@@ -87,3 +88,57 @@ async def test_from_an_untrusted_peer_a_forwarded_address_changes_nothing(
     fresh = {"X-Forwarded-For": "198.51.100.250"}
     status, _, _ = await sign_in_request(client, "ann@acme.test", PASSWORD, headers=fresh)
     assert status == 429
+
+
+@pytest.mark.parametrize(
+    ("address", "counted_as"),
+    [
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::9", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::9", "2001:db8:1:3::/64"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        ("198.51.100.7", "198.51.100.7"),
+        ("unknown", "unknown"),
+        (None, None),
+    ],
+)
+def test_an_ipv6_client_is_counted_by_its_network(address: str | None, counted_as: str) -> None:
+    assert limited_as(address) == counted_as
+
+
+def _in_one_network(n: int) -> dict[str, str]:
+    return {"X-Forwarded-For": f"2001:db8:1:2::{n + 1:x}"}
+
+
+async def test_new_ipv6_addresses_of_one_network_do_not_escape_a_lockout(
+    hub_and_client: HubAndClient,
+) -> None:
+    hub, client = await hub_and_client(trusted_proxies=PROXIES)
+    ws = await seed_workspace(hub)
+    await user_with_password(hub, ws.id, "ann@acme.test")
+    limit = hub.settings.sign_in.max_failures
+    for n in range(limit):
+        await sign_in_request(client, "ann@acme.test", "guess", headers=_in_one_network(n))
+    status, _, _ = await sign_in_request(client, "ann@acme.test", headers=_in_one_network(limit))
+    assert status == 429
+    elsewhere = {"X-Forwarded-For": "2001:db8:1:3::1"}
+    assert (await sign_in_request(client, "ann@acme.test", headers=elsewhere))[0] == 201
+    async with hub.engine.connect() as conn:
+        failed = await conn.execute(
+            select(AuditEntry.client_address).where(AuditEntry.action == "user.sign_in_failed")
+        )
+        # The audit log keeps each address as it was, not the network it was counted under.
+        assert set(failed.scalars()) == {f"2001:db8:1:2::{n + 1:x}" for n in range(limit)}
+
+
+async def test_bad_tokens_from_new_ipv6_addresses_of_one_network_are_limited(
+    hub_and_client: HubAndClient,
+) -> None:
+    _, client = await hub_and_client(trusted_proxies=PROXIES)
+    statuses = []
+    for n in range(21):
+        headers = {**bearer("sbt_not_a_token"), **_in_one_network(n)}
+        statuses.append((await client.get("/api/v1/customers", headers=headers)).status)
+    assert statuses == [401] * 20 + [429]
+    elsewhere = {**bearer("sbt_not_a_token"), "X-Forwarded-For": "2001:db8:1:3::1"}
+    assert (await client.get("/api/v1/customers", headers=elsewhere)).status == 401
