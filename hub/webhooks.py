@@ -19,7 +19,7 @@ from hub.errors import error_response, too_many_failures, unavailable
 from hub.intake import take_in
 from hub.log_text import printable
 from hub.rate_limit import FailureLimiter
-from hub.request_bodies import UNSUPPORTED, encoded, read_within
+from hub.request_bodies import UNSUPPORTED, BodyTooSlow, encoded, read_within
 from hub.request_ids import client_address, counted_address
 from hub.web_keys import HUB, WEBHOOK_FAILURES
 
@@ -41,7 +41,10 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     if encoded(request):
         return _refused(request, 415, "unsupported_encoding", UNSUPPORTED)
     limit = channel.adapter.capabilities.max_webhook_bytes
-    body = await read_within(request, limit)
+    try:
+        body = await read_within(request, limit)
+    except BodyTooSlow as slow:
+        return _refused(request, 408, "request_timeout", str(slow))
     if body is None:
         too_large = f"this channel's webhooks carry at most {limit} bytes"
         return _refused(request, 413, "payload_too_large", too_large)

@@ -25,7 +25,7 @@ from pydantic import (
 from hub.api.refusals import refusals_audited
 from hub.auth import Principal
 from hub.errors import ApiError, invalid, not_found
-from hub.request_bodies import UNSUPPORTED, encoded, read_within
+from hub.request_bodies import UNSUPPORTED, BodyTooSlow, encoded, read_within
 from hub.web_keys import PRINCIPAL
 from timeline.models.base import MAX_BIGINT, MAX_INTEGER
 from timeline.policy import READING, Permission, missing_permission
@@ -392,7 +392,10 @@ async def _body(request: web.Request, endpoint: Endpoint) -> BaseModel:
     if encoded(request):
         raise ApiError(415, "unsupported_encoding", UNSUPPORTED)
     limit = MAX_PUBLIC_REQUEST_BYTES if endpoint.access is Access.PUBLIC else MAX_REQUEST_BYTES
-    raw = await read_within(request, limit)
+    try:
+        raw = await read_within(request, limit)
+    except BodyTooSlow as slow:
+        raise ApiError(408, "request_timeout", str(slow)) from None
     if raw is None:
         # The code aiohttp's own limit answers with, as before this reader.
         raise ApiError(

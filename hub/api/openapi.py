@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from hub.api.framework import Access, ApiRoutes, Download, Endpoint, Streamed, Upgraded
+from hub.request_bodies import BODY_SECONDS, MIN_BODY_BYTES_PER_SECOND
 from hub.sessions import SESSION_COOKIE
 
 SIGNED_IN_BY_COOKIE = (
@@ -100,6 +101,8 @@ _ERRORS = {
     "403": "the caller's role may not do this (`code`: missing_permission, not_yours, "
     "not_your_team, reassign_not_allowed...), or a cookie request lacks its X-CSRF-Token",
     "404": "no such object in the caller's workspace",
+    "408": f"the request body did not arrive in time: {BODY_SECONDS} s and a second per "
+    f"{MIN_BODY_BYTES_PER_SECOND:,} bytes that came",
     "409": "the object's state does not allow this",
     "413": "the request body is larger than the server reads: 16 KiB where anyone may call "
     "(signing in, password resets), 32 MiB elsewhere",
@@ -134,7 +137,7 @@ def _error_statuses(endpoint: Endpoint) -> list[str]:
     if endpoint.query is not None or endpoint.body is not None:
         statuses.append("422")
     if endpoint.body is not None:
-        statuses += ["400", "413", "415"]
+        statuses += ["400", "408", "413", "415"]
     return sorted(statuses)
 
 
