@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 import nh3
 
 from channels.email.headers import CONTROL_CHARS
 
+MAX_HTML_TAGS = 10_000
+"""An HTML body with more tags than this is not sanitized, so not shown as HTML (its text is
+kept): html5ever's time grows with the square of how deeply elements nest (80,000 nested divs,
+400 KB, took 10 s), so a mail of a few MB could hold its mailbox's import for hours. Within the
+limit it takes under a second, whatever the nesting; newsletters hold a few thousand tags."""
+_START_TAG = re.compile(r"<[A-Za-z]")
 _HTML_TAGS = set(nh3.ALLOWED_TAGS) | {"font", "tfoot"}
 # Elements removed with everything inside them (html_text skips them likewise).
 DROPPED_WITH_CONTENT = {
@@ -142,6 +149,11 @@ _STYLE_FORBIDDEN = (
     "image-set(",
 )
 _DATA_IMAGE = re.compile(r"^data:image/(png|gif|jpe?g|webp|bmp);", re.I)
+
+
+def within_tag_limit(html: str) -> bool:
+    """Whether `html` has at most MAX_HTML_TAGS start tags (counted no further than that)."""
+    return next(islice(_START_TAG.finditer(html), MAX_HTML_TAGS, None), None) is None
 
 
 def sanitize_html(html: str) -> str:

@@ -52,8 +52,8 @@ from channels.email.headers import (
     parse_thread_ref,
     sender_address,
 )
-from channels.email.html import sanitize_html
-from channels.email.html_text import html_to_text
+from channels.email.html import MAX_HTML_TAGS, sanitize_html, within_tag_limit
+from channels.email.html_text import html_to_text, tags_stripped
 from channels.email.mime_tree import walk_message
 from channels.email.quoting import split_reply, split_reply_html
 from channels.email.thread_keys import EmailThreadRef, threading_of
@@ -200,8 +200,7 @@ def _parse_with(data: bytes, policy: Policy, ctx: _Context, defects: list[str]) 
     sender = sender_address(headers, hint, defects)
     occurred_at, from_header = parse_occurred_at(headers, ctx.received_at, defects)
     thread_ref = parse_thread_ref(headers, hint)
-    html = (sanitize_html("\n".join(body.html)) or None) if body.html else None
-    text = _body_text(body.plain, html)
+    html, text = _html_and_text(body.plain, "\n".join(body.html), defects)
     reason = automated_reason(
         headers,
         sender.address,
@@ -234,11 +233,15 @@ def _parse_with(data: bytes, policy: Policy, ctx: _Context, defects: list[str]) 
     )
 
 
-def _body_text(plain: list[str], html: str | None) -> str:
+def _html_and_text(plain: list[str], source: str, defects: list[str]) -> tuple[str | None, str]:
+    """The sanitized HTML, and the text: the plain part's, else the HTML's. HTML with too many
+    tags to sanitize is not kept, only its text, roughly."""
     text = "\n".join(p.strip("\n") for p in plain).strip()
-    if not text and html:
-        return html_to_text(html)
-    return text
+    if source and not within_tag_limit(source):
+        defects.append(f"HTML body of more than {MAX_HTML_TAGS} tags kept as text only")
+        return None, text or tags_stripped(source)
+    html = (sanitize_html(source) or None) if source else None
+    return html, text or (html_to_text(html) if html else "")
 
 
 def _identities(addresses: list[Address]) -> tuple[ExternalIdentity, ...]:

@@ -29,6 +29,7 @@ Both halves are returned with their open elements closed (and reopened in the ta
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -310,13 +311,32 @@ _MARKER_IDS = {"appendonsend", "x_appendonsend", "divrplyfwdmsg", "x_divrplyfwdm
 _OUTLOOK_BORDERS = ("border-top:solid#e1e1e1", "border-top:solid#b5c4df")
 
 
+@dataclass(frozen=True, slots=True)
+class _Open:
+    """An element open at some point, linked to the one it is inside: a marker keeps the
+    innermost one, not a copy of the whole stack (nested markers would copy it each time)."""
+
+    tag: str
+    source: str  # its start tag as written
+    parent: _Open | None
+
+
 @dataclass
 class _Marker:
     offset: int
-    open_tags: list[tuple[str, str]]  # (tag, start tag source) still open at the marker
+    innermost: _Open | None  # the elements still open at the marker, through their parents
     trailing_only: bool  # valid only when no text follows the element
     depth: int
     end: int | None = None
+
+    def open_tags(self) -> list[_Open]:
+        """The elements open at the marker, outermost first."""
+        tags = []
+        element = self.innermost
+        while element is not None:
+            tags.append(element)
+            element = element.parent
+        return tags[::-1]
 
 
 class _MarkerFinder(HTMLParser):
@@ -325,8 +345,9 @@ class _MarkerFinder(HTMLParser):
     def __init__(self, source: str) -> None:
         super().__init__(convert_charrefs=True)
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", source)]
-        self.stack: list[tuple[str, str]] = []
+        self.stack: list[_Open] = []
         self.markers: list[_Marker] = []
+        self.open_markers: list[_Marker] = []  # not yet ended, the deepest last
         self.texts: list[tuple[int, str]] = []  # (offset, text) of every non-blank text
 
     def _offset(self) -> int:
@@ -336,12 +357,13 @@ class _MarkerFinder(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k.lower(): (v or "") for k, v in attrs}
         kind = _marker_kind(tag, values)
+        innermost = self.stack[-1] if self.stack else None
         if kind is not None:
-            self.markers.append(
-                _Marker(self._offset(), list(self.stack), kind == "trailing", len(self.stack))
-            )
+            marker = _Marker(self._offset(), innermost, kind == "trailing", len(self.stack))
+            self.markers.append(marker)
+            self.open_markers.append(marker)
         if tag not in _VOID:
-            self.stack.append((tag, self.get_starttag_text() or f"<{tag}>"))
+            self.stack.append(_Open(tag, self.get_starttag_text() or f"<{tag}>", innermost))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _VOID:
@@ -349,15 +371,14 @@ class _MarkerFinder(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         for position in range(len(self.stack) - 1, -1, -1):
-            if self.stack[position][0] == tag:
+            if self.stack[position].tag == tag:
                 del self.stack[position:]
                 self._close_markers(position)
                 return
 
     def _close_markers(self, depth: int) -> None:
-        for marker in self.markers:
-            if marker.end is None and marker.depth >= depth:
-                marker.end = self._offset()
+        while self.open_markers and self.open_markers[-1].depth >= depth:
+            self.open_markers.pop().end = self._offset()
 
     def handle_data(self, data: str) -> None:
         if data.strip():
@@ -379,11 +400,13 @@ def _marker_kind(tag: str, values: dict[str, str]) -> str | None:
 
 
 def _splits_here(marker: _Marker, texts: list[tuple[int, str]], length: int) -> bool:
-    """False for a cite blockquote with text after it, and for a forwarded message."""
+    """False for a cite blockquote with text after it, and for a forwarded message. `texts`
+    are in the order of their offsets."""
     end = marker.end if marker.end is not None else length
-    if marker.trailing_only and any(offset > end for offset, _ in texts):
+    if marker.trailing_only and texts and texts[-1][0] > end:
         return False
-    first = next((text for offset, text in texts if offset >= marker.offset), "")
+    following = bisect_left(texts, marker.offset, key=lambda text: text[0])
+    first = texts[following][1] if following < len(texts) else ""
     return not FORWARD_MARKER.match(first.splitlines()[0].strip() if first else "")
 
 
@@ -398,9 +421,10 @@ def split_reply_html(html: str) -> tuple[str, str]:
     for marker in finder.markers:
         if not _splits_here(marker, finder.texts, len(html)):
             continue
-        if not any(offset < marker.offset for offset, _ in finder.texts):
+        if not finder.texts or finder.texts[0][0] >= marker.offset:
             return html, ""  # nothing new before it: do not hide everything
-        closing = "".join(f"</{tag}>" for tag, _ in reversed(marker.open_tags))
-        reopening = "".join(source for _, source in marker.open_tags)
+        open_tags = marker.open_tags()
+        closing = "".join(f"</{element.tag}>" for element in reversed(open_tags))
+        reopening = "".join(element.source for element in open_tags)
         return html[: marker.offset] + closing, reopening + html[marker.offset :]
     return html, ""

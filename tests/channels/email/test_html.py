@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels.email.html import sanitize_html
+from channels.email.html import MAX_HTML_TAGS, sanitize_html, within_tag_limit
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,8 @@ def test_sanitize_html_keeps_mail_formatting() -> None:
     assert '<img src="cid:logo@x" alt="logo">' in cleaned
     assert 'src="data:image/png;base64,iVBORw0KGgo="' in cleaned
     assert '<blockquote type="cite">quoted</blockquote>' in cleaned
+
+
+def test_the_tag_limit_counts_start_tags_only() -> None:
+    assert within_tag_limit("<p>" * MAX_HTML_TAGS + "</p> 1 < 2 <!-- a comment -->")
+    assert not within_tag_limit("<p>" * (MAX_HTML_TAGS + 1))

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channels.base import MalformedPayload
+from channels.email.html import MAX_HTML_TAGS
 from channels.email.mime import ParsedEmail, parse_email, to_event
 from channels.email.thread_keys import MESSAGE_ID, EmailThreadRef, threading_of
 from timeline.events import (
@@ -131,6 +132,22 @@ def test_html_only_message_gets_a_text_rendering() -> None:
     assert parsed.html is not None
     assert "<style" not in parsed.html and "#333333" not in parsed.html
     assert '<a href="https://shop.example.net/orders/42"' in parsed.html
+
+
+@pytest.mark.parametrize("plain", ["", "The plain part.\n"], ids=["html only", "alternative"])
+def test_html_with_more_tags_than_are_sanitized_keeps_its_text_only(plain: str) -> None:
+    """Sanitizing takes time with the square of the nesting: 200,000 nested divs (1 MB) held
+    the parse for minutes. Past the limit the HTML is not kept, its text is."""
+    html = "<div>" * (MAX_HTML_TAGS + 1) + "Where is my order &amp; invoice?"
+    parts = [("text/plain", plain)] if plain else []
+    parts.append(("text/html", html))
+    body = "".join(
+        f"--B\nContent-Type: {kind}; charset=utf-8\n\n{content}\n" for kind, content in parts
+    )
+    parsed = parse(mail('Content-Type: multipart/alternative; boundary="B"\n', body + "--B--\n"))
+    assert parsed.html is None
+    assert parsed.text == (plain.strip() or "Where is my order & invoice?")
+    assert f"HTML body of more than {MAX_HTML_TAGS} tags kept as text only" in parsed.defects
 
 
 def test_multipart_alternative_reads_plain_text_and_sanitized_html() -> None:
