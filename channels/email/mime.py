@@ -54,6 +54,7 @@ from channels.email.headers import (
 )
 from channels.email.html import MAX_HTML_TAGS, sanitize_html, within_tag_limit
 from channels.email.html_text import html_to_text, tags_stripped
+from channels.email.mime_limits import check_mime_size
 from channels.email.mime_tree import walk_message
 from channels.email.quoting import split_reply, split_reply_html
 from channels.email.thread_keys import EmailThreadRef, threading_of
@@ -106,6 +107,7 @@ def parse_email(
 ) -> ParsedEmail:
     """Parse one raw email; raises MalformedPayload (only) when it cannot be read at all."""
     data = _payload_bytes_or_raise(raw)
+    check_mime_size(data)
     context = _Context(channel_account_id, raw_ref, _as_utc(received_at), max_attachment_bytes)
     try:
         return _parse_with(data, email_policy.default, context, [])
