@@ -205,11 +205,21 @@ def _reply_token(headers: HeaderFields, hint: str | None) -> str | None:
 # --------------------------------------------------------------------------- threading
 
 
+MAX_REFERENCES = 100
+"""Message ids kept of an In-Reply-To or References header: the first (the thread's root) and
+the 99 newest, as RFC 5322 lets a client trim them. A header may hold any number, and a reply
+repeating 50,000 of them (740 KB) would be refused by mail servers."""
+
+
 def parse_thread_ref(headers: HeaderFields, hint: str | None) -> EmailThreadRef:
-    """Message-ID, In-Reply-To, References, Subject, the reply and subject tokens."""
+    """Message-ID, In-Reply-To, References (each trimmed to MAX_REFERENCES), Subject, the reply
+    and subject tokens."""
 
     def ids(name: str) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(i for value in headers.all(name) for i in _message_ids(value)))
+        found = tuple(dict.fromkeys(i for value in headers.all(name) for i in _message_ids(value)))
+        if len(found) <= MAX_REFERENCES:
+            return found
+        return (found[0], *found[-(MAX_REFERENCES - 1) :])
 
     subject = decode_header_text(headers.first("subject") or "", hint)
     return EmailThreadRef(

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channels.base import MalformedPayload
+from channels.email.headers import MAX_REFERENCES
 from channels.email.html import MAX_HTML_TAGS
 from channels.email.mime import ParsedEmail, parse_email, to_event
 from channels.email.thread_keys import MESSAGE_ID, EmailThreadRef, threading_of
@@ -264,6 +265,16 @@ def test_a_reply_that_lost_its_references_keeps_our_subject_token() -> None:
     ref = parsed.thread_ref
     assert (ref.in_reply_to, ref.references, ref.reply_token) == ((), (), None)
     assert ref.subject_token == "7KQ2M9XRTA"
+
+
+def test_a_long_references_header_keeps_the_thread_s_root_and_newest_ids() -> None:
+    """A reply repeating 50,000 ids would be refused by mail servers: kept are the first and
+    the newest, as mail clients trim them."""
+    ids = [f"<m{n}@mail.example>" for n in range(50_000)]
+    raw = mail(f"References: {' '.join(ids)}\nIn-Reply-To: {' '.join(ids)}\n")
+    ref = parse(raw).thread_ref
+    kept = (ids[0], *ids[-(MAX_REFERENCES - 1) :])
+    assert (ref.references, ref.in_reply_to) == (kept, kept)
 
 
 def test_a_reply_event_carries_the_new_text_as_body_and_the_history_apart() -> None:
