@@ -52,7 +52,7 @@ from channels.email.headers import (
     parse_thread_ref,
     sender_address,
 )
-from channels.email.html import MAX_HTML_TAGS, sanitize_html, within_tag_limit
+from channels.email.html import MAX_HTML_CHARS, MAX_HTML_TAGS, sanitize_html, within_limits
 from channels.email.html_text import html_to_text, tags_stripped
 from channels.email.mime_limits import check_mime_size
 from channels.email.mime_tree import walk_message
@@ -236,11 +236,14 @@ def _parse_with(data: bytes, policy: Policy, ctx: _Context, defects: list[str]) 
 
 
 def _html_and_text(plain: list[str], source: str, defects: list[str]) -> tuple[str | None, str]:
-    """The sanitized HTML, and the text: the plain part's, else the HTML's. HTML with too many
-    tags to sanitize is not kept, only its text, roughly."""
+    """The sanitized HTML, and the text: the plain part's, else the HTML's. HTML too large to
+    sanitize is not kept, only its text, roughly."""
     text = "\n".join(p.strip("\n") for p in plain).strip()
-    if source and not within_tag_limit(source):
-        defects.append(f"HTML body of more than {MAX_HTML_TAGS} tags kept as text only")
+    if source and not within_limits(source):
+        defects.append(
+            f"HTML body of more than {MAX_HTML_CHARS} characters or {MAX_HTML_TAGS} tags "
+            "kept as text only"
+        )
         return None, text or tags_stripped(source)
     html = (sanitize_html(source) or None) if source else None
     return html, text or (html_to_text(html) if html else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels.email.html import MAX_HTML_TAGS, sanitize_html, within_tag_limit
+from channels.email.html import MAX_HTML_CHARS, MAX_HTML_TAGS, sanitize_html, within_limits
 
 
 @pytest.mark.parametrize(
@@ -64,6 +64,8 @@ def test_sanitize_html_keeps_mail_formatting() -> None:
     assert '<blockquote type="cite">quoted</blockquote>' in cleaned
 
 
-def test_the_tag_limit_counts_start_tags_only() -> None:
-    assert within_tag_limit("<p>" * MAX_HTML_TAGS + "</p> 1 < 2 <!-- a comment -->")
-    assert not within_tag_limit("<p>" * (MAX_HTML_TAGS + 1))
+def test_the_limits_count_start_tags_and_characters() -> None:
+    assert within_limits("<p>" * MAX_HTML_TAGS + "</p> 1 < 2 <!-- a comment -->")
+    assert not within_limits("<p>" * (MAX_HTML_TAGS + 1))
+    assert within_limits("x" * MAX_HTML_CHARS)
+    assert not within_limits("x" * (MAX_HTML_CHARS + 1))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from channels.base import MalformedPayload
 from channels.email.headers import MAX_REFERENCES
-from channels.email.html import MAX_HTML_TAGS
+from channels.email.html import MAX_HTML_CHARS, MAX_HTML_TAGS
 from channels.email.mime import ParsedEmail, parse_email, to_event
 from channels.email.thread_keys import MESSAGE_ID, EmailThreadRef, threading_of
 from timeline.events import (
@@ -135,11 +135,17 @@ def test_html_only_message_gets_a_text_rendering() -> None:
     assert '<a href="https://shop.example.net/orders/42"' in parsed.html
 
 
+TOO_MANY_TAGS = "<div>" * (MAX_HTML_TAGS + 1)
+TOO_LONG = "<p>" + "&nbsp;" * (MAX_HTML_CHARS // 6) + "</p>"
+
+
 @pytest.mark.parametrize("plain", ["", "The plain part.\n"], ids=["html only", "alternative"])
-def test_html_with_more_tags_than_are_sanitized_keeps_its_text_only(plain: str) -> None:
-    """Sanitizing takes time with the square of the nesting: 200,000 nested divs (1 MB) held
-    the parse for minutes. Past the limit the HTML is not kept, its text is."""
-    html = "<div>" * (MAX_HTML_TAGS + 1) + "Where is my order &amp; invoice?"
+@pytest.mark.parametrize("filler", [TOO_MANY_TAGS, TOO_LONG], ids=["tags", "characters"])
+def test_html_too_large_to_sanitize_keeps_its_text_only(plain: str, filler: str) -> None:
+    """Sanitizing takes time with the square of the nesting, and of a long text's length:
+    200,000 nested divs (1 MB) held the parse for minutes. Past the limits the HTML is not
+    kept, its text is."""
+    html = filler + "Where is my order &amp; invoice?"
     parts = [("text/plain", plain)] if plain else []
     parts.append(("text/html", html))
     body = "".join(
@@ -148,7 +154,14 @@ def test_html_with_more_tags_than_are_sanitized_keeps_its_text_only(plain: str) 
     parsed = parse(mail('Content-Type: multipart/alternative; boundary="B"\n', body + "--B--\n"))
     assert parsed.html is None
     assert parsed.text == (plain.strip() or "Where is my order & invoice?")
-    assert f"HTML body of more than {MAX_HTML_TAGS} tags kept as text only" in parsed.defects
+    assert "kept as text only" in parsed.defects[-1]
+
+
+def test_html_within_the_limits_is_sanitized_and_kept() -> None:
+    html = "<div>" * (MAX_HTML_TAGS - 1) + "&nbsp;" * ((MAX_HTML_CHARS - 5 * MAX_HTML_TAGS) // 6)
+    parsed = parse(mail("Content-Type: text/html; charset=utf-8\n", html + "Hello\n"))
+    assert parsed.html is not None
+    assert parsed.html.endswith("Hello\n" + "</div>" * (MAX_HTML_TAGS - 1))
 
 
 def test_multipart_alternative_reads_plain_text_and_sanitized_html() -> None:
