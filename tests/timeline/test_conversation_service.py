@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +23,7 @@ from tests.timeline.conversation_helpers import (
     text,
 )
 from tests.workspace import seed_workspace, sms_request
-from timeline.conversation_service import ReplyDraft
+from timeline.conversation_service import ReplyDraft, service
 from timeline.errors import Conflict, Forbidden, Invalid, NotFound
 from timeline.events import Attachment, ConsentChanged, ExternalIdentity, IdentityKind
 from timeline.ingest import IngestRequest
@@ -268,3 +270,33 @@ async def test_resolving_or_reopening_twice_changes_nothing_the_second_time(hub:
     assert [e.type for e in reopened.events] == ["conversation.reopened", "conversation.assigned"]
     actions = await audit_actions(hub)
     assert actions.count("conversation.resolved") == actions.count("conversation.reopened") == 1
+
+
+async def test_a_reply_s_html_is_sanitized_while_the_event_loop_goes_on(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nh3 takes seconds on deeply nested HTML; held here until the test lets it go, which the
+    test could not do if the sanitizing held the loop (the hold would run out instead)."""
+    ws = await seed_workspace(hub)
+    conversation_id = await text(hub, ws, CUSTOMER, "SM1")
+    sanitizing, released = threading.Event(), threading.Event()
+    outcomes: list[bool] = []
+    clean = service.nh3.clean
+
+    def held_clean(html: str) -> str:
+        sanitizing.set()
+        outcomes.append(released.wait(5))
+        return clean(html)
+
+    monkeypatch.setattr(service.nh3, "clean", held_clean)
+    draft = ReplyDraft("Shipped!", html="<p>Shipped!</p>")
+    replying = asyncio.create_task(
+        committed(
+            hub, lambda conn: hub.conversations.reply(conn, admin(ws), conversation_id, draft, MAIL)
+        )
+    )
+    assert await asyncio.to_thread(sanitizing.wait, 5)
+    await asyncio.sleep(0)  # the loop goes on
+    released.set()
+    await replying
+    assert outcomes == [True], "the HTML was sanitized on the event loop, holding it"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from functools import partial
@@ -83,18 +84,21 @@ class ConversationService:
     ) -> Replied:
         """Queue a reply to the customer, on the conversation's channel, whose `capabilities`
         the caller looked up: Invalid if the channel cannot carry it, Conflict `opted_out` if
-        the customer opted out there."""
+        the customer opted out there. The HTML is sanitized in a worker thread: nh3's time
+        grows with the square of how deeply elements nest (its 200,000 characters can take
+        seconds), and it lets go of the GIL, so the event loop goes on meanwhile."""
         conversation = await find_conversation(conn, actor.workspace_id, conversation_id)
         await _refuse_unless(act_refusal, conn, actor, conversation)
         refuse_what_the_channel_cannot_carry(draft, capabilities)
         await refuse_if_opted_out(conn, conversation.id)
+        html = await asyncio.to_thread(nh3.clean, draft.html) if draft.html is not None else None
         queued = await queue_reply(
             conn,
             workspace_id=actor.workspace_id,
             conversation_id=conversation.id,
             author_user_id=actor.user_id,
             body=draft.body,
-            html=nh3.clean(draft.html) if draft.html is not None else None,
+            html=html,
             attachments=draft.attachments,
         )
         await _audit(
