@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from typing import overload
 
 Network = IPv4Network | IPv6Network
 COUNTED_IPV6_PREFIX = 64
@@ -14,6 +15,10 @@ COUNTED_IPV6_PREFIX = 64
 more), in which a host can take any of 2**64 addresses, a new one for every guess."""
 
 
+@overload
+def limited_as(address: str) -> str: ...
+@overload
+def limited_as(address: None) -> None: ...
 def limited_as(address: str | None) -> str | None:
     """The key per-address limits (sign-in, reset links, bad tokens, refused webhooks) count
     `address` under: an IPv6 address's /64 network, an IPv4-mapped IPv6 address's IPv4

@@ -57,7 +57,7 @@ class Client:
     @property
     def counted_as(self) -> str:
         """What its failures are counted under (an IPv6 address by its /64)."""
-        return limited_as(self.address) or self.address
+        return limited_as(self.address)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,8 @@ Python's email parser spends about a quarter of a millisecond on each part and m
 level of nesting: 20,000 one-line parts (720 KB) took 10 s, 2,000 nested multiparts (140 KB)
 took 17 s before failing; and on each parameter of a Content-Type or Content-Disposition
 field, more the more there are: 20,000 (629 KB) took 7.5 s. Anyone can mail the support
-address. Real mail has a handful of
-multiparts and rarely a hundred parts; a mail past the limits is quarantined (its raw bytes
-kept) instead of holding its mailbox's import.
+address. Real mail has a handful of multiparts and rarely a hundred parts; a mail past the
+limits is quarantined (its raw bytes kept) instead of holding its mailbox's import.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from sqlalchemy import func, select
 
 from channels.base import Capabilities
 from hub.context import Hub
+from tests.held_calls import HeldCall
 from tests.timeline.conversation_helpers import (
     admin,
     agent,
@@ -279,15 +279,7 @@ async def test_a_reply_s_html_is_sanitized_while_the_event_loop_goes_on(
     test could not do if the sanitizing held the loop (the hold would run out instead)."""
     ws = await seed_workspace(hub)
     conversation_id = await text(hub, ws, CUSTOMER, "SM1")
-    sanitizing, released = threading.Event(), threading.Event()
-    outcomes: list[bool] = []
-    clean = service.nh3.clean
-
-    def held_clean(html: str) -> str:
-        sanitizing.set()
-        outcomes.append(released.wait(5))
-        return clean(html)
-
+    held_clean = HeldCall(service.nh3.clean)
     monkeypatch.setattr(service.nh3, "clean", held_clean)
     draft = ReplyDraft("Shipped!", html="<p>Shipped!</p>")
     replying = asyncio.create_task(
@@ -295,8 +287,8 @@ async def test_a_reply_s_html_is_sanitized_while_the_event_loop_goes_on(
             hub, lambda conn: hub.conversations.reply(conn, admin(ws), conversation_id, draft, MAIL)
         )
     )
-    assert await asyncio.to_thread(sanitizing.wait, 5)
+    assert await held_clean.reached()
     await asyncio.sleep(0)  # the loop goes on
-    released.set()
+    held_clean.release()
     await replying
-    assert outcomes == [True], "the HTML was sanitized on the event loop, holding it"
+    assert held_clean.outcomes == [True], "the HTML was sanitized on the event loop, holding it"
